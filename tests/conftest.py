@@ -1,0 +1,49 @@
+"""Shared test set-up: headless Qt, MNIST from ../shared, no network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MNIST_DIR = SHARED / "data" / "mnist"
+DRAWN_DIGITS = SHARED / "data" / "drawn-digits-dev" / "strokes.npz"
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("DIGIT_DISTILL_DATA", str(MNIST_DIR))
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """Folder with the genuine MNIST .gz files."""
+    if not (MNIST_DIR / "t10k-labels-idx1-ubyte.gz").exists():
+        pytest.fail(f"MNIST test data not found at {MNIST_DIR}: ../shared must sit beside the repository")
+    return MNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir):
+    """The whole MNIST dataset in memory (loaded once per test session)."""
+    from core.data import load_mnist
+
+    return load_mnist(mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def drawn_digits_path() -> Path:
+    """The drawn-digits development set (pen trajectories)."""
+    return DRAWN_DIGITS
+
+
+@pytest.fixture()
+def isolated_home(tmp_path, monkeypatch):
+    """Point HOME and the cache/runs locations at a temporary folder."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("DIGIT_DISTILL_RUNS", str(tmp_path / "runs"))
+    (tmp_path / "home").mkdir()
+    return tmp_path
