@@ -1,0 +1,217 @@
+"""Pen trajectories (the drawn-digits ``.npz`` sets): loading, rendering like the app's canvas, evaluation.
+
+Rendering geometry (the one the app is judged with, see the data set's README; the GUI's canvas tests replay
+the same strokes, so keep both in step):
+
+- canvas ``size`` x ``size`` pixels (280 by default), white background, black ink; continuous coordinates
+  with ``(0, 0)`` at the top-left corner of the top-left pixel, x to the right, y down;
+- the sample's bounding box (of the pen's centre line, all strokes together) is scaled uniformly so that its
+  longer side is ``fill`` (60%) of the canvas, and its centre goes to the canvas centre ``(size/2, size/2)``;
+  the inked area is therefore ``fill * size + pen_width`` pixels on its longer side;
+- each stroke is a polyline of width ``pen_width`` (18 px) with round caps and round joins, i.e. the set of
+  points within ``pen_width / 2`` of the polyline; a stroke that never moves becomes a dot of that diameter;
+- antialiasing: drawn at ``SUPERSAMPLE`` (4x) resolution and reduced with a box filter (area averaging).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from core.preprocess import to_mnist
+
+CANVAS_SIZE = 280
+PEN_WIDTH = 18.0
+FILL = 0.6
+SUPERSAMPLE = 4
+
+
+class StrokesFormatError(ValueError):
+    """Raised when a strokes ``.npz`` file is missing or does not follow the documented format."""
+
+
+@dataclass(frozen=True)
+class DrawnSample:
+    """One digit written with a pen.
+
+    Attributes
+    ----------
+    strokes
+        Pen-down traces, each a ``(k, 2)`` float32 array of ``(x, y)`` points, y pointing down.
+    label
+        The digit (0-9).
+    writer, institution
+        Who wrote it and where (empty when the file has no such fields).
+    """
+
+    strokes: list[np.ndarray]
+    label: int
+    writer: str = ""
+    institution: str = ""
+
+
+def load_drawn(path: str | os.PathLike) -> list[DrawnSample]:
+    """Read a drawn-digits ``.npz`` (``points``, ``stroke_offsets``, ``sample_stroke_offsets``, ``labels``).
+
+    Raises
+    ------
+    StrokesFormatError
+        The file is missing, not an ``.npz``, or its arrays are inconsistent.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StrokesFormatError(f"{path}: no such strokes file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as exc:
+        raise StrokesFormatError(f"{path}: not a readable .npz file ({exc})") from None
+    missing = {"points", "stroke_offsets", "sample_stroke_offsets", "labels"} - set(arrays)
+    if missing:
+        raise StrokesFormatError(f"{path}: missing arrays {sorted(missing)}")
+
+    points = np.asarray(arrays["points"], dtype=np.float32)
+    strokes_at = np.asarray(arrays["stroke_offsets"], dtype=np.int64)
+    samples_at = np.asarray(arrays["sample_stroke_offsets"], dtype=np.int64)
+    labels = np.asarray(arrays["labels"])
+    n = len(labels)
+    if (
+        points.ndim != 2
+        or points.shape[1] != 2
+        or len(samples_at) != n + 1
+        or strokes_at[-1] != len(points)
+        or samples_at[-1] != len(strokes_at) - 1
+        or np.any(np.diff(strokes_at) < 1)
+        or np.any(np.diff(samples_at) < 1)
+        or np.any(labels > 9)
+    ):
+        raise StrokesFormatError(f"{path}: offsets, points and labels do not fit together")
+    writers = arrays.get("writer", np.full(n, ""))
+    institutions = arrays.get("institution", np.full(n, ""))
+
+    strokes = [points[strokes_at[s] : strokes_at[s + 1]] for s in range(len(strokes_at) - 1)]
+    return [
+        DrawnSample(
+            strokes=strokes[samples_at[i] : samples_at[i + 1]],
+            label=int(labels[i]),
+            writer=str(writers[i]),
+            institution=str(institutions[i]),
+        )
+        for i in range(n)
+    ]
+
+
+def canvas_transform(
+    strokes: list[np.ndarray], size: int = CANVAS_SIZE, fill: float = FILL
+) -> tuple[float, np.ndarray]:
+    """Scale and offset mapping sample units to canvas pixels: ``canvas = points * scale + offset``."""
+    allpts = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes])
+    lo, hi = allpts.min(axis=0), allpts.max(axis=0)
+    extent = float((hi - lo).max())
+    scale = fill * size / extent if extent > 0 else 1.0
+    offset = size / 2 - (lo + hi) / 2 * scale
+    return scale, offset
+
+
+def render_strokes(
+    strokes: list[np.ndarray],
+    size: int = CANVAS_SIZE,
+    pen_width: float = PEN_WIDTH,
+    fill: float = FILL,
+) -> np.ndarray:
+    """Draw a sample's strokes as the app's canvas would (geometry in the module docstring).
+
+    Parameters
+    ----------
+    strokes
+        ``(k, 2)`` arrays of ``(x, y)`` points in any units, y down.
+    size
+        Canvas side in pixels.
+    pen_width
+        Pen diameter in canvas pixels.
+    fill
+        Fraction of the canvas taken by the longer side of the strokes' bounding box.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(size, size)`` uint8, black (0) ink on white (255), antialiased.
+    """
+    if not strokes:
+        raise ValueError("a sample needs at least one stroke")
+    scale, offset = canvas_transform(strokes, size, fill)
+    ss = SUPERSAMPLE
+    radius = pen_width * ss / 2
+    width = max(1, round(pen_width * ss))
+    big = Image.new("L", (size * ss, size * ss), 255)
+    draw = ImageDraw.Draw(big)
+    for stroke in strokes:
+        # PIL puts pixel centres at integer coordinates, hence the half-pixel shift.
+        pts = (np.asarray(stroke, dtype=np.float64).reshape(-1, 2) * scale + offset) * ss - 0.5
+        keep = np.ones(len(pts), dtype=bool)
+        keep[1:] = np.any(np.diff(pts, axis=0) != 0, axis=1)  # zero-length segments add nothing
+        pts = pts[keep]
+        coords = [tuple(p) for p in pts.tolist()]
+        for a, b in zip(coords[:-1], coords[1:]):
+            draw.line([a, b], fill=0, width=width)
+        for x, y in coords:  # round caps and joins: a disc of the pen's diameter at every vertex
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=0)
+    return np.asarray(big.reduce(ss))
+
+
+def evaluate_drawn(
+    classifier,
+    npz_path: str | os.PathLike,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Accuracy of a classifier on drawn digits rendered like the canvas and preprocessed like the app.
+
+    Parameters
+    ----------
+    classifier
+        Anything with ``logits(x)`` taking ``(N, 1, 28, 28)`` float32 and returning ``(N, 10)``
+        (e.g. :class:`core.inference.OnnxClassifier`).
+    npz_path
+        A drawn-digits ``.npz`` file.
+    limit
+        Evaluate only this many samples, evenly spaced through the file (the file is ordered by writer,
+        so the first ones would all come from a few people).
+    progress
+        Called as ``progress(done, total)`` while rendering.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (float), ``n`` (int), ``per_digit`` (``{digit: accuracy}`` for the digits present) and
+        ``confusion`` (10x10 list of counts, rows the true digit, columns the prediction).
+    """
+    samples = load_drawn(npz_path)
+    if limit is not None and limit < len(samples):
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        picks = np.linspace(0, len(samples) - 1, limit).round().astype(int)
+        samples = [samples[i] for i in picks]
+
+    inputs = np.empty((len(samples), 1, 28, 28), dtype=np.float32)
+    for i, sample in enumerate(samples):
+        inputs[i, 0] = to_mnist(render_strokes(sample.strokes))
+        if progress is not None:
+            progress(i + 1, len(samples))
+    labels = np.array([s.label for s in samples], dtype=np.int64)
+    predictions = np.asarray(classifier.logits(inputs)).argmax(axis=1)
+
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    per_digit = {d: float(confusion[d, d] / confusion[d].sum()) for d in range(10) if confusion[d].sum() > 0}
+    return {
+        "accuracy": float(np.trace(confusion) / len(samples)),
+        "n": len(samples),
+        "per_digit": per_digit,
+        "confusion": confusion.tolist(),
+    }
