@@ -1,0 +1,415 @@
+"""One trainer for the teacher, the student trained normally, and the distilled student.
+
+The loop is plain Python over in-memory tensors (no per-sample DataLoader): a shuffled index per epoch, a gather
+per batch, optional batch-wise augmentation on the device. Progress and cancellation go through a small
+``Progress`` object (the Qt worker implements it; the CLI prints; tests record).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from core.augment import AugmentConfig, random_affine
+from core.losses import check_kd_params, distillation_loss
+from core.models import ModelConfig, build_model, count_params
+
+if TYPE_CHECKING:
+    from core.data import MNIST
+
+ROLES = ("teacher", "student", "distilled")
+REPORT_EVERY = 10  # batches between on_batch reports (each report syncs the device)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a NaN/inf loss, a missing teacher, an unusable checkpoint)."""
+
+
+def _from_dict(cls, d: dict, what: str):
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} keys: {sorted(unknown)}")
+    return cls(**d)
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one training job (saved with the weights)."""
+
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    augment: bool = False
+    augmentation: AugmentConfig = field(default_factory=AugmentConfig)
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    max_train_samples: int | None = None
+
+    def __post_init__(self):
+        if isinstance(self.augmentation, dict):
+            self.augmentation = _from_dict(AugmentConfig, self.augmentation, "augmentation")
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse hyperparameters out of range with a message naming the value."""
+        if int(self.epochs) != self.epochs or self.epochs < 1:
+            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs}")
+        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
+            raise ValueError(f"batch size must be an integer >= 1, got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"learning rate must be > 0, got {self.lr}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.warmup_epochs < 0:
+            raise ValueError(f"warm-up epochs must be >= 0, got {self.warmup_epochs}")
+        if self.max_train_samples is not None and self.max_train_samples < 1:
+            raise ValueError(f"max_train_samples must be >= 1, got {self.max_train_samples}")
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """Rebuild from JSON; unknown keys are an error."""
+        return _from_dict(cls, d, "training config")
+
+
+@dataclass
+class KDConfig:
+    """Distillation settings: temperature T > 0 and soft-loss weight alpha in [0, 1]."""
+
+    temperature: float = 6.0
+    alpha: float = 0.9
+
+    def __post_init__(self):
+        check_kd_params(self.temperature, self.alpha)
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> KDConfig:
+        """Rebuild from JSON; unknown keys are an error."""
+        return _from_dict(cls, d, "distillation config")
+
+
+class Progress(Protocol):
+    """What the trainer reports to; the Qt worker turns each call into a signal."""
+
+    def on_batch(self, info: dict) -> None:
+        """Every few batches: epoch, batch, batches, step, loss, soft, hard, lr."""
+
+    def on_epoch(self, info: dict) -> None:
+        """After each epoch: epoch, epochs, loss, soft, hard, train_acc, test_acc, seconds, lr."""
+
+    def status(self, text: str) -> None:
+        """A human-readable line for a log or status bar."""
+
+    def should_stop(self) -> bool:
+        """True to stop after the current batch."""
+
+
+class NullProgress:
+    """Progress that ignores everything and never stops."""
+
+    def on_batch(self, info: dict) -> None:  # noqa: D102
+        pass
+
+    def on_epoch(self, info: dict) -> None:  # noqa: D102
+        pass
+
+    def status(self, text: str) -> None:  # noqa: D102
+        pass
+
+    def should_stop(self) -> bool:  # noqa: D102
+        return False
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) job produced."""
+
+    model: nn.Module
+    role: str
+    preset: str
+    history: list[dict]
+    test_accuracy: float
+    params: int
+    seconds: float
+    stopped: bool
+    run_dir: Path | None
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when available, else the CPU; an unavailable device is refused clearly."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA GPU is available; use --device cpu")
+    return torch.device(name)
+
+
+def lr_at(step: int, total_steps: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
+    """Learning rate at ``step``: linear warm-up, then constant or cosine decay to zero."""
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    """Logits of ``model`` (in eval mode) for all ``images``, computed in batches on the model's device."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(images[i : i + batch_size].to(device)) for i in range(0, len(images), batch_size)]
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy (fraction) of ``model`` on ``images``."""
+    logits = predict_logits(model, images)
+    return (logits.argmax(1).cpu() == labels.cpu()).float().mean().item()
+
+
+def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # Weight decay on weights only: biases and normalisation constants are not regularised.
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+
+
+def train(
+    role: str,
+    preset: str,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    data: MNIST,
+    *,
+    kd: KDConfig | None = None,
+    teacher: nn.Module | None = None,
+    progress: Progress | None = None,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    teacher_info: dict | None = None,
+) -> TrainResult:
+    """Train one model; see the module docstring.
+
+    Parameters
+    ----------
+    role
+        ``"teacher"``, ``"student"`` (trained normally) or ``"distilled"`` (needs ``kd`` and ``teacher``).
+    preset
+        Name of the preset the model comes from (stored with the weights).
+    model_cfg, cfg, kd
+        Architecture, hyperparameters and distillation settings.
+    data
+        The in-memory dataset.
+    teacher
+        The trained teacher for ``role="distilled"``; kept frozen in eval mode.
+    progress
+        Receives batch/epoch metrics and status lines; ``should_stop`` is checked every batch.
+    run_dir
+        If given, config.json, metrics.json and checkpoint.pt are written there (atomically, every epoch).
+    resume
+        Continue from ``run_dir/checkpoint.pt`` if it exists.
+    teacher_info
+        Where the teacher came from (saved in config.json for traceability).
+    """
+    from core import runs  # runs imports this module's configs
+
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    cfg.validate()
+    if role == "distilled":
+        if kd is None or teacher is None:
+            raise TrainingError("distillation needs a trained teacher and a KD config (T, alpha)")
+        check_kd_params(kd.temperature, kd.alpha)
+    progress = progress or NullProgress()
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    model = build_model(model_cfg).to(device)
+    optimizer = _make_optimizer(model, cfg)
+
+    train_x, train_y = data.train_images, data.train_labels
+    if cfg.max_train_samples is not None and cfg.max_train_samples < len(train_x):
+        keep = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[
+            : cfg.max_train_samples
+        ]
+        train_x, train_y = train_x[keep], train_y[keep]
+    train_x, train_y = train_x.to(device), train_y.to(device)
+    test_x, test_y = data.test_images.to(device), data.test_labels.to(device)
+    n = len(train_x)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+
+    teacher_logits = None
+    if role == "distilled":
+        teacher = teacher.to(device).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        if not cfg.augment:
+            progress.status("caching the teacher's logits for the whole training set")
+            teacher_logits = predict_logits(teacher, train_x)
+
+    history: list[dict] = []
+    start_epoch = 0
+    ckpt_path = run_dir / runs.CHECKPOINT if run_dir else None
+    if run_dir:
+        runs.write_config(run_dir, role, preset, model_cfg, cfg, kd, teacher_info)
+        if resume and ckpt_path.exists():
+            state = runs.read_checkpoint(ckpt_path)
+            model.load_state_dict(state["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            gen.set_state(state["generator"].to(gen.get_state().device))
+            history = state["history"]
+            start_epoch = len(history)
+            progress.status(f"resumed from {ckpt_path} after epoch {start_epoch}")
+
+    params = count_params(model)
+    last_good = copy.deepcopy(model.state_dict())
+    stopped = False
+    t_start = time.perf_counter()
+    elapsed_before = sum(h["seconds"] for h in history)
+    progress.status(f"training {role} ({preset}, {params:,} parameters) on {device} for {cfg.epochs} epochs")
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        t_epoch = time.perf_counter()
+        perm = torch.randperm(n, generator=gen, device=device)
+        sums = torch.zeros(4, device=device)  # loss, soft, hard, correct
+        seen = 0
+        for b in range(steps_per_epoch):
+            if progress.should_stop():
+                stopped = True
+                break
+            step = epoch * steps_per_epoch + b
+            lr = lr_at(step, total_steps, cfg, steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            x, y = train_x[idx], train_y[idx]
+            if cfg.augment:
+                x = random_affine(x, cfg.augmentation, gen)
+            logits = model(x)
+            if role == "distilled":
+                if teacher_logits is not None:
+                    t_logits = teacher_logits[idx]
+                else:
+                    with torch.no_grad():
+                        t_logits = teacher(x)
+                loss, soft, hard = distillation_loss(logits, t_logits, y, kd.temperature, kd.alpha)
+            else:
+                loss = hard = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                soft = torch.zeros((), device=device)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            bs = len(idx)
+            seen += bs
+            sums += torch.stack(
+                [
+                    loss.detach() * bs,
+                    soft.detach() * bs,
+                    hard.detach() * bs,
+                    (logits.detach().argmax(1) == y).sum().float(),
+                ]
+            )
+            if b % REPORT_EVERY == 0 or b == steps_per_epoch - 1:
+                loss_v, soft_v, hard_v = loss.item(), soft.item(), hard.item()
+                if not math.isfinite(loss_v):
+                    model.load_state_dict(last_good)
+                    raise TrainingError(
+                        f"the loss became {loss_v} at epoch {epoch + 1}, batch {b + 1}: training diverged. "
+                        f"Lower the learning rate (now {cfg.lr}) and try again; the last finished epoch is kept."
+                    )
+                progress.on_batch(
+                    {
+                        "epoch": epoch + 1,
+                        "batch": b + 1,
+                        "batches": steps_per_epoch,
+                        "step": step + 1,
+                        "loss": loss_v,
+                        "soft": soft_v if role == "distilled" else None,
+                        "hard": hard_v,
+                        "lr": lr,
+                    }
+                )
+        if stopped:
+            model.load_state_dict(last_good)
+            progress.status(f"stopped during epoch {epoch + 1}; keeping the {len(history)} finished epoch(s)")
+            break
+        loss_sum, soft_sum, hard_sum, correct = (sums / seen).tolist()[:3] + [sums[3].item()]
+        if not math.isfinite(loss_sum):
+            model.load_state_dict(last_good)
+            raise TrainingError(
+                f"the loss became {loss_sum} in epoch {epoch + 1}: training diverged; lower the "
+                f"learning rate (now {cfg.lr})."
+            )
+        test_acc = evaluate(model, test_x, test_y)
+        row = {
+            "epoch": epoch + 1,
+            "epochs": cfg.epochs,
+            "loss": loss_sum,
+            "soft": soft_sum if role == "distilled" else None,
+            "hard": hard_sum,
+            "train_acc": correct / seen,
+            "test_acc": test_acc,
+            "seconds": time.perf_counter() - t_epoch,
+            "lr": lr,
+        }
+        history.append(row)
+        last_good = copy.deepcopy(model.state_dict())
+        if run_dir:
+            runs.write_checkpoint(ckpt_path, model, optimizer, gen, history, role, preset, model_cfg, cfg, kd)
+            runs.write_metrics(run_dir, role, preset, history, params, finished=epoch + 1 == cfg.epochs)
+        progress.on_epoch(dict(row))
+        progress.status(
+            f"epoch {epoch + 1}/{cfg.epochs}: loss {loss_sum:.4f}, train {correct / seen:.2%}, test {test_acc:.2%}"
+        )
+    if run_dir and stopped:
+        runs.write_metrics(run_dir, role, preset, history, params, finished=False, stopped=True)
+    model.eval().cpu()
+    return TrainResult(
+        model=model,
+        role=role,
+        preset=preset,
+        history=history,
+        test_accuracy=history[-1]["test_acc"] if history else float("nan"),
+        params=params,
+        seconds=elapsed_before + time.perf_counter() - t_start,
+        stopped=stopped,
+        run_dir=run_dir,
+    )
