@@ -1,0 +1,183 @@
+"""Classify digits with an exported ONNX model through onnxruntime.
+
+One :class:`OnnxClassifier` per model file: the file is validated once, the onnxruntime session is created once
+and reused, and each call adds as little Python as possible on top of ``session.run`` (the app classifies on
+every stroke, and the student's forward pass alone takes about ten microseconds).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from google.protobuf.message import DecodeError
+
+_INPUT_TAIL = (1, 28, 28)
+_N_CLASSES = 10
+
+
+class InvalidModelError(ValueError):
+    """Raised when a file is not an ONNX digit classifier this app can use; the message says why."""
+
+
+def _dims(value_info: onnx.ValueInfoProto) -> list[int | None]:
+    """Shape of a graph input/output, ``None`` for symbolic or unknown dimensions."""
+    shape = value_info.type.tensor_type.shape
+    return [d.dim_value if d.HasField("dim_value") else None for d in shape.dim]
+
+
+def _read_model(path: Path) -> tuple[onnx.ModelProto, bytes]:
+    if not path.exists():
+        raise InvalidModelError(f"{path}: no such model file")
+    if not path.is_file():
+        raise InvalidModelError(f"{path}: not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidModelError(f"{path}: cannot read the model file ({exc.strerror or exc})") from None
+    try:
+        model = onnx.load_model_from_string(data)
+    except (DecodeError, ValueError, RuntimeError):
+        model = None
+    # Protobuf parses some random bytes (an empty file, for one) into an empty message: check there is a graph.
+    if model is None or model.ir_version < 1 or len(model.graph.node) == 0:
+        raise InvalidModelError(f"{path}: not an ONNX model (export one with `digit-distill export`)")
+    return model, data
+
+
+def _check_signature(path: Path, model: onnx.ModelProto) -> int | None:
+    """Check one float input (?, 1, 28, 28) and one float output (?, 10); return the input's batch dimension."""
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in initializers]
+    outputs = list(model.graph.output)
+    if len(inputs) != 1:
+        raise InvalidModelError(f"{path}: expected one input image tensor, found {len(inputs)} inputs")
+    (inp,) = inputs
+    if inp.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        raise InvalidModelError(f"{path}: the input {inp.name!r} must be float32 pixels")
+    in_dims = _dims(inp)
+    if len(in_dims) != 4 or tuple(in_dims[1:]) != _INPUT_TAIL:
+        shown = tuple("?" if d is None else d for d in in_dims)
+        raise InvalidModelError(f"{path}: wrong input shape {shown}; a digit model takes (batch, 1, 28, 28)")
+    if len(outputs) != 1:
+        raise InvalidModelError(
+            f"{path}: wrong output: expected one (batch, 10) output, found {len(outputs)}"
+        )
+    (out,) = outputs
+    out_dims = _dims(out)
+    if (
+        out.type.tensor_type.elem_type != onnx.TensorProto.FLOAT
+        or len(out_dims) != 2
+        or out_dims[1] != _N_CLASSES
+    ):
+        shown = tuple("?" if d is None else d for d in out_dims)
+        raise InvalidModelError(
+            f"{path}: wrong output shape {shown}; a digit model gives (batch, 10) float scores"
+        )
+    return in_dims[0]
+
+
+class OnnxClassifier:
+    """A validated ONNX digit model with one reusable onnxruntime session.
+
+    Parameters
+    ----------
+    path
+        ``.onnx`` file with one input ``(batch, 1, 28, 28)`` float32 in [0, 1] and one output ``(batch, 10)``.
+    threads
+        Intra-op threads for onnxruntime (1 keeps the app's GUI responsive and latency steady).
+
+    Raises
+    ------
+    InvalidModelError
+        The file is missing or unreadable, is not ONNX, or has the wrong input or output.
+
+    Attributes
+    ----------
+    path : Path
+    input_name : str
+    output_name : str
+    metadata : dict[str, str]
+        The model's ``metadata_props`` (preset, role, accuracy, T, ...; all strings).
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int = 1):
+        self.path = Path(path)
+        model, data = _read_model(self.path)
+        self._fixed_batch = _check_signature(self.path, model)
+        self.metadata: dict[str, str] = {p.key: p.value for p in model.metadata_props}
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._session = ort.InferenceSession(
+                data, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
+            raise InvalidModelError(f"{self.path}: onnxruntime cannot load this model ({exc})") from None
+        self.input_name: str = self._session.get_inputs()[0].name
+        self.output_name: str = self._session.get_outputs()[0].name
+        # Bound once: each call then costs one dict and one list on top of the session itself.
+        self._run = self._session.run
+        self._outputs = [self.output_name]
+
+    def __repr__(self) -> str:
+        return f"OnnxClassifier({str(self.path)!r})"
+
+    def _as_batch(self, x) -> np.ndarray:
+        """Any accepted input as a C-contiguous float32 ``(N, 1, 28, 28)`` array."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.shape in ((28, 28), (1, 28, 28)):
+            return x.reshape(1, 1, 28, 28)
+        if x.ndim == 4 and x.shape[1:] == _INPUT_TAIL:
+            return x
+        raise ValueError(f"images must be (28, 28), (1, 28, 28) or (N, 1, 28, 28), not {x.shape}")
+
+    def logits(self, x) -> np.ndarray:
+        """Raw scores ``(N, 10)`` float32 for images ``(28, 28)``, ``(1, 28, 28)`` or ``(N, 1, 28, 28)``.
+
+        Pixels are float in [0, 1], ink bright on black. A float32 C-contiguous ``(N, 1, 28, 28)`` array is
+        passed to onnxruntime as it is (no copy).
+        """
+        if (
+            type(x) is not np.ndarray
+            or x.dtype != np.float32
+            or x.ndim != 4
+            or not x.flags.c_contiguous
+            or x.shape[1:] != _INPUT_TAIL
+        ):
+            x = self._as_batch(x)
+        if self._fixed_batch is not None and x.shape[0] != self._fixed_batch:
+            return self._logits_in_fixed_batches(x)
+        return self._run(self._outputs, {self.input_name: x})[0]
+
+    def _logits_in_fixed_batches(self, x: np.ndarray) -> np.ndarray:
+        """For models exported with a fixed batch size: run them batch by batch."""
+        b = self._fixed_batch
+        if len(x) % b:
+            raise ValueError(f"this model takes batches of exactly {b} images, got {len(x)}")
+        return np.concatenate(
+            [self._run(self._outputs, {self.input_name: x[i : i + b]})[0] for i in range(0, len(x), b)]
+        )
+
+    def probabilities(self, x, temperature: float = 1.0) -> np.ndarray:
+        """Softmax of ``logits / temperature``: ``(N, 10)`` float32, each row summing to 1.
+
+        A temperature above 1 flattens the distribution (the "soft targets" of distillation).
+        """
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, not {temperature}")
+        z = self.logits(x).astype(np.float64) / temperature
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z.astype(np.float32)
+
+    def predict(self, x) -> np.ndarray:
+        """Most likely digit per image, ``(N,)`` int64."""
+        return self.logits(x).argmax(axis=1)
