@@ -1,0 +1,64 @@
+"""Persistent app settings (QSettings, INI format) with typed reads that never crash on a bad value.
+
+Every widget reads and writes through :func:`app_settings`, so tests can redirect all of it to a temporary
+folder with ``QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp_path)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+from PySide6.QtCore import QSettings
+
+ORGANIZATION = "digit-distill"
+APPLICATION = "digit-distill"
+
+T = TypeVar("T", int, float, bool, str)
+
+
+def app_settings() -> QSettings:
+    """The app's settings store (an INI file in the user's config folder)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+
+
+def read_value(settings: QSettings, key: str, default: T) -> T:
+    """Read ``key`` converted to the type of ``default``; a missing or unreadable value gives ``default``.
+
+    INI files store everything as text (booleans as ``"true"``/``"false"``), so the conversion is done here
+    rather than trusting ``QSettings.value(type=...)``, which raises on a hand-edited bad value.
+    """
+    raw = settings.value(key, None)
+    if raw is None:
+        return default
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("true", "1", "yes", "on"):
+                return True
+            if text in ("false", "0", "no", "off"):
+                return False
+            return default
+        return type(default)(raw)
+    except (TypeError, ValueError):
+        return default
+
+
+def read_path(settings: QSettings, key: str) -> Path | None:
+    """A folder or file path stored under ``key``, or ``None`` when unset."""
+    raw = settings.value(key, None)
+    if raw in (None, ""):
+        return None
+    return Path(str(raw))
+
+
+def write_values(settings: QSettings, group: str, values: dict) -> None:
+    """Store plain values (numbers, booleans, strings, paths) under ``group/<key>``."""
+    settings.beginGroup(group)
+    try:
+        for key, value in values.items():
+            settings.setValue(key, str(value) if isinstance(value, Path) else value)
+    finally:
+        settings.endGroup()
