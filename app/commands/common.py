@@ -1,0 +1,126 @@
+"""Pieces shared by the CLI subcommands: data options, console progress, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from core.data import MNIST, load_mnist
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir`` and ``--no-download``."""
+    parser.add_argument(
+        "--data-dir", help="folder with the MNIST files (default: $DIGIT_DISTILL_DATA or the user cache)"
+    )
+    parser.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download MNIST; fail with instructions if it is missing",
+    )
+
+
+def add_json_arg(parser: argparse.ArgumentParser) -> None:
+    """``--json``: print a machine-readable result on stdout."""
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+
+
+class DownloadProgress:
+    """Download progress on stderr, one line per file, redrawn at each whole percent."""
+
+    def __init__(self):
+        self._shown: tuple[str, int] | None = None
+
+    def __call__(self, filename: str, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 0
+        if self._shown == (filename, percent):
+            return
+        self._shown = (filename, percent)
+        end = "\n" if done >= total else ""
+        print(
+            f"\r  {filename}: {done / 1e6:.1f} / {total / 1e6:.1f} MB ({percent}%)", end=end, file=sys.stderr
+        )
+
+
+def load_data(args: argparse.Namespace) -> MNIST:
+    """Load MNIST as the data options say, downloading (with progress) unless ``--no-download``."""
+    return load_mnist(args.data_dir, download=not args.no_download, progress=DownloadProgress())
+
+
+def print_json(obj) -> None:
+    """One JSON object on one line of stdout."""
+    print(json.dumps(obj), flush=True)
+
+
+class ConsoleProgress:
+    """Prints training progress on stderr; the first Ctrl+C stops after the current batch, a second one aborts.
+
+    Implements :class:`core.training.Progress`.
+    """
+
+    def __init__(self, quiet: bool = False, label: str = ""):
+        self.quiet = quiet
+        self.label = label
+        self._stop = False
+        self._tty = sys.stderr.isatty()
+        self._t0 = time.perf_counter()
+        self._epoch_t0 = time.perf_counter()
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._previous)
+        return False
+
+    def _on_sigint(self, signum, frame):
+        if self._stop:
+            raise KeyboardInterrupt
+        self._stop = True
+        print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr)
+
+    def on_batch(self, info: dict) -> None:  # noqa: D102
+        if self.quiet or not self._tty:
+            return
+        done = info["batch"] / info["batches"]
+        bar = "#" * int(done * 30)
+        print(
+            f"\r{self.label}epoch {info['epoch']} [{bar:<30}] {done:4.0%} loss {info['loss']:.4f}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def on_epoch(self, info: dict) -> None:  # noqa: D102
+        if self.quiet:
+            return
+        elapsed = time.perf_counter() - self._t0
+        eta = elapsed / info["epoch"] * (info["epochs"] - info["epoch"])
+        soft = f" (soft {info['soft']:.4f}, hard {info['hard']:.4f})" if info.get("soft") is not None else ""
+        print(
+            f"\r{self.label}epoch {info['epoch']}/{info['epochs']}: loss {info['loss']:.4f}{soft}, "
+            f"train {info['train_acc']:.2%}, test {info['test_acc']:.2%}, {info['seconds']:.1f} s, "
+            f"ETA {eta:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def status(self, text: str) -> None:  # noqa: D102
+        if not self.quiet:
+            print(f"{self.label}{text}", file=sys.stderr, flush=True)
+
+    def should_stop(self) -> bool:  # noqa: D102
+        return self._stop
+
+
+def existing_path(text: str) -> Path:
+    """Argparse type: a path that must exist."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    return path
