@@ -50,6 +50,7 @@ LABELS_MAGIC = 2049
 IMAGE_SIZE = 28
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 64 * 1024
+_REPLACE_HINT = "Replace it with a good copy, or delete it and run `digit-distill data --download`"
 
 ProgressCallback = Callable[[str, int, int], None]
 """``progress(filename, done_bytes, total_bytes)`` during a download."""
@@ -300,7 +301,7 @@ def _check_content(content: bytes, spec: IdxFile, where: object) -> None:
     if digest != spec.raw_sha256:
         raise DataError(
             f"{where}: checksum mismatch (content SHA-256 {digest}, expected {spec.raw_sha256}): "
-            f"the file is corrupt; replace it",
+            "the file is corrupt",
             where,
         )
 
@@ -326,11 +327,14 @@ def read_idx(path: str | os.PathLike, name: str) -> bytes:
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})", path) from None
-    if data[:2] == _GZIP_MAGIC:
-        data = _gunzip(data, spec.raw_bytes, path)
-    elif path.suffix == ".gz":
-        raise DataError(f"{path}: named .gz but is not gzip data (corrupt or not an MNIST file)", path)
-    _check_content(data, spec, path)
+    try:
+        if data[:2] == _GZIP_MAGIC:
+            data = _gunzip(data, spec.raw_bytes, path)
+        elif path.suffix == ".gz":
+            raise DataError(f"{path}: named .gz but is not gzip data (corrupt or not an MNIST file)", path)
+        _check_content(data, spec, path)
+    except DataError as exc:
+        raise DataError(f"{exc}. {_REPLACE_HINT}", path) from None
     return data
 
 
