@@ -396,9 +396,6 @@ def train(
             runs.write_checkpoint(ckpt_path, model, optimizer, gen, history, role, preset, model_cfg, cfg, kd)
             runs.write_metrics(run_dir, role, preset, history, params, finished=epoch + 1 == cfg.epochs)
         progress.on_epoch(dict(row))
-        progress.status(
-            f"epoch {epoch + 1}/{cfg.epochs}: loss {loss_sum:.4f}, train {correct / seen:.2%}, test {test_acc:.2%}"
-        )
     if run_dir and stopped:
         runs.write_metrics(run_dir, role, preset, history, params, finished=False, stopped=True)
     model.eval().cpu()

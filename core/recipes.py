@@ -1,0 +1,98 @@
+"""Named training recipes: architectures plus hyperparameters for teacher, plain student and distilled student.
+
+A recipe fixes everything that decides a result, so ``digit-distill reproduce --recipe NAME`` and the report are
+reproducible. The plain student and the distilled student always get the same epochs, augmentation and
+optimiser budget: the comparison between them must be fair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from core.augment import AugmentConfig
+from core.models import ModelConfig, get_preset
+from core.training import KDConfig, TrainConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything needed to run the paper's experiment one way."""
+
+    name: str
+    preset: str
+    description: str
+    teacher_model: ModelConfig
+    student_model: ModelConfig
+    teacher: TrainConfig
+    student: TrainConfig
+    distilled: TrainConfig
+    kd: KDConfig
+
+    def model_for(self, role: str) -> ModelConfig:
+        """Architecture for ``role``."""
+        return self.teacher_model if role == "teacher" else self.student_model
+
+    def train_for(self, role: str) -> TrainConfig:
+        """Hyperparameters for ``role``."""
+        return {"teacher": self.teacher, "student": self.student, "distilled": self.distilled}[role]
+
+
+_paper = get_preset("paper")
+_cnn = get_preset("cnn")
+_JITTER = AugmentConfig(shift=2.0, rotate=10.0, scale=0.1, shear=10.0, thickness=0.3)
+
+RECIPES: dict[str, Recipe] = {
+    "paper": Recipe(
+        name="paper",
+        preset="paper",
+        description="The paper's regime: sigmoid MLPs, plain SGD, no augmentation, T=6.",
+        teacher_model=replace(_paper.teacher, activation="relu"),
+        student_model=replace(_paper.student, activation="sigmoid"),
+        teacher=TrainConfig(epochs=20, batch_size=512, lr=0.05, schedule="cosine"),
+        student=TrainConfig(
+            epochs=20, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.0, schedule="constant"
+        ),
+        distilled=TrainConfig(
+            epochs=20, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.0, schedule="constant"
+        ),
+        kd=KDConfig(temperature=6.0, alpha=0.9),
+    ),
+    "strong": Recipe(
+        name="strong",
+        preset="paper",
+        description="Same architectures trained well: regularised teacher (dropout, jitter), students with jitter.",
+        teacher_model=replace(_paper.teacher, dropout=0.3, input_dropout=0.1),
+        student_model=_paper.student,
+        teacher=TrainConfig(
+            epochs=40, batch_size=512, lr=0.1, weight_decay=1e-4, augment=True, augmentation=_JITTER
+        ),
+        student=TrainConfig(
+            epochs=60, batch_size=128, lr=0.05, weight_decay=5e-5, augment=True, augmentation=_JITTER
+        ),
+        distilled=TrainConfig(
+            epochs=60, batch_size=128, lr=0.05, weight_decay=5e-5, augment=True, augmentation=_JITTER
+        ),
+        kd=KDConfig(temperature=4.0, alpha=0.9),
+    ),
+    "cnn": Recipe(
+        name="cnn",
+        preset="cnn",
+        description="The CNN pair through the same protocol, with jitter.",
+        teacher_model=replace(_cnn.teacher, dropout=0.3),
+        student_model=_cnn.student,
+        teacher=TrainConfig(
+            epochs=15, batch_size=256, lr=0.05, weight_decay=1e-4, augment=True, augmentation=_JITTER
+        ),
+        student=TrainConfig(epochs=20, batch_size=128, lr=0.05, augment=True, augmentation=_JITTER),
+        distilled=TrainConfig(epochs=20, batch_size=128, lr=0.05, augment=True, augmentation=_JITTER),
+        kd=KDConfig(temperature=4.0, alpha=0.9),
+    ),
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``, with a helpful error for unknown names."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}") from None
