@@ -200,18 +200,21 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
     return sorted(infos, key=lambda r: r.path.name, reverse=True)
 
 
-def export_run(run_dir: Path, data=None) -> Path:
-    """Export a run's checkpoint to ``run_dir/model.onnx``, verified against PyTorch on 1,000 test images."""
+def export_run(run_dir: Path, data=None, output: Path | None = None):
+    """Export a run's checkpoint to ONNX (``run_dir/model.onnx`` unless ``output``), verified on 1,000 test images.
+
+    ``run_dir`` may also be a checkpoint file. Returns :class:`core.export.ExportReport`.
+    """
     from core.export import export_onnx
 
     run_dir = Path(run_dir)
     model, meta = load_checkpoint(run_dir)
-    metadata = {"preset": meta["preset"], "role": meta["role"], "run": run_dir.name}
+    folder = run_dir if run_dir.is_dir() else run_dir.parent
+    metadata = {"preset": meta["preset"], "role": meta["role"], "run": folder.name}
     if meta["test_accuracy"] is not None:
         metadata["accuracy"] = meta["test_accuracy"]
     if meta.get("kd_config"):
         metadata["temperature"] = meta["kd_config"]["temperature"]
         metadata["alpha"] = meta["kd_config"]["alpha"]
     verify = data.test_images[:1000].numpy() if data is not None else None
-    export_onnx(model, run_dir / ONNX, metadata=metadata, verify_images=verify)
-    return run_dir / ONNX
+    return export_onnx(model, output or folder / ONNX, metadata=metadata, verify_images=verify)

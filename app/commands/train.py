@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         )
     onnx_path = None
     if result.history and not args.no_export:
-        onnx_path = runs.export_run(run_dir, data)
+        onnx_path = runs.export_run(run_dir, data).path
         print(f"exported {onnx_path}", file=sys.stderr)
     if result.stopped:
         print(
