@@ -6,6 +6,7 @@ accepted because their uncompressed content has the official length and SHA-256 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import gzip
 import hashlib
@@ -249,3 +250,23 @@ def test_load_mnist_downloads_everything_into_an_empty_folder(mirror, mnist, tmp
     requests = len(mirror.requests)
     assert load_mnist(folder, download=True, mirrors=[mirror.url("good")]) is loaded
     assert len(mirror.requests) == requests  # nothing fetched the second time
+
+
+def run_data_command(argv: list[str]) -> int:
+    from app.commands import data as command
+
+    parser = argparse.ArgumentParser()
+    command.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["data", *argv])
+    return args.func(args)
+
+
+def test_data_command_downloads_with_text_progress(mirror, dest_with_images, capsys):
+    assert (
+        run_data_command(["--data-dir", str(dest_with_images), "--download", "--mirror", mirror.url("good")])
+        == 0
+    )
+    captured = capsys.readouterr()
+    assert "downloaded 2 file(s)" in captured.out
+    assert "60000 training and 10000 test images" in captured.out
+    assert "t10k-labels-idx1-ubyte.gz: " in captured.err and "(100%)\n" in captured.err
