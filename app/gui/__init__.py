@@ -2,9 +2,10 @@
 
 Importing this package applies one guard (:func:`guard_none_refcount`) against a PySide6 defect: the PySide6 6.12
 wheels, on CPython older than 3.12, drop a reference to ``None`` on every call of a C++ method that returns
-``void`` (they treat ``None`` as immortal, which it only is from Python 3.12). After a few thousand such calls,
-i.e. seconds of drawing, the interpreter aborts with "Fatal Python error: none_dealloc". The guard probes for the
-defect once and, only where it is present, raises ``None``'s reference count far out of reach.
+``void``, and one to ``True`` on every ``Signal.emit()`` (they treat these singletons as immortal, which they
+only are from Python 3.12). After a few thousand such calls, i.e. seconds of drawing, the interpreter aborts
+with "Fatal Python error: none_dealloc" (or "bool_dealloc"). The guard probes for the defect once and, only
+where it is present, raises the reference counts of ``None``, ``True`` and ``False`` far out of reach.
 """
 
 from __future__ import annotations
@@ -26,12 +27,16 @@ def _void_call_drops_none() -> bool:
 
 
 def guard_none_refcount() -> bool:
-    """Make ``None`` effectively immortal if this PySide6 build leaks its references; True if applied."""
+    """Make ``None``, ``True`` and ``False`` effectively immortal if this PySide6 build leaks their references.
+
+    Returns True if the guard is in force.
+    """
     if sys.version_info >= (3, 12) or not _void_call_drops_none():
         return False
-    refcount = ctypes.c_ssize_t.from_address(id(None))  # ob_refcnt is the first field of every object
-    if refcount.value < _NONE_HEADROOM:
-        refcount.value += _NONE_HEADROOM
+    for singleton in (None, True, False):
+        refcount = ctypes.c_ssize_t.from_address(id(singleton))  # ob_refcnt: the first field of every object
+        if refcount.value < _NONE_HEADROOM:
+            refcount.value += _NONE_HEADROOM
     return True
 
 
