@@ -1,0 +1,551 @@
+"""The Draw tab: draw a digit and watch the teacher and the student recognise it live.
+
+Every change of the drawing restarts a zero-interval single-shot timer, so a burst of mouse moves is classified
+once, after the burst, in the GUI thread: the whole path (render 280x280, ``to_mnist``, both models, charts)
+takes a few milliseconds, well under a frame (``bench/gui_latency.py`` measures it).
+
+Run ``python -m app.gui.draw_tab`` to show the tab on its own.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QFont, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.canvas import DEFAULT_PEN_WIDTH, MAX_PEN_WIDTH, MIN_PEN_WIDTH, DrawingCanvas
+from app.gui.model_choice import ModelPicker
+from core.preprocess import INK_THRESHOLD, EmptyImageError, ImageReadError, ink_map, load_image, to_mnist
+
+DEFAULT_TEMPERATURE = 6.0
+"""Initial temperature of the soft-target view (the paper distils at T = 6)."""
+MAX_TEMPERATURE = 20.0
+PREVIEW_SCALE = 4  # the 28x28 model input is shown at 112x112, pixels kept square
+
+_BAR = QColor(120, 144, 180)
+_BAR_TOP = QColor(33, 102, 172)
+_BAR_SOFT = QColor(214, 96, 77)
+_ERROR_STYLE = "color: #b2182b;"
+_INFO_STYLE = "color: #4d4d4d;"
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """``softmax(z / T)`` of one row of logits, float64 for a stable sum."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = np.exp(z - z.max())
+    return z / z.sum()
+
+
+class ProbabilityChart(pg.PlotWidget):
+    """Ten bars, one per digit, on a fixed 0..1 axis; the most likely digit is highlighted."""
+
+    def __init__(self, parent: QWidget | None = None, color: QColor = _BAR, top_color: QColor = _BAR_TOP):
+        super().__init__(parent, background="w")
+        self._color, self._top_color = color, top_color
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        plot = self.getPlotItem()
+        plot.setXRange(-0.6, 9.6, padding=0)
+        plot.setYRange(0, 1.06, padding=0)  # headroom so the 100% tick shows
+        plot.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)], []])
+        plot.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.5, 1.0)], []])
+        for name in ("bottom", "left"):
+            plot.getAxis(name).setPen(pg.mkPen(90, 90, 90))
+            plot.getAxis(name).setTextPen(pg.mkPen(60, 60, 60))
+        plot.showGrid(y=True, alpha=0.15)
+        self.bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.7, brush=color, pen=None)
+        plot.addItem(self.bars)
+        self.setMinimumSize(200, 120)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_probabilities(self, probs: np.ndarray | None) -> None:
+        """Show ``probs`` (10 values); ``None`` empties the chart."""
+        if probs is None:
+            self.bars.setOpts(height=np.zeros(10), brushes=None, brush=self._color)
+            return
+        brushes = [self._color] * 10
+        brushes[int(np.argmax(probs))] = self._top_color
+        self.bars.setOpts(height=np.asarray(probs, dtype=float), brushes=brushes)
+
+    def heights(self) -> np.ndarray:
+        """The bar heights shown (for tests and screenshots)."""
+        return np.asarray(self.bars.opts["height"], dtype=float)
+
+
+class ResultPanel(QGroupBox):
+    """One model's answer: the predicted digit, its confidence, the ten probabilities and the inference time."""
+
+    def __init__(self, title: str, parent: QWidget | None = None, header: QWidget | None = None):
+        super().__init__(title, parent)
+        self.digit_label = QLabel("–")
+        font = QFont(self.font())
+        font.setPointSize(40)
+        font.setBold(True)
+        self.digit_label.setFont(font)
+        self.digit_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.digit_label.setMinimumWidth(60)
+        self.confidence_label = QLabel("")
+        self.time_label = QLabel("")
+        self.time_label.setToolTip(
+            "Time of this model's forward pass in onnxruntime for the current drawing (one image, one thread)"
+        )
+        for label in (self.confidence_label, self.time_label):
+            label.setStyleSheet(_INFO_STYLE)
+        self.chart = ProbabilityChart(self)
+
+        numbers = QVBoxLayout()
+        numbers.addWidget(self.digit_label)
+        numbers.addWidget(self.confidence_label, 0, Qt.AlignmentFlag.AlignHCenter)
+        numbers.addWidget(self.time_label, 0, Qt.AlignmentFlag.AlignHCenter)
+        numbers.addStretch(1)
+        body = QHBoxLayout()
+        body.addLayout(numbers)
+        body.addWidget(self.chart, 1)
+        layout = QVBoxLayout(self)
+        if header is not None:
+            layout.addWidget(header)
+        layout.addLayout(body, 1)
+        self.show_empty()
+
+    def show_result(
+        self, probs: np.ndarray, micros: float | None = None, time_text: str | None = None
+    ) -> None:
+        """Show a prediction; the time as ``micros`` microseconds or a ready-made ``time_text``."""
+        digit = int(np.argmax(probs))
+        self.digit_label.setText(str(digit))
+        self.digit_label.setStyleSheet("")
+        self.confidence_label.setText(f"confidence {probs[digit]:.1%}")
+        if time_text is None:
+            time_text = f"inference {micros:,.0f} µs" if micros is not None else ""
+        self.time_label.setText(time_text)
+        self.chart.set_probabilities(probs)
+
+    def show_empty(self, message: str = "") -> None:
+        """No prediction: a dash, an optional one-line reason, an empty chart."""
+        self.digit_label.setText("–")
+        self.digit_label.setStyleSheet("color: #9a9a9a;")
+        self.confidence_label.setText(message)
+        self.time_label.setText("")
+        self.chart.set_probabilities(None)
+
+    def digit(self) -> int | None:
+        """The digit shown, ``None`` when the panel is empty."""
+        text = self.digit_label.text()
+        return int(text) if text.isdigit() else None
+
+
+class DrawTab(QWidget):
+    """Canvas, live teacher/student recognition, soft targets at a temperature, and the board slot.
+
+    Parameters
+    ----------
+    parent
+        Parent widget.
+    models_dir
+        Folder of the bundled models (default: the project's ``resources/models``).
+    runs_root
+        Folder of training runs listed as model choices (default: ``core.runs.default_runs_root()``).
+
+    Signals
+    -------
+    board_request(numpy.ndarray)
+        "Classify on board" was pressed: the ``(28, 28)`` float32 input the local models see.
+    predictions_shown()
+        Both panels were updated for the current drawing (or emptied when nothing is drawn).
+    """
+
+    board_request = Signal(object)
+    predictions_shown = Signal()
+
+    def __init__(self, parent: QWidget | None = None, *, models_dir: Path | None = None, runs_root=None):
+        super().__init__(parent)
+        self._input: np.ndarray | None = None  # the (28, 28) image the models saw last
+        self._teacher_logits: np.ndarray | None = None
+        self._board_available = False
+
+        self.canvas = DrawingCanvas(self)
+        self.teacher_picker = ModelPicker("teacher", self, models_dir=models_dir, runs_root=runs_root)
+        self.student_picker = ModelPicker("student", self, models_dir=models_dir, runs_root=runs_root)
+        self.teacher_panel = ResultPanel("Teacher", self, header=self.teacher_picker)
+        self.student_panel = ResultPanel("Student", self, header=self.student_picker)
+        self.board_panel = ResultPanel("Atlas board", self)
+        self.board_panel.setVisible(False)
+
+        self._coalesce = QTimer(self)
+        self._coalesce.setSingleShot(True)
+        self._coalesce.setInterval(0)
+        self._coalesce.timeout.connect(self.classify)
+
+        self.setLayout(self._build_layout())
+        self._connect()
+        for picker in (self.teacher_picker, self.student_picker):
+            self._model_changed(picker.classifier())
+
+    # ------------------------------------------------------------------------------------------- layout
+    def _build_canvas_column(self) -> QVBoxLayout:
+        self.pen_slider = QSlider(Qt.Orientation.Horizontal)
+        self.pen_slider.setRange(int(MIN_PEN_WIDTH), int(MAX_PEN_WIDTH))
+        self.pen_slider.setValue(round(DEFAULT_PEN_WIDTH))
+        self.pen_slider.setToolTip(
+            f"Width of new strokes. The default, {DEFAULT_PEN_WIDTH:.0f} px, gives MNIST's stroke thickness "
+            "for a digit about 60% of the canvas high."
+        )
+        self.pen_label = QLabel()
+        self.pen_label.setMinimumWidth(42)
+        self._show_pen_width(self.pen_slider.value())
+        pen_row = QHBoxLayout()
+        pen_row.addWidget(QLabel("Pen"))
+        pen_row.addWidget(self.pen_slider, 1)
+        pen_row.addWidget(self.pen_label)
+
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Remove the last stroke (Ctrl+Z)")
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Start again (Esc or Delete)")
+        self.open_button = QPushButton("Open image…")
+        self.open_button.setToolTip("Classify a digit from a PNG or JPEG file")
+        self.save_button = QPushButton("Save PNG…")
+        self.save_button.setToolTip("Save the drawing as a 280x280 PNG image")
+        self.board_button = QPushButton("Classify on board")
+        self.board_button.setEnabled(False)
+        self.board_button.setToolTip("Connect to an Atlas board in the Deploy tab first")
+
+        buttons = QGridLayout()
+        buttons.addWidget(self.undo_button, 0, 0)
+        buttons.addWidget(self.clear_button, 0, 1)
+        buttons.addWidget(self.open_button, 1, 0)
+        buttons.addWidget(self.save_button, 1, 1)
+        buttons.addWidget(self.board_button, 2, 0, 1, 2)
+
+        column = QVBoxLayout()
+        column.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
+        column.addLayout(pen_row)
+        column.addLayout(buttons)
+        column.addStretch(1)
+        return column
+
+    def _build_soft_targets(self) -> QGroupBox:
+        self.temperature_slider = QSlider(Qt.Orientation.Horizontal)
+        self.temperature_slider.setRange(10, int(MAX_TEMPERATURE * 10))
+        self.temperature_slider.setValue(round(DEFAULT_TEMPERATURE * 10))
+        self.temperature_slider.setToolTip("Temperature T of softmax(z / T) over the teacher's logits z")
+        self.temperature_label = QLabel()
+        self.temperature_label.setMinimumWidth(56)
+        self.soft_chart = ProbabilityChart(self, color=QColor(240, 170, 150), top_color=_BAR_SOFT)
+        explanation = QLabel(
+            "The teacher's answer softened, softmax(z / T): the small probabilities it gives to the other "
+            "digits are the \u201cdark knowledge\u201d distillation teaches the student."
+        )
+        explanation.setWordWrap(True)
+        explanation.setStyleSheet(_INFO_STYLE)
+        slider_row = QHBoxLayout()
+        slider_row.addWidget(QLabel("Temperature"))
+        slider_row.addWidget(self.temperature_slider, 1)
+        slider_row.addWidget(self.temperature_label)
+        box = QGroupBox("Soft targets")
+        layout = QVBoxLayout(box)
+        layout.addLayout(slider_row)
+        layout.addWidget(self.soft_chart, 1)
+        layout.addWidget(explanation)
+        return box
+
+    def _build_preview(self) -> QGroupBox:
+        side = 28 * PREVIEW_SCALE
+        self.preview = QLabel()
+        self.preview.setFixedSize(side, side)
+        self.preview.setFrameShape(QFrame.Shape.Box)
+        self.preview.setToolTip("The 28x28 image the models receive (ink bright on black, like MNIST)")
+        box = QGroupBox("What the models see")
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignCenter)
+        caption = QLabel("28 x 28, centred like MNIST")
+        caption.setStyleSheet(_INFO_STYLE)
+        layout.addWidget(caption, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(1)
+        return box
+
+    def _build_layout(self) -> QVBoxLayout:
+        answers = QHBoxLayout()
+        answers.addWidget(self.teacher_panel, 1)
+        answers.addWidget(self.student_panel, 1)
+        answers.addWidget(self.board_panel, 1)
+        lower = QHBoxLayout()
+        lower.addWidget(self._build_soft_targets(), 1)
+        lower.addWidget(self._build_preview())
+        right = QVBoxLayout()
+        right.addLayout(answers, 3)
+        right.addLayout(lower, 2)
+
+        top = QHBoxLayout()
+        top.addLayout(self._build_canvas_column())
+        top.addLayout(right, 1)
+        self.message_label = QLabel("")
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        outer = QVBoxLayout()
+        outer.addLayout(top, 1)
+        outer.addWidget(self.message_label)
+        return outer
+
+    def _connect(self) -> None:
+        self.canvas.changed.connect(self._drawing_changed)
+        self.pen_slider.valueChanged.connect(self._pen_width_changed)
+        self.undo_button.clicked.connect(self.canvas.undo)
+        self.clear_button.clicked.connect(self.canvas.clear)
+        self.open_button.clicked.connect(self._ask_open_image)
+        self.save_button.clicked.connect(self._ask_save_drawing)
+        self.board_button.clicked.connect(self.request_board)
+        self.temperature_slider.valueChanged.connect(self._show_soft_targets)
+        for picker in (self.teacher_picker, self.student_picker):
+            picker.model_changed.connect(self._model_changed)
+            picker.error.connect(self.show_error)
+        for keys, slot in (
+            (QKeySequence.StandardKey.Undo, self.canvas.undo),
+            (QKeySequence(Qt.Key.Key_Escape), self.canvas.clear),
+            (QKeySequence.StandardKey.Delete, self.canvas.clear),
+        ):
+            shortcut = QShortcut(keys, self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
+
+    # ------------------------------------------------------------------------------------ recognition
+    @property
+    def temperature(self) -> float:
+        """The soft-target temperature T chosen with the slider."""
+        return self.temperature_slider.value() / 10
+
+    def current_input(self) -> np.ndarray | None:
+        """The ``(28, 28)`` float32 image the models saw last, ``None`` when nothing is drawn."""
+        return None if self._input is None else self._input.copy()
+
+    def _drawing_changed(self) -> None:
+        self._coalesce.start()
+        if self.board_panel.isVisible() and self.board_panel.digit() is not None:
+            self.board_panel.setTitle("Atlas board (for an earlier drawing)")
+
+    def _model_changed(self, classifier) -> None:
+        self.message_label.clear()
+        if classifier is not None:
+            # onnxruntime's first run allocates its buffers: do it now so the times shown are steady ones.
+            classifier.logits(np.zeros((1, 1, 28, 28), dtype=np.float32))
+        self.classify()
+
+    @Slot()
+    def classify(self) -> None:
+        """Classify the drawing now with both models and update every view."""
+        self._coalesce.stop()
+        try:
+            x = None if self.canvas.is_empty() else to_mnist(self.canvas.to_array())
+        except EmptyImageError:
+            x = None
+        self._input = x
+        self._show_preview(x)
+        self._teacher_logits = None
+        for panel, picker in (
+            (self.teacher_panel, self.teacher_picker),
+            (self.student_panel, self.student_picker),
+        ):
+            logits = self._run_model(panel, picker, x)
+            if panel is self.teacher_panel:
+                self._teacher_logits = logits
+        self._show_soft_targets()
+        self.board_button.setEnabled(self._board_available and x is not None)
+        self.predictions_shown.emit()
+
+    def _run_model(self, panel: ResultPanel, picker: ModelPicker, x: np.ndarray | None) -> np.ndarray | None:
+        """Run one model on ``x`` and show its answer; returns its logits (``None`` when nothing is shown)."""
+        classifier = picker.classifier()
+        if classifier is None:
+            panel.show_empty(f"choose a {picker.role} model above")
+            return None
+        if x is None:
+            panel.show_empty("draw a digit")
+            return None
+        batch = x.reshape(1, 1, 28, 28)
+        try:
+            start = time.perf_counter_ns()
+            logits = classifier.logits(batch)[0]
+            micros = (time.perf_counter_ns() - start) / 1000
+        except Exception as exc:  # onnxruntime's own error types; a loaded model that fails at run time
+            panel.show_empty("this model failed")
+            self.show_error(f"The {picker.role} model failed on this drawing: {exc}")
+            return None
+        panel.show_result(softmax(logits), micros)
+        return logits
+
+    def _show_soft_targets(self) -> None:
+        t = self.temperature
+        self.temperature_label.setText(f"T = {t:.1f}")
+        if self._teacher_logits is None:
+            self.soft_chart.set_probabilities(None)
+        else:
+            self.soft_chart.set_probabilities(softmax(self._teacher_logits, t))
+
+    def soft_targets(self) -> np.ndarray | None:
+        """The softened teacher distribution shown, ``None`` when there is none."""
+        return None if self._teacher_logits is None else softmax(self._teacher_logits, self.temperature)
+
+    def _show_preview(self, x: np.ndarray | None) -> None:
+        side = 28 * PREVIEW_SCALE
+        if x is None:
+            pixmap = QPixmap(side, side)
+            pixmap.fill(Qt.GlobalColor.black)
+        else:
+            grey = np.ascontiguousarray(np.round(x * 255).astype(np.uint8))
+            image = QImage(grey.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
+            pixmap = QPixmap.fromImage(image.scaled(side, side))  # nearest: crisp pixels
+        self.preview.setPixmap(pixmap)
+
+    # ------------------------------------------------------------------------------------------ board
+    @Slot(bool)
+    def set_board_available(self, available: bool) -> None:
+        """Enable "Classify on board" (the Deploy tab calls this when a board is connected and ready)."""
+        self._board_available = bool(available)
+        self.board_button.setEnabled(self._board_available and self._input is not None)
+        self.board_button.setToolTip(
+            "Send this drawing to the Atlas board and show its answer beside the local ones"
+            if available
+            else "Connect to an Atlas board in the Deploy tab first"
+        )
+        if not available:
+            self.board_panel.setVisible(False)
+
+    @Slot()
+    def request_board(self) -> None:
+        """Emit ``board_request`` with the current 28x28 input (if a board is available and a digit drawn)."""
+        if not self._board_available or self._input is None:
+            return
+        self.board_panel.setTitle("Atlas board")
+        self.board_panel.show_empty("waiting for the board…")
+        self.board_panel.setVisible(True)
+        self.board_request.emit(self._input.copy())
+
+    @Slot(dict)
+    def show_board_result(self, result: dict) -> None:
+        """Show the board's answer ``{"digit", "probabilities", "ms"}`` beside the local ones."""
+        self.board_panel.setTitle("Atlas board")
+        self.board_panel.setVisible(True)
+        try:
+            probs = np.asarray(result["probabilities"], dtype=float).reshape(10)
+            digit = int(result["digit"])
+            ms = float(result["ms"])
+        except (KeyError, TypeError, ValueError):
+            self.board_panel.show_empty("unreadable answer")
+            self.show_error(f"The board's answer could not be read: {result!r}")
+            return
+        self.board_panel.show_result(probs, time_text=f"on board {ms:,.2f} ms")
+        if digit != int(np.argmax(probs)):  # trust the board's own digit, keep its probabilities
+            self.board_panel.digit_label.setText(str(digit))
+
+    # ----------------------------------------------------------------------------------- files, errors
+    @Slot(str)
+    def show_error(self, message: str) -> None:
+        """Show a problem under the canvas until the next one or until a model is chosen."""
+        self.message_label.setStyleSheet(_ERROR_STYLE)
+        self.message_label.setText(message)
+
+    def show_info(self, message: str) -> None:
+        """Show a neutral note under the canvas."""
+        self.message_label.setStyleSheet(_INFO_STYLE)
+        self.message_label.setText(message)
+
+    def message(self) -> str:
+        """The text under the canvas (errors and notes)."""
+        return self.message_label.text()
+
+    def _show_pen_width(self, value: int) -> None:
+        self.pen_label.setText(f"{value} px")
+
+    def _pen_width_changed(self, value: int) -> None:
+        self.canvas.set_pen_width(value)
+        self._show_pen_width(value)
+
+    def _ask_open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open a digit image",
+            "",
+            "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff);;All files (*)",
+        )
+        if path:
+            self.open_image(Path(path))
+
+    def open_image(self, path: Path) -> bool:
+        """Put the digit in an image file on the canvas and classify it; False with a message if it cannot."""
+        try:
+            ink = ink_map(load_image(path))
+        except (ImageReadError, ValueError) as exc:
+            self.show_error(f"Cannot open this image. {exc}")
+            return False
+        mask = ink > INK_THRESHOLD
+        if not mask.any():
+            self.show_error(f"{path}: no digit found in this image (it looks blank)")
+            return False
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        digit = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        # Centre the digit in a square with a margin so it fills about 60% of the canvas, like a drawing.
+        side = max(digit.shape) * 5 // 3 + 2
+        field = np.zeros((side, side), dtype=np.float32)
+        top, left = (side - digit.shape[0]) // 2, (side - digit.shape[1]) // 2
+        field[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
+        grey = np.ascontiguousarray(255 - np.round(field * 255).astype(np.uint8))
+        image = QImage(grey.data, side, side, side, QImage.Format.Format_Grayscale8).copy()
+        self.canvas.set_image(image)
+        self.show_info(f"Opened {path}")
+        self.classify()
+        return True
+
+    def _ask_save_drawing(self) -> None:
+        if self.canvas.is_empty():
+            self.show_error("Nothing to save: draw a digit first")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save the drawing", "digit.png", "PNG images (*.png)")
+        if path:
+            self.save_drawing(Path(path))
+
+    def save_drawing(self, path: Path) -> bool:
+        """Save the drawing as a PNG file; False with a message if it cannot be written."""
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_name(path.name + ".png")
+        try:
+            self.canvas.save_png(path)
+        except OSError as exc:
+            self.show_error(f"Cannot save the drawing: {exc}")
+            return False
+        self.show_info(f"Saved the drawing to {path}")
+        return True
+
+
+def main() -> int:
+    """Show the Draw tab on its own (``python -m app.gui.draw_tab``)."""
+    app = QApplication.instance() or QApplication(sys.argv)
+    tab = DrawTab()
+    tab.setWindowTitle("digit-distill: Draw")
+    tab.resize(1100, 680)
+    tab.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
