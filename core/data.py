@@ -419,7 +419,8 @@ def load_mnist(
 ) -> MNIST:
     """Load MNIST from ``data_dir`` (or the usual places), downloading missing files if asked.
 
-    A second call for the same folder, with the files unchanged, returns the same object at once.
+    A second call for the same folder, with the files unchanged, returns the same object at once: the most
+    recently loaded dataset stays cached, others as long as something still references them.
 
     Parameters
     ----------
