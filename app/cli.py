@@ -7,6 +7,7 @@ import importlib
 import sys
 
 COMMAND_MODULES = (
+    "app.commands.data",
     "app.commands.train",
     "app.commands.evaluate",
     "app.commands.export",

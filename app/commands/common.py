@@ -46,6 +46,10 @@ class DownloadProgress:
         )
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
 def load_data(args: argparse.Namespace) -> MNIST:
     """Load MNIST as the data options say, downloading (with progress) unless ``--no-download``."""
     return load_mnist(args.data_dir, download=not args.no_download, progress=DownloadProgress())
