@@ -41,9 +41,7 @@ class DownloadProgress:
             return
         self._shown = (filename, percent)
         end = "\n" if done >= total else ""
-        print(
-            f"\r  {filename}: {done / 1e6:.1f} / {total / 1e6:.1f} MB ({percent}%)", end=end, file=sys.stderr
-        )
+        print(f"\r  {filename}: {_size(done)} / {_size(total)} ({percent}%)", end=end, file=sys.stderr)
 
 
 def _size(n: int) -> str:
