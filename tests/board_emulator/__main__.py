@@ -16,14 +16,21 @@ from tests.board_emulator.server import BoardEmulator, EmulatorConfig, EmulatorE
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.board_emulator", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.board_emulator", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--soc-version", default="Ascend310", help="the emulated board's chip")
     parser.add_argument("--om-suffix", default="", choices=["", "_linux_aarch64"], help="ATC output naming")
-    parser.add_argument("--acl-api", default="new", choices=["new", "old"], help="pyACL pointer API generation")
+    parser.add_argument(
+        "--acl-api", default="new", choices=["new", "old"], help="pyACL pointer API generation"
+    )
     parser.add_argument("--atc-delay", type=float, default=0.0, help="seconds each conversion takes")
     args = parser.parse_args(argv)
     config = EmulatorConfig(
-        soc_version=args.soc_version, om_suffix=args.om_suffix, acl_api=args.acl_api, atc_delay_s=args.atc_delay
+        soc_version=args.soc_version,
+        om_suffix=args.om_suffix,
+        acl_api=args.acl_api,
+        atc_delay_s=args.atc_delay,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

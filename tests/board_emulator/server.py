@@ -222,7 +222,18 @@ class BoardEmulator:
         self.home.mkdir()
         for name, kind in (("host_key", "ed25519"), ("client_key", "ed25519")):
             subprocess.run(
-                [SSH_KEYGEN, "-q", "-t", kind, "-N", "", "-C", f"board-emulator-{name}", "-f", str(self.dir / name)],
+                [
+                    SSH_KEYGEN,
+                    "-q",
+                    "-t",
+                    kind,
+                    "-N",
+                    "",
+                    "-C",
+                    f"board-emulator-{name}",
+                    "-f",
+                    str(self.dir / name),
+                ],
                 check=True,
                 capture_output=True,
             )

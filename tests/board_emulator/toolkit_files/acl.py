@@ -34,7 +34,12 @@ ACL_ERROR_GE_LOAD_MODEL = 545001
 ACL_ERROR_RT_CONTEXT_NULL = 107002
 ACL_ERROR_RT_AICORE_EXCEPTION = 507015
 
-_DTYPES = {"float32": (0, np.float32), "float16": (1, np.float16), "int32": (3, np.int32), "uint8": (4, np.uint8)}
+_DTYPES = {
+    "float32": (0, np.float32),
+    "float16": (1, np.float16),
+    "int32": (3, np.int32),
+    "uint8": (4, np.uint8),
+}
 _NPY = {11: np.float32, 23: np.float16, 5: np.int32, 2: np.uint8}
 
 
@@ -363,7 +368,7 @@ class _Mdl:
         if _CONFIG.get("fail_execute"):
             return ACL_ERROR_RT_AICORE_EXCEPTION
         feeds = {}
-        for ((buf, off), spec) in ins:
+        for (buf, off), spec in ins:
             dtype = _DTYPES[spec["dtype"]][1]
             count = self._size(spec)
             feeds[spec["name"]] = np.frombuffer(bytes(buf[off : off + count]), dtype).reshape(spec["dims"])

@@ -75,7 +75,8 @@ def parse_input_shape(text):
             values = [int(d) for d in dims.split(",")]
         except ValueError:
             raise AtcFailure(
-                "E10011", f"Input shape [{item}] is invalid. Reason: the dims must be integers separated by ','."
+                "E10011",
+                f"Input shape [{item}] is invalid. Reason: the dims must be integers separated by ','.",
             ) from None
         shapes[name] = values
     return shapes
@@ -94,7 +95,9 @@ def check_flags(flags, cfg):
         )
     soc = flags.get("soc_version", "")
     if not soc:
-        raise AtcFailure("E10054", "The required parameter [--soc_version] for ATC is empty.", "Set --soc_version.")
+        raise AtcFailure(
+            "E10054", "The required parameter [--soc_version] for ATC is empty.", "Set --soc_version."
+        )
     if soc not in SOCS:
         raise invalid(soc, "soc_version", f"the value must be one of {', '.join(SOCS)}.")
     fmt = flags.get("input_format", "NCHW")
@@ -103,14 +106,18 @@ def check_flags(flags, cfg):
     log = flags.get("log", "null")
     if log not in LOG_LEVELS:
         raise AtcFailure(
-            "E10010", f"Logger level [{log}] is invalid. The value must be debug, info, warning, error, or null."
+            "E10010",
+            f"Logger level [{log}] is invalid. The value must be debug, info, warning, error, or null.",
         )
     if flags["output"].endswith("/"):
-        raise AtcFailure("E10022", f"Path [{flags['output']}] for parameter [--output] does not contain a file name.")
+        raise AtcFailure(
+            "E10022", f"Path [{flags['output']}] for parameter [--output] does not contain a file name."
+        )
     given = [k for k in DYNAMIC if flags.get(k)]
     if len(given) > 1:
         raise AtcFailure(
-            "E10009", f"Parameters [{', '.join('--' + k for k in given)}] cannot be specified at the same time."
+            "E10009",
+            f"Parameters [{', '.join('--' + k for k in given)}] cannot be specified at the same time.",
         )
     if given:
         raise AtcFailure("E19999", "Inner Error! (dynamic shapes are not implemented by the board emulator)")
@@ -127,7 +134,9 @@ def load_model(path, cfg):
         onnx.checker.check_model(model)
     except Exception:  # noqa: BLE001 - the real ATC reports any parse failure this way
         raise AtcFailure(
-            "E10041", f"Failed to load the model from {path}.", "Check that the model file is a valid ONNX model."
+            "E10041",
+            f"Failed to load the model from {path}.",
+            "Check that the model file is a valid ONNX model.",
         ) from None
     max_opset = int(cfg.get("max_opset", 13))
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
@@ -183,7 +192,8 @@ def output_specs(onnx_bytes, inputs):
     feeds = {i["name"]: np.zeros(i["dims"], dtype=np.float32) for i in inputs}
     results = session.run(None, feeds)
     return [
-        {"name": o.name, "dims": list(r.shape), "dtype": "float32"} for o, r in zip(session.get_outputs(), results)
+        {"name": o.name, "dims": list(r.shape), "dtype": "float32"}
+        for o, r in zip(session.get_outputs(), results)
     ]
 
 
@@ -208,7 +218,9 @@ def convert(flags, cfg):
     path = flags["output"] + cfg.get("om_suffix", "") + ".om"
     with open(path, "wb") as f:
         f.write(data)
-    print(f"[INFO] Emulated build of {len(inputs)} input(s), {len(outputs)} output(s) for {flags['soc_version']}.")
+    print(
+        f"[INFO] Emulated build of {len(inputs)} input(s), {len(outputs)} output(s) for {flags['soc_version']}."
+    )
 
 
 def model_info(flags):

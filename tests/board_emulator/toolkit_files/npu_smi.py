@@ -18,11 +18,17 @@ def main(argv):
     print(bar)
     print("| npu-smi 23.0.rc3 (board emulator)               Version: 23.0.rc3" + " " * 38 + "|")
     print(bar)
-    print("| NPU     Name                  | Health          | Power(W)     Temp(C)           Hugepages-Usage(page) |")
-    print("| Chip    Device                | Bus-Id          | AICore(%)    Memory-Usage(MB)                        |")
+    print(
+        "| NPU     Name                  | Health          | Power(W)     Temp(C)           Hugepages-Usage(page) |"
+    )
+    print(
+        "| Chip    Device                | Bus-Id          | AICore(%)    Memory-Usage(MB)                        |"
+    )
     print(bar.replace("-", "="))
     print(f"| 0       {name:<22}| OK              | 12.8         45                0    / 0              |")
-    print("| 0       0                     | NA              | 0            1890 / 7545                             |")
+    print(
+        "| 0       0                     | NA              | 0            1890 / 7545                             |"
+    )
     print(bar.replace("-", "="))
     return 0
 

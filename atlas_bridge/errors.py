@@ -1,0 +1,98 @@
+"""Typed errors of the bridge: each says what went wrong and what the user should do about it."""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base class: ``message`` says what failed, ``hint`` what to do; ``str()`` gives both."""
+
+    def __init__(self, message: str, hint: str = ""):
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message}. {hint}".strip() if hint else message)
+
+
+class ConnectError(BridgeError):
+    """The board could not be reached (refused, unreachable, unknown host name, timed out)."""
+
+
+class AuthenticationError(BridgeError):
+    """The board refused the credentials (wrong password, key not authorized, no agent key)."""
+
+
+class HostKeyUnknownError(BridgeError):
+    """The board's host key is not known and the user did not trust its fingerprint."""
+
+    def __init__(self, host: str, fingerprint: str, key_type: str):
+        self.host, self.fingerprint, self.key_type = host, fingerprint, key_type
+        super().__init__(
+            f"The host key of {host} is not known ({key_type} {fingerprint}) and was not trusted",
+            "Check the fingerprint on the board (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) and trust it "
+            f"(CLI: --trust-host-key {fingerprint})",
+        )
+
+
+class HostKeyChangedError(BridgeError):
+    """The board presented a different host key than the one on record: always refused."""
+
+    def __init__(self, host: str, fingerprint: str, expected: str):
+        self.host, self.fingerprint, self.expected = host, fingerprint, expected
+        super().__init__(
+            f"WARNING: THE HOST KEY OF {host} HAS CHANGED (now {fingerprint}, on record {expected}). "
+            "Someone could be intercepting the connection, or the board was re-installed; connection refused",
+            f"If the board was re-flashed, remove its old entry (ssh-keygen -R '{host}' and the app's "
+            "known_hosts) and connect again to trust the new key",
+        )
+
+
+class RemoteTimeoutError(BridgeError):
+    """A remote command or transfer took longer than its timeout."""
+
+
+class RemoteCommandError(BridgeError):
+    """A remote command exited with a non-zero status; carries the status and the output's tail."""
+
+    def __init__(self, message: str, exit_status: int, tail: str, hint: str = ""):
+        self.exit_status, self.tail = exit_status, tail
+        super().__init__(f"{message} (exit status {exit_status})", hint)
+
+
+class ConnectionLostError(BridgeError):
+    """The connection dropped while a command or transfer was running."""
+
+
+class BoardCheckError(BridgeError):
+    """The board lacks something the deploy needs (toolkit, NPU, python3/numpy, acl, disk)."""
+
+
+class ToolkitNotFoundError(BoardCheckError):
+    """No CANN set_env.sh was found where ATLAS.md says toolkits install."""
+
+
+class AclMissingError(BoardCheckError):
+    """pyACL (``import acl``) is not importable on the board even after sourcing set_env.sh."""
+
+
+class AtcError(BridgeError):
+    """ATC failed; carries the exit status, the parsed error codes and the output's tail."""
+
+    def __init__(self, exit_status: int, errors: list, tail: str, hint: str = ""):
+        self.exit_status, self.errors, self.tail = exit_status, errors, tail
+        summary = "; ".join(f"{e.code}: {e.text}" for e in errors) or "no error code printed"
+        solutions = " ".join(f"{e.code} solution: {e.solution}" for e in errors if e.solution)
+        super().__init__(
+            f"ATC conversion failed (exit status {exit_status}): {summary}",
+            " ".join(x for x in (solutions, hint) if x),
+        )
+
+
+class OmFileError(BridgeError):
+    """The produced .om is missing, not an OM file, or truncated."""
+
+
+class RunnerError(BridgeError):
+    """The on-board runner failed (pyACL error, bad output)."""
+
+
+class ModelError(BridgeError):
+    """The local ONNX model cannot be deployed (unreadable, wrong input/output contract)."""

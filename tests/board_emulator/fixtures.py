@@ -1,0 +1,101 @@
+"""pytest fixtures for the bridge tests: one emulated board per test session and a small trained student ONNX.
+
+Import them into a test module with ``from tests.board_emulator.fixtures import board, student_onnx, ...``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.board_emulator.server import SSHD, BoardEmulator, EmulatorConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_STUDENT = ROOT / "resources" / "models" / "student.onnx"
+
+
+@pytest.fixture(scope="session")
+def _emulator():
+    if not SSHD.exists():
+        pytest.skip(f"{SSHD} is absent: install openssh-server to run the board emulator tests")
+    with BoardEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture()
+def board(_emulator):
+    """The session's emulated board, restored to the default configuration after each test."""
+    yield _emulator
+    defaults = asdict(EmulatorConfig())
+    if asdict(_emulator.config) != defaults:
+        _emulator.configure(**defaults)
+
+
+@pytest.fixture()
+def remote_dir():
+    """A fresh remote folder name (relative to the board user's home) for one test."""
+    return f"deploy-{uuid.uuid4().hex[:8]}"
+
+
+def _train_student(path: Path, mnist) -> None:
+    import torch
+
+    from core.export import export_onnx
+    from core.models import PRESETS, build_model
+
+    torch.manual_seed(0)
+    model = build_model(PRESETS["paper"].student)
+    x, y = mnist.train_images[:12000], mnist.train_labels[:12000]
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _epoch in range(2):
+        for i in range(0, len(x), 128):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x[i : i + 128]), y[i : i + 128])
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    export_onnx(
+        model, path, metadata={"preset": "paper", "role": "student"}, verify_images=mnist.test_images[:64]
+    )
+
+
+@pytest.fixture(scope="session")
+def student_onnx(tmp_path_factory, mnist) -> Path:
+    """The bundled student when it exists, else a paper student (784-50-50-10) trained briefly and exported."""
+    if BUNDLED_STUDENT.exists():
+        return BUNDLED_STUDENT
+    path = tmp_path_factory.mktemp("models") / "student.onnx"
+    _train_student(path, mnist)
+    return path
+
+
+@pytest.fixture(scope="session")
+def opset17_onnx(tmp_path_factory, student_onnx) -> Path:
+    """The student declared at opset 17 (too new for the Atlas 200 DK's ATC)."""
+    import onnx
+
+    model = onnx.load(str(student_onnx))
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            entry.version = 17
+    path = tmp_path_factory.mktemp("models") / "student17.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def test_images(mnist):
+    """200 MNIST test images and labels as numpy."""
+    return mnist.test_images[:200].numpy().astype(np.float32), mnist.test_labels[:200].numpy()
+
+
+def copy_as(src: Path, folder: Path, name: str) -> Path:
+    """Copy a model under an arbitrary (hostile) file name."""
+    dest = folder / name
+    shutil.copy(src, dest)
+    return dest
