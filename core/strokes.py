@@ -10,7 +10,8 @@ the same strokes, so keep both in step):
   the inked area is therefore ``fill * size + pen_width`` pixels on its longer side;
 - each stroke is a polyline of width ``pen_width`` (18 px) with round caps and round joins, i.e. the set of
   points within ``pen_width / 2`` of the polyline; a stroke that never moves becomes a dot of that diameter;
-- antialiasing: drawn at ``SUPERSAMPLE`` (4x) resolution and reduced with a box filter (area averaging).
+- antialiasing: drawn at ``SUPERSAMPLE`` (4x) resolution and reduced with a box filter (area averaging);
+  PIL snaps shapes to its pixel grid, so positions hold to within 1/8 px.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def render_strokes(
         raise ValueError("a sample needs at least one stroke")
     scale, offset = canvas_transform(strokes, size, fill)
     ss = SUPERSAMPLE
-    radius = pen_width * ss / 2
+    r = pen_width * ss / 2 - 0.5
     width = max(1, round(pen_width * ss))
     big = Image.new("L", (size * ss, size * ss), 255)
     draw = ImageDraw.Draw(big)
@@ -160,7 +161,8 @@ def render_strokes(
         for a, b in zip(coords[:-1], coords[1:]):
             draw.line([a, b], fill=0, width=width)
         for x, y in coords:  # round caps and joins: a disc of the pen's diameter at every vertex
-            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=0)
+            # PIL's ellipse box is inclusive at both ends: shrink it by half a pixel each side.
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=0)
     return np.asarray(big.reduce(ss))
 
 
