@@ -135,3 +135,42 @@ def test_missing_data_is_explained(capsys, tmp_path):
 def test_runs_on_empty_folder(capsys, tmp_path):
     assert main(["runs", "--runs-dir", str(tmp_path)]) == 0
     assert "no runs" in capsys.readouterr().out
+
+
+def test_ctrl_c_stops_after_the_batch_and_keeps_finished_epochs(tmp_path):
+    import os
+    import signal
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "app",
+        "train-student",
+        "--recipe",
+        "paper",
+        "--epochs",
+        "500",
+        "--max-train-samples",
+        "2000",
+        "--device",
+        "cpu",
+        "--runs-dir",
+        str(tmp_path),
+        "--no-export",
+    ]
+    proc = subprocess.Popen(
+        cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "epoch 2/500" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, "".join(lines) + err
+    assert "resume with --resume" in err
+    (run_dir,) = tmp_path.iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["stopped"] and len(metrics["history"]) >= 2
+    assert (run_dir / "checkpoint.pt").exists()
