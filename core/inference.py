@@ -16,6 +16,7 @@ import onnxruntime as ort
 from google.protobuf.message import DecodeError
 
 _INPUT_TAIL = (1, 28, 28)
+_FLOAT32 = np.dtype(np.float32)
 _N_CLASSES = 10
 
 
@@ -141,20 +142,19 @@ class OnnxClassifier:
     def logits(self, x) -> np.ndarray:
         """Raw scores ``(N, 10)`` float32 for images ``(28, 28)``, ``(1, 28, 28)`` or ``(N, 1, 28, 28)``.
 
-        Pixels are float in [0, 1], ink bright on black. A float32 C-contiguous ``(N, 1, 28, 28)`` array is
-        passed to onnxruntime as it is (no copy).
+        Pixels are float in [0, 1], ink bright on black. A float32 ``(N, 1, 28, 28)`` array goes to
+        onnxruntime as it is (no copy when C-contiguous); onnxruntime checks its shape, and only when it
+        refuses does Python look closer (to explain the error or to split batches for a fixed-batch model).
         """
-        if (
-            type(x) is not np.ndarray
-            or x.dtype != np.float32
-            or x.ndim != 4
-            or not x.flags.c_contiguous
-            or x.shape[1:] != _INPUT_TAIL
-        ):
+        if type(x) is not np.ndarray or x.dtype is not _FLOAT32 or x.ndim != 4:
             x = self._as_batch(x)
-        if self._fixed_batch is not None and x.shape[0] != self._fixed_batch:
-            return self._logits_in_fixed_batches(x)
-        return self._run(self._outputs, {self.input_name: x})[0]
+        try:
+            return self._run(self._outputs, {self.input_name: x})[0]
+        except Exception:
+            x = self._as_batch(x)  # raises a clear ValueError for a wrong image shape
+            if self._fixed_batch is not None and len(x) != self._fixed_batch:
+                return self._logits_in_fixed_batches(x)
+            raise
 
     def _logits_in_fixed_batches(self, x: np.ndarray) -> np.ndarray:
         """For models exported with a fixed batch size: run them batch by batch."""

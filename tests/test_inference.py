@@ -81,8 +81,10 @@ def test_accepts_single_images_and_batches(classifier, test_set):
     np.testing.assert_allclose(classifier.logits(x[:5].tolist()), batch, atol=1e-5)
     with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
         classifier.logits(np.zeros((2, 28, 28), np.float32))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"not \(1, 1, 32, 32\)"):
         classifier.logits(np.zeros((1, 1, 32, 32), np.float32))
+    with pytest.raises(ValueError, match=r"not \(2, 3, 28, 28\)"):
+        classifier.logits(np.zeros((2, 3, 28, 28), np.float32))
 
 
 def test_probabilities_sum_to_one_and_temperature_flattens(classifier, test_set):
@@ -150,6 +152,15 @@ def _save_graph(path, in_shape, out_shape, in_type=TensorProto.FLOAT, n_outputs=
 def test_valid_hand_made_graph_is_accepted(tmp_path):
     clf = OnnxClassifier(_save_graph(tmp_path / "ok.onnx", ["n", 1, 28, 28], ["n", 10]))
     np.testing.assert_allclose(clf.probabilities(np.zeros((3, 1, 28, 28), np.float32)), 0.1, atol=1e-6)
+
+
+def test_fixed_batch_model_runs_image_by_image(tmp_path):
+    clf = OnnxClassifier(_save_graph(tmp_path / "fixed.onnx", [1, 1, 28, 28], [1, 10]))
+    assert clf.logits(np.zeros((3, 1, 28, 28), np.float32)).shape == (3, 10)
+    pairs = OnnxClassifier(_save_graph(tmp_path / "pairs.onnx", [2, 1, 28, 28], [2, 10]))
+    assert pairs.logits(np.zeros((4, 1, 28, 28), np.float32)).shape == (4, 10)
+    with pytest.raises(ValueError, match="batches of exactly 2"):
+        pairs.logits(np.zeros((3, 1, 28, 28), np.float32))
 
 
 @pytest.mark.parametrize(
