@@ -234,6 +234,11 @@ class BoardConnection:
                 f"Connecting to {where} timed out after {self.config.connect_timeout:g} s",
                 "Check the cable/network and the board's address, or raise the connect timeout",
             )
+        if isinstance(exc, paramiko.SSHException) and "banner" in str(exc).lower():
+            return ConnectError(
+                f"{where} accepted the connection but sent no SSH greeting within {self.config.connect_timeout:g} s",
+                "Check that this is the board's SSH port and that sshd is not stuck, or raise the connect timeout",
+            )
         if isinstance(exc, (paramiko.SSHException, OSError, EOFError)):
             return ConnectError(
                 f"SSH connection to {where} failed: {exc}", "Check the address, port and network"

@@ -1,6 +1,7 @@
 """pytest fixtures for the bridge tests: one emulated board per test session and a small trained student ONNX.
 
-Import them into a test module with ``from tests.board_emulator.fixtures import board, student_onnx, ...``.
+Import them into a test module with ``from tests.board_emulator.fixtures import *`` (they are listed in
+``__all__``), or register the module in conftest with ``pytest_plugins``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tests.board_emulator.server import SSHD, BoardEmulator, EmulatorConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_STUDENT = ROOT / "resources" / "models" / "student.onnx"
+__all__ = ["_emulator", "board", "remote_dir", "student_onnx", "opset17_onnx", "test_images", "copy_as"]
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +52,9 @@ def _train_student(path: Path, mnist) -> None:
 
     torch.manual_seed(0)
     model = build_model(PRESETS["paper"].student)
-    x, y = mnist.train_images[:12000], mnist.train_labels[:12000]
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for _epoch in range(2):
+    x, y = mnist.train_images[:8000], mnist.train_labels[:8000]
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _epoch in range(1):
         for i in range(0, len(x), 128):
             optimizer.zero_grad()
             loss = torch.nn.functional.cross_entropy(model(x[i : i + 128]), y[i : i + 128])

@@ -129,6 +129,46 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def install_toolkit(toolkit: Path, config: EmulatorConfig, ledger: Path) -> None:
+    """(Re)create the stand-in toolkit at ``toolkit`` (``.../Ascend/ascend-toolkit``) as ``config`` describes.
+
+    Also usable without sshd: source ``toolkit/set_env.sh`` (or put ``latest/bin`` on PATH and
+    ``latest/python/site-packages`` on PYTHONPATH) to get the stand-in atc, npu-smi and acl.
+    """
+    shutil.rmtree(toolkit.parent, ignore_errors=True)
+    if not config.toolkit:
+        return
+    latest = toolkit / "latest"
+    site = latest / "python" / "site-packages"
+    (latest / "bin").mkdir(parents=True)
+    (latest / "compiler").mkdir()
+    site.mkdir(parents=True)
+    shebang = f"#!{sys.executable}\n"
+    scripts = [("atc", "atc.py")] + ([("npu-smi", "npu_smi.py")] if config.npu_smi else [])
+    for name, source in scripts:
+        target = latest / "bin" / name
+        target.write_text(shebang + (FILES / source).read_text())
+        target.chmod(0o755)
+    shutil.copy(FILES / "omformat.py", site / "emulator_omformat.py")
+    if config.acl:
+        (site / "acl").mkdir()
+        shutil.copy(FILES / "acl.py", site / "acl" / "__init__.py")
+    settings = asdict(config) | {"ledger": str(ledger)}
+    (latest / "emulator.json").write_text(json.dumps(settings, indent=2))
+    (latest / "version.cfg").write_text(
+        f"# version: 1.0\nruntime_running_version=[{config.cann_version}:{config.cann_version}]\n"
+    )
+    (latest / "compiler" / "version.info").write_text(f"Version={config.cann_version}\n")
+    (toolkit / "set_env.sh").write_text(
+        "# Ascend toolkit environment (board emulator stand-in)\n"
+        f"export ASCEND_TOOLKIT_HOME={latest}\n"
+        "export PATH=${ASCEND_TOOLKIT_HOME}/bin:$PATH\n"
+        "export LD_LIBRARY_PATH=${ASCEND_TOOLKIT_HOME}/lib64:${LD_LIBRARY_PATH}\n"
+        "export PYTHONPATH=${ASCEND_TOOLKIT_HOME}/python/site-packages:${PYTHONPATH}\n"
+        "export ASCEND_OPP_PATH=${ASCEND_TOOLKIT_HOME}/opp\n"
+    )
+
+
 class BoardEmulator:
     """A running emulated Atlas board; use as a context manager or call :meth:`start` / :meth:`stop`.
 
@@ -314,38 +354,7 @@ class BoardEmulator:
         self._install_toolkit()
 
     def _install_toolkit(self) -> None:
-        shutil.rmtree(self.home / "Ascend", ignore_errors=True)
-        if not self.config.toolkit:
-            return
-        latest = self.toolkit / "latest"
-        site = latest / "python" / "site-packages"
-        (latest / "bin").mkdir(parents=True)
-        (latest / "compiler").mkdir()
-        site.mkdir(parents=True)
-        shebang = f"#!{sys.executable}\n"
-        scripts = [("atc", "atc.py")] + ([("npu-smi", "npu_smi.py")] if self.config.npu_smi else [])
-        for name, source in scripts:
-            target = latest / "bin" / name
-            target.write_text(shebang + (FILES / source).read_text())
-            target.chmod(0o755)
-        shutil.copy(FILES / "omformat.py", site / "emulator_omformat.py")
-        if self.config.acl:
-            (site / "acl").mkdir()
-            shutil.copy(FILES / "acl.py", site / "acl" / "__init__.py")
-        settings = asdict(self.config) | {"ledger": str(self.ledger_path)}
-        (latest / "emulator.json").write_text(json.dumps(settings, indent=2))
-        (latest / "version.cfg").write_text(
-            f"# version: 1.0\nruntime_running_version=[{self.config.cann_version}:{self.config.cann_version}]\n"
-        )
-        (latest / "compiler" / "version.info").write_text(f"Version={self.config.cann_version}\n")
-        self.set_env.write_text(
-            "# Ascend toolkit environment (board emulator stand-in)\n"
-            f"export ASCEND_TOOLKIT_HOME={latest}\n"
-            "export PATH=${ASCEND_TOOLKIT_HOME}/bin:$PATH\n"
-            "export LD_LIBRARY_PATH=${ASCEND_TOOLKIT_HOME}/lib64:${LD_LIBRARY_PATH}\n"
-            "export PYTHONPATH=${ASCEND_TOOLKIT_HOME}/python/site-packages:${PYTHONPATH}\n"
-            "export ASCEND_OPP_PATH=${ASCEND_TOOLKIT_HOME}/opp\n"
-        )
+        install_toolkit(self.toolkit, self.config, self.ledger_path)
 
     def drop_connections(self) -> None:
         """Kill every SSH session the sshd serves (a cable pulled mid-transfer); the listener stays up."""
