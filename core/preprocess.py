@@ -58,6 +58,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)
+            if img.mode.startswith("I;16") or img.mode in ("I", "F"):  # 16-bit or float grey (scans)
+                grey = np.asarray(img, dtype=np.float64)
+                top = 65535.0 if img.mode.startswith("I;16") else max(float(grey.max()), 1.0)
+                return np.round(np.clip(grey / top, 0, 1) * 255).astype(np.uint8)
             has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
             return np.asarray(img.convert("RGBA" if has_alpha else "L"))
     except FileNotFoundError:

@@ -139,6 +139,14 @@ def test_load_image_png_and_rgba(tmp_path, digits):
     np.testing.assert_allclose(to_mnist(loaded), reference, atol=1e-5)
 
 
+def test_load_image_16_bit(tmp_path, digits):
+    canvas = _dark_on_light_canvas(digits[0])
+    Image.fromarray(canvas.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    loaded = load_image(tmp_path / "deep.png")
+    assert loaded.dtype == np.uint8
+    np.testing.assert_array_equal(loaded, canvas)
+
+
 def test_load_image_errors(tmp_path):
     with pytest.raises(ImageReadError, match="no such file"):
         load_image(tmp_path / "missing.png")
