@@ -1,0 +1,158 @@
+r"""``digit-distill deploy``: convert an ONNX model on an Atlas board (or a conversion host), run it there, compare.
+
+Example::
+
+    digit-distill deploy --host 192.168.1.2 --user HwHiAiUser --password-stdin \
+        --trust-host-key SHA256:... --model resources/models/student.onnx --evaluate 200 --json
+
+Progress and the remote output go to stderr; with ``--json`` the last stdout line is
+``{"om_path", "om_bytes", "soc_version", "evaluated", "board_accuracy", "agreement", "board_ms_per_image",
+"local_ms_per_image"}``. Any failure exits non-zero with the message (what failed, what to do) on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from atlas_bridge.atc import SOC_VERSIONS
+from atlas_bridge.connection import ConnectionConfig
+from atlas_bridge.errors import BridgeError
+from atlas_bridge.hostkeys import HostKeyInfo, trust_fingerprint
+from atlas_bridge.pipeline import STEPS, Deployer, DeployTarget
+
+from . import CommandError
+from .common import add_data_args, add_json_arg, existing_path, load_data, print_json
+
+
+def register(subparsers) -> None:
+    """Add the ``deploy`` subcommand."""
+    parser = subparsers.add_parser(
+        "deploy",
+        help="deploy an ONNX model to an Atlas board over SSH and evaluate it there",
+        description=(
+            "Upload an ONNX digit model to a Huawei Atlas board, convert it with ATC, run MNIST test images "
+            "on the NPU with pyACL and compare with local onnxruntime."
+        ),
+    )
+    parser.add_argument("--host", required=True, help="board address or ~/.ssh/config alias")
+    parser.add_argument("--port", type=int, help="SSH port (default: ssh config or 22)")
+    parser.add_argument(
+        "--user", help="login user (default: ssh config or your user name; 200 DK: HwHiAiUser)"
+    )
+    auth = parser.add_mutually_exclusive_group()
+    auth.add_argument("--key", metavar="FILE", help="private key file")
+    auth.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first stdin line"
+    )
+    auth.add_argument("--agent", action="store_true", help="log in with a key held by ssh-agent")
+    parser.add_argument("--soc-version", default="Ascend310", choices=[*SOC_VERSIONS, "auto"],
+                        help="chip to compile for (auto: read from the board's npu-smi; default Ascend310)")  # fmt: skip
+    parser.add_argument("--trust-host-key", metavar="FINGERPRINT",
+                        help="trust this host key fingerprint (SHA256:...) if the board's key is not yet known")  # fmt: skip
+    parser.add_argument("--model", required=True, type=existing_path, metavar="PATH.onnx", help="ONNX model")
+    parser.add_argument("--evaluate", type=int, default=200, metavar="N",
+                        help="run the first N MNIST test images on the board (default 200)")  # fmt: skip
+    parser.add_argument(
+        "--remote-dir", default="~/digit-distill", help="remote folder (default ~/digit-distill)"
+    )
+    parser.add_argument("--set-env", help="the board's set_env.sh (default: the usual CANN locations)")
+    parser.add_argument(
+        "--convert-host", help="convert on this x86 host with the CANN toolkit instead of the board"
+    )
+    parser.add_argument("--convert-port", type=int, help="SSH port of the conversion host")
+    parser.add_argument("--convert-user", help="login user on the conversion host")
+    parser.add_argument(
+        "--convert-key", metavar="FILE", help="key for the conversion host (default: board's login)"
+    )
+    parser.add_argument("--atc-timeout", type=float, default=600.0, help="seconds ATC may take (default 600)")
+    parser.add_argument("--connect-timeout", type=float, default=15.0, help="SSH connect timeout in seconds")
+    add_data_args(parser)
+    add_json_arg(parser)
+    parser.set_defaults(func=run)
+
+
+class ConsoleSteps:
+    """Step states and remote output on stderr."""
+
+    def __init__(self):
+        self.titles = dict(STEPS)
+        self.order = [name for name, _ in STEPS]
+
+    def step(self, name: str, state: str, detail: str = "") -> None:  # noqa: D102
+        number = f"[{self.order.index(name) + 1}/{len(self.order)}]"
+        if state == "running":
+            print(f"{number} {self.titles[name]} ...", file=sys.stderr, flush=True)
+        elif state == "done":
+            print(f"{number} done: {detail}", file=sys.stderr, flush=True)
+        elif state == "failed":
+            print(f"{number} FAILED", file=sys.stderr, flush=True)
+
+    def log(self, line: str) -> None:  # noqa: D102
+        print(f"    {line}", file=sys.stderr, flush=True)
+
+
+def _prompt_trust(info: HostKeyInfo) -> bool:
+    print(f"The authenticity of host {info.host} can't be established.\n"
+          f"{info.key_type} key fingerprint is {info.fingerprint}.", file=sys.stderr)  # fmt: skip
+    answer = input("Trust this host key? (type yes to trust) ")
+    return answer.strip().lower() == "yes"
+
+
+def _trust(args: argparse.Namespace):
+    if args.trust_host_key:
+        return trust_fingerprint(args.trust_host_key)
+    if sys.stdin.isatty() and not args.password_stdin:
+        return _prompt_trust
+    return None  # unknown keys are refused with the fingerprint and the --trust-host-key hint
+
+
+def _login(args: argparse.Namespace, password: str | None) -> ConnectionConfig:
+    auth = "password" if args.password_stdin else "agent" if args.agent else "key"
+    return ConnectionConfig(host=args.host, port=args.port, user=args.user, auth=auth, key_file=args.key,
+                            password=password, connect_timeout=args.connect_timeout)  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    """Deploy, evaluate and print the summary."""
+    if args.evaluate < 1:
+        raise CommandError("--evaluate must be at least 1 (images run on the board)")
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CommandError("--password-stdin given but stdin held no password")
+    board = _login(args, password)
+    converter = None
+    if args.convert_host:
+        converter = ConnectionConfig(
+            host=args.convert_host, port=args.convert_port, user=args.convert_user,
+            auth="key" if args.convert_key else board.auth, key_file=args.convert_key or board.key_file,
+            password=None if args.convert_key else password, connect_timeout=args.connect_timeout,
+        )  # fmt: skip
+    target = DeployTarget(board=board, soc_version=None if args.soc_version == "auto" else args.soc_version,
+                          remote_dir=args.remote_dir, set_env=args.set_env, converter=converter,
+                          atc_timeout=args.atc_timeout)  # fmt: skip
+    mnist = load_data(args)
+    if args.evaluate > len(mnist.test_labels):
+        raise CommandError(f"--evaluate can be at most {len(mnist.test_labels)}")
+    images = mnist.test_images[: args.evaluate].numpy().astype(np.float32)
+    labels = mnist.test_labels[: args.evaluate].numpy()
+    try:
+        result = Deployer(target, ConsoleSteps(), _trust(args)).deploy(args.model, images, labels)
+    except BridgeError as exc:
+        step = dict(STEPS).get(getattr(exc, "step", ""), "deploy")
+        raise CommandError(f"{step} failed: {exc}") from None
+    if args.json:
+        print_json(result.summary())
+    else:
+        print(f"{result.om_path} ({result.om_bytes} bytes, {result.soc_version})")
+        print(f"{result.evaluated} MNIST test images: board accuracy {result.board_accuracy:.2%}, "
+              f"local {result.local_accuracy:.2%}, agreement {result.agreement:.2%}, "
+              f"max probability difference {result.max_probability_difference:.2e}")  # fmt: skip
+        print(
+            f"latency: board {result.board_ms_per_image:.3f} ms/image, local {result.local_ms_per_image:.3f} ms/image"
+        )
+    return 0
