@@ -1,0 +1,419 @@
+"""The Deploy tab: one button to convert a model on an Atlas board, run it there and compare with the local run.
+
+Runs :class:`atlas_bridge.pipeline.Deployer` in the app's worker thread (:class:`app.gui.workers.JobRunner`).
+The pipeline's step states and log lines cross to the GUI thread as signals; an unknown host key is shown in a
+dialog from the GUI thread while the worker waits for the answer. Once deployed, :meth:`DeployTab.predict_on_board`
+classifies a drawing on the board (the Draw tab connects ``board_request`` to it and ``board_prediction`` to its
+``show_board_result``). Run alone with ``python -m app.gui.deploy_tab``.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.model_choice import ModelPicker
+from app.gui.workers import JobRunner
+from atlas_bridge.atc import SOC_VERSIONS
+from atlas_bridge.connection import ConnectionConfig
+from atlas_bridge.hostkeys import HostKeyInfo
+from atlas_bridge.pipeline import STEPS, Deployer, DeployTarget, predict_on_board
+
+AUTO_SOC = "Read from the board (npu-smi)"
+AUTH_CHOICES = (("Password", "password"), ("Key file", "key"), ("SSH agent", "agent"))
+TRUST_TIMEOUT_S = 600
+_STATE_TEXT = {"running": "running…", "done": "done", "failed": "FAILED", "skipped": "skipped"}
+_ERROR_STYLE = "color: #b00020;"
+
+
+class _PipelineSignals(QObject):
+    """Carries the pipeline's reports from the worker thread to the tab (queued connections)."""
+
+    step = Signal(str, str, str)
+    log = Signal(str)
+    trust_request = Signal(object, object)  # HostKeyInfo, queue.Queue for the answer
+
+
+class _Reporter:
+    """``DeployProgress`` + trust callback for the worker thread: emits signals, waits for the trust answer."""
+
+    def __init__(self, signals: _PipelineSignals):
+        self.signals = signals
+
+    def step(self, name: str, state: str, detail: str = "") -> None:
+        self.signals.step.emit(name, state, detail)
+
+    def log(self, line: str) -> None:
+        self.signals.log.emit(line)
+
+    def trust(self, info: HostKeyInfo) -> bool:
+        answer: queue.Queue = queue.Queue(maxsize=1)
+        self.signals.trust_request.emit(info, answer)
+        try:
+            return bool(answer.get(timeout=TRUST_TIMEOUT_S))
+        except queue.Empty:
+            return False
+
+
+class DeployTab(QWidget):
+    """Board login, target and model choice, the Deploy button, live steps, the log and the results.
+
+    Signals
+    -------
+    board_ready(bool)
+        True once a model is deployed and the board can classify drawings; False when that stops being so.
+    board_prediction(dict)
+        The board's answer to :meth:`predict_on_board`: ``{"digit", "probabilities", "ms"}``.
+    board_error(str)
+        :meth:`predict_on_board` failed (the message says why).
+    deployed(dict)
+        A deploy finished: :meth:`atlas_bridge.pipeline.DeployResult.to_dict`.
+    """
+
+    board_ready = Signal(bool)
+    board_prediction = Signal(dict)
+    board_error = Signal(str)
+    deployed = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._deployment: tuple[ConnectionConfig, str, str] | None = None
+        self._signals = _PipelineSignals(self)
+        self._signals.step.connect(self._on_step)
+        self._signals.log.connect(self.append_log)
+        self._signals.trust_request.connect(self._on_trust_request)
+        self.runner = JobRunner(self)
+        self.runner.succeeded.connect(self._on_deployed)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.finished.connect(self._on_finished)
+        self.board_runner = JobRunner(self)
+        self.board_runner.succeeded.connect(self._on_board_answer)
+        self.board_runner.failed.connect(self._on_board_failed)
+        self._build()
+
+    # ------------------------------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.host_edit = QLineEdit("192.168.1.2")
+        self.port_spin = QSpinBox()
+        self.port_spin.setRange(1, 65535)
+        self.port_spin.setValue(22)
+        self.user_edit = QLineEdit("HwHiAiUser")
+        self.auth_combo = QComboBox()
+        for label, value in AUTH_CHOICES:
+            self.auth_combo.addItem(label, value)
+        self.password_edit = QLineEdit()
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setToolTip("Kept in memory only, never saved")
+        self.key_edit = QLineEdit()
+        key_button = QPushButton("…")
+        key_button.clicked.connect(self._browse_key)
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.key_edit, 1)
+        key_row.addWidget(key_button)
+        self.soc_combo = QComboBox()
+        self.soc_combo.addItems([*SOC_VERSIONS, AUTO_SOC])
+        self.remote_edit = QLineEdit("~/digit-distill")
+        self.convert_combo = QComboBox()
+        self.convert_combo.addItems(["On the board", "On a conversion host (x86 with the CANN toolkit)"])
+        self.convert_host_edit = QLineEdit()
+        self.convert_port_spin = QSpinBox()
+        self.convert_port_spin.setRange(1, 65535)
+        self.convert_port_spin.setValue(22)
+        self.convert_user_edit = QLineEdit()
+        self.model_picker = ModelPicker("student", self)
+        self.model_picker.error.connect(self.show_error)
+        self.evaluate_spin = QSpinBox()
+        self.evaluate_spin.setRange(1, 10000)
+        self.evaluate_spin.setValue(200)
+
+        form = QFormLayout()
+        form.addRow("Host", self.host_edit)
+        form.addRow("Port", self.port_spin)
+        form.addRow("User", self.user_edit)
+        form.addRow("Authentication", self.auth_combo)
+        form.addRow("Password", self.password_edit)
+        form.addRow("Key file", key_row)
+        form.addRow("soc_version", self.soc_combo)
+        form.addRow("Remote folder", self.remote_edit)
+        form.addRow("Convert", self.convert_combo)
+        form.addRow("Conversion host", self.convert_host_edit)
+        form.addRow("Conversion port", self.convert_port_spin)
+        form.addRow("Conversion user", self.convert_user_edit)
+        form.addRow("Model", self.model_picker)
+        form.addRow("MNIST test images", self.evaluate_spin)
+        target_box = QGroupBox("Board and model")
+        target_box.setLayout(form)
+
+        self.deploy_button = QPushButton("Deploy")
+        self.deploy_button.clicked.connect(self.deploy)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(_ERROR_STYLE)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.steps_tree = QTreeWidget()
+        self.steps_tree.setHeaderLabels(["Step", "Status", "Details"])
+        self.steps_tree.setRootIsDecorated(False)
+        self._step_items = {}
+        for name, title in STEPS:
+            item = QTreeWidgetItem([title, "", ""])
+            self.steps_tree.addTopLevelItem(item)
+            self._step_items[name] = item
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.results_label = QLabel("No deploy yet.")
+        self.results_label.setWordWrap(True)
+        self.results_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        left = QVBoxLayout()
+        left.addWidget(target_box)
+        left.addWidget(self.deploy_button)
+        left.addWidget(self.error_label)
+        left.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(self.steps_tree, 1)
+        right.addWidget(QLabel("Log"))
+        right.addWidget(self.log_view, 3)
+        results_box = QGroupBox("Results: board vs local")
+        results_layout = QVBoxLayout(results_box)
+        results_layout.addWidget(self.results_label)
+        right.addWidget(results_box)
+        layout = QHBoxLayout(self)
+        layout.addLayout(left, 2)
+        layout.addLayout(right, 3)
+
+        self.auth_combo.currentIndexChanged.connect(self._update_enabled)
+        self.convert_combo.currentIndexChanged.connect(self._update_enabled)
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        auth = self.auth_combo.currentData()
+        self.password_edit.setEnabled(auth == "password")
+        self.key_edit.setEnabled(auth == "key")
+        separate = self.convert_combo.currentIndex() == 1
+        for widget in (self.convert_host_edit, self.convert_port_spin, self.convert_user_edit):
+            widget.setEnabled(separate)
+
+    def _browse_key(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "SSH private key")
+        if path:
+            self.key_edit.setText(path)
+
+    # ------------------------------------------------------------------------------------------ deploy
+    def _login(self) -> ConnectionConfig:
+        auth = self.auth_combo.currentData()
+        return ConnectionConfig(
+            host=self.host_edit.text().strip(),
+            port=self.port_spin.value(),
+            user=self.user_edit.text().strip() or None,
+            auth=auth,
+            key_file=self.key_edit.text().strip() or None if auth == "key" else None,
+            password=self.password_edit.text() if auth == "password" else None,
+        )
+
+    def target(self) -> DeployTarget:
+        """The deploy target the form describes (raises ``ValueError`` for an incomplete form)."""
+        board = self._login()
+        if not board.host:
+            raise ValueError("Enter the board's host name or address")
+        converter = None
+        if self.convert_combo.currentIndex() == 1:
+            if not self.convert_host_edit.text().strip():
+                raise ValueError("Enter the conversion host, or choose to convert on the board")
+            converter = ConnectionConfig(
+                host=self.convert_host_edit.text().strip(), port=self.convert_port_spin.value(),
+                user=self.convert_user_edit.text().strip() or None, auth=board.auth, key_file=board.key_file,
+                password=board.password,
+            )  # fmt: skip
+        soc = self.soc_combo.currentText()
+        return DeployTarget(board=board, soc_version=None if soc == AUTO_SOC else soc,
+                            remote_dir=self.remote_edit.text().strip() or "~/digit-distill",
+                            converter=converter)  # fmt: skip
+
+    @Slot()
+    def deploy(self) -> None:
+        """Start the deploy in the worker thread (ignored while one runs)."""
+        if self.runner.is_running():
+            return
+        source = self.model_picker.source()
+        try:
+            if source is None:
+                raise ValueError("Choose a model to deploy")
+            target = self.target()
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        self.show_error("")
+        self._set_ready(None)
+        for item in self._step_items.values():
+            item.setText(1, "")
+            item.setText(2, "")
+        self.log_view.clear()
+        self.results_label.setText("Deploying…")
+        reporter = _Reporter(self._signals)
+        count = self.evaluate_spin.value()
+        onnx_path = source.path
+
+        def job(state):
+            from atlas_bridge.local import mnist_test_images
+
+            images, labels = mnist_test_images(count)
+            result = Deployer(target, reporter, reporter.trust).deploy(onnx_path, images, labels)
+            return target.board, result.to_dict()
+
+        self.deploy_button.setEnabled(False)
+        self.runner.start("Deploy", job)
+
+    @Slot(str, str, str)
+    def _on_step(self, name: str, state: str, detail: str) -> None:
+        item = self._step_items.get(name)
+        if item is not None:
+            item.setText(1, _STATE_TEXT.get(state, state))
+            item.setText(2, detail.splitlines()[0] if detail else "")
+            item.setToolTip(2, detail)
+
+    @Slot(str)
+    def append_log(self, line: str) -> None:
+        """Add one line to the log view."""
+        self.log_view.appendPlainText(line)
+
+    @Slot(object, object)
+    def _on_trust_request(self, info: HostKeyInfo, answer: queue.Queue) -> None:
+        answer.put(self.ask_trust(info))
+
+    def ask_trust(self, info: HostKeyInfo) -> bool:
+        """Ask whether to trust an unknown host key (a modal dialog; tests replace this method)."""
+        text = (
+            f"The host key of {info.host} is not known yet.\n\n{info.key_type} key fingerprint:\n"
+            f"{info.fingerprint}\n\nCompare it with the board's own (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub "
+            "on the board). Trust this key and remember it?"
+        )
+        reply = QMessageBox.question(self, "Unknown host key", text, QMessageBox.StandardButton.Yes
+                                     | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)  # fmt: skip
+        return reply == QMessageBox.StandardButton.Yes
+
+    @Slot(object)
+    def _on_deployed(self, outcome) -> None:
+        board, result = outcome
+        self._deployment = (board, result["set_env"], result["model_dir"])
+        self.results_label.setText(self.format_result(result))
+        self.deployed.emit(result)
+        self._set_ready(True)
+
+    @staticmethod
+    def format_result(result: dict) -> str:
+        """The results as a few lines of text."""
+
+        def pct(value):
+            return "n/a" if value is None else f"{value:.2%}"
+
+        reused = " (reused)" if result["reused_om"] else ""
+        return "\n".join(
+            [
+                f"Model on the board: {result['om_path']} ({result['om_bytes']:,} bytes, "
+                f"{result['soc_version']}){reused}",
+                f"{result['evaluated']} MNIST test images: board accuracy {pct(result['board_accuracy'])}, "
+                f"local accuracy {pct(result['local_accuracy'])}",
+                f"Board and local agree on {pct(result['agreement'])} of the digits; largest probability "
+                f"difference {result['max_probability_difference']:.2e}",
+                f"Latency: board {result['board_ms_per_image']:.3f} ms per image, local onnxruntime "
+                f"{result['local_ms_per_image']:.3f} ms per image",
+            ]
+        )
+
+    @Slot(dict)
+    def _on_failed(self, error: dict) -> None:
+        self.results_label.setText("Deploy failed.")
+        self.show_error(error["message"])
+
+    @Slot(str)
+    def _on_finished(self, _name: str) -> None:
+        self.deploy_button.setEnabled(True)
+
+    @Slot(str)
+    def show_error(self, message: str) -> None:
+        """The one place errors are shown ("" clears it)."""
+        self.error_label.setText(message)
+
+    def _set_ready(self, ready: bool | None) -> None:
+        if not ready:
+            was_ready = self._deployment is not None
+            self._deployment = None
+            if was_ready or ready is False:
+                self.board_ready.emit(False)
+            return
+        self.board_ready.emit(True)
+
+    # ------------------------------------------------------------------------------------------ board
+    def is_board_ready(self) -> bool:
+        """True when a deployed model can classify drawings."""
+        return self._deployment is not None
+
+    @Slot(object)
+    def predict_on_board(self, image28: np.ndarray) -> None:
+        """Classify a ``(28, 28)`` float32 image on the board; the answer arrives in ``board_prediction``."""
+        if self._deployment is None:
+            self.board_error.emit("No model is deployed: deploy one in the Deploy tab first")
+            return
+        if self.board_runner.is_running():
+            self.board_error.emit("The board is still busy with the previous drawing")
+            return
+        board, set_env, model_dir = self._deployment
+        image = np.array(image28, dtype=np.float32).reshape(28, 28)
+        self.board_runner.start(
+            "Classify on board", lambda state: predict_on_board(board, set_env, model_dir, image)
+        )
+
+    @Slot(object)
+    def _on_board_answer(self, answer) -> None:
+        self.board_prediction.emit(dict(answer))
+
+    @Slot(dict)
+    def _on_board_failed(self, error: dict) -> None:
+        self.board_error.emit(error["message"])
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Wait for running jobs (call before the window closes)."""
+        self.runner.stop_and_wait(timeout_ms)
+        self.board_runner.stop_and_wait(timeout_ms)
+
+    def closeEvent(self, event) -> None:  # noqa: D102, N802
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def main() -> int:
+    """Show the tab alone."""
+    app = QApplication.instance() or QApplication(sys.argv)
+    tab = DeployTab()
+    tab.setWindowTitle("digit-distill: Deploy to an Atlas board")
+    tab.resize(1100, 700)
+    tab.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The Deploy tab against the board emulator: trust dialog, live steps, results, predictions for the Draw tab."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from app.gui.deploy_tab import AUTO_SOC, DeployTab
+from tests.board_emulator.fixtures import *  # noqa: F403 - pytest fixtures
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def tab(qtbot, isolated_home, board, remote_dir, student_onnx):
+    widget = DeployTab()
+    qtbot.addWidget(widget)
+    widget.host_edit.setText(board.host)
+    widget.port_spin.setValue(board.port)
+    widget.user_edit.setText(board.user)
+    widget.auth_combo.setCurrentIndex(widget.auth_combo.findData("password"))
+    widget.password_edit.setText(board.password)
+    widget.remote_edit.setText(remote_dir)
+    widget.evaluate_spin.setValue(25)
+    assert widget.model_picker.choose_file(student_onnx)
+    yield widget
+    widget.shutdown()
+
+
+def test_deploy_from_the_tab_then_classify_a_drawing(qtbot, tab, board, student_onnx, test_images):
+    asked = []
+    tab.ask_trust = lambda info: asked.append(info) or True
+    tab.soc_combo.setCurrentText(AUTO_SOC)
+    with qtbot.waitSignal(tab.board_ready, timeout=90_000) as ready, qtbot.waitSignal(tab.deployed) as done:
+        qtbot.mouseClick(tab.deploy_button, Qt.MouseButton.LeftButton)
+    assert ready.args == [True]
+    assert [info.fingerprint for info in asked] == [board.host_key_fingerprint]
+    result = done.args[0]
+    assert result["agreement"] == 1.0 and result["evaluated"] == 25 and result["soc_version"] == "Ascend310"
+    assert [tab.steps_tree.topLevelItem(i).text(1) for i in range(5)] == ["done"] * 5
+    assert "agree on 100.00%" in tab.results_label.text()
+    assert "ATC run success, welcome to the next use." in tab.log_view.toPlainText()
+    qtbot.waitUntil(tab.deploy_button.isEnabled, timeout=5_000)
+    assert tab.error_label.text() == ""
+
+    from core.inference import OnnxClassifier
+
+    image = test_images[0][3, 0]
+    with qtbot.waitSignal(tab.board_prediction, timeout=60_000) as answer:
+        tab.predict_on_board(image)
+    local = OnnxClassifier(student_onnx).probabilities(image[None, None])[0]
+    assert answer.args[0]["digit"] == int(local.argmax())
+    np.testing.assert_allclose(answer.args[0]["probabilities"], local, atol=1e-6)
+
+
+def test_refused_fingerprint_and_wrong_password_are_shown(qtbot, tab, board):
+    tab.ask_trust = lambda info: False
+    with qtbot.waitSignal(tab.runner.finished, timeout=60_000):
+        tab.deploy()
+    assert board.host_key_fingerprint in tab.error_label.text()
+    assert tab.steps_tree.topLevelItem(0).text(1) == "FAILED"
+    assert not tab.is_board_ready()
+
+    tab.ask_trust = lambda info: True
+    tab.password_edit.setText("wrong")
+    with qtbot.waitSignal(tab.runner.finished, timeout=60_000):
+        tab.deploy()
+    assert "Login to" in tab.error_label.text() and "password" in tab.error_label.text()
+    with qtbot.waitSignal(tab.board_error, timeout=5_000) as err:
+        tab.predict_on_board(np.zeros((28, 28), np.float32))
+    assert "deploy one" in err.args[0]
+
+
+def test_incomplete_form_is_refused_without_starting(qtbot, tab):
+    tab.host_edit.setText("")
+    tab.deploy()
+    assert not tab.runner.is_running()
+    assert "host" in tab.error_label.text()
+
+
+def test_runs_alone_as_a_module():
+    code = ("import sys; from PySide6.QtCore import QTimer; from PySide6.QtWidgets import QApplication; "
+            "app = QApplication(sys.argv); QTimer.singleShot(300, app.quit); "
+            "import runpy; sys.argv = ['deploy_tab']; runpy.run_module('app.gui.deploy_tab', run_name='__main__')")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
