@@ -127,6 +127,11 @@ class OnnxClassifier:
         self._run = self._session.run
         self._outputs = [self.output_name]
 
+    @property
+    def session(self) -> ort.InferenceSession:
+        """The onnxruntime session (shared by every call; for inspection and benchmarks, not reconfiguration)."""
+        return self._session
+
     def __repr__(self) -> str:
         return f"OnnxClassifier({str(self.path)!r})"
 
