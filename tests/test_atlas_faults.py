@@ -74,7 +74,9 @@ def test_connection_refused(board, tmp_path, remote_dir, student_onnx, test_imag
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    progress, run = deploy(board, tmp_path, remote_dir, student_onnx, test_images[0][:1], login={"port": port})
+    progress, run = deploy(
+        board, tmp_path, remote_dir, student_onnx, test_images[0][:1], login={"port": port}
+    )
     with pytest.raises(ConnectError, match="refused") as err:
         run()
     assert "sshd" in err.value.hint
@@ -155,7 +157,9 @@ def test_connection_dropped_mid_upload(board, tmp_path, remote_dir, student_onnx
     with BoardConnection(login(board, tmp_path), trust=trust_fingerprint(board.host_key_fingerprint)) as conn:
         conn.makedirs(folder)
         with pytest.raises(ConnectionLostError, match="dropped during the upload of model.onnx") as err:
-            conn.upload_bytes(payload, f"{folder}/model.onnx", progress=lambda done, total: board.drop_connections())
+            conn.upload_bytes(
+                payload, f"{folder}/model.onnx", progress=lambda done, total: board.drop_connections()
+            )
     assert "run the deploy again" in err.value.hint
     leftovers = [p.name for p in (board.home / remote_dir).iterdir()]
     assert "model.onnx" not in leftovers
@@ -209,7 +213,9 @@ def test_no_npu(board, tmp_path, remote_dir, student_onnx, test_images):
 
 
 def test_soc_mismatch_fails_to_load_with_a_hint(board, tmp_path, remote_dir, student_onnx, test_images):
-    progress, run = deploy(board, tmp_path, remote_dir, student_onnx, test_images[0][:1], soc_version="Ascend310B4")
+    progress, run = deploy(
+        board, tmp_path, remote_dir, student_onnx, test_images[0][:1], soc_version="Ascend310B4"
+    )
     with pytest.raises(RunnerError, match="545001") as err:
         run()
     assert "soc_version" in err.value.hint
