@@ -27,6 +27,7 @@ class Recipe:
     student: TrainConfig
     distilled: TrainConfig
     kd: KDConfig
+    pool_copies: int = 0
 
     def model_for(self, role: str) -> ModelConfig:
         """Architecture for ``role``."""
@@ -48,7 +49,7 @@ RECIPES: dict[str, Recipe] = {
         description="The paper's regime: sigmoid MLPs, plain SGD, no augmentation, T=6.",
         teacher_model=replace(_paper.teacher, activation="relu"),
         student_model=replace(_paper.student, activation="sigmoid"),
-        teacher=TrainConfig(epochs=20, batch_size=512, lr=0.05, schedule="cosine"),
+        teacher=TrainConfig(epochs=8, batch_size=512, lr=0.05, schedule="cosine"),
         student=TrainConfig(
             epochs=20, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.0, schedule="constant"
         ),
@@ -61,18 +62,25 @@ RECIPES: dict[str, Recipe] = {
         name="strong",
         preset="paper",
         description="Same architectures trained well: regularised teacher (dropout, jitter), students with jitter.",
-        teacher_model=replace(_paper.teacher, dropout=0.3, input_dropout=0.1),
+        teacher_model=replace(_paper.teacher, dropout=0.2),
         student_model=_paper.student,
         teacher=TrainConfig(
-            epochs=40, batch_size=512, lr=0.1, weight_decay=1e-4, augment=True, augmentation=_JITTER
+            epochs=15,
+            batch_size=512,
+            lr=0.1,
+            weight_decay=5e-5,
+            warmup_epochs=0.5,
+            augment=True,
+            augmentation=_JITTER,
         ),
         student=TrainConfig(
-            epochs=60, batch_size=128, lr=0.05, weight_decay=5e-5, augment=True, augmentation=_JITTER
+            epochs=20, batch_size=128, lr=0.05, weight_decay=5e-5, augment=True, augmentation=_JITTER
         ),
         distilled=TrainConfig(
-            epochs=60, batch_size=128, lr=0.05, weight_decay=5e-5, augment=True, augmentation=_JITTER
+            epochs=20, batch_size=128, lr=0.05, weight_decay=5e-5, augment=True, augmentation=_JITTER
         ),
         kd=KDConfig(temperature=4.0, alpha=0.9),
+        pool_copies=4,
     ),
     "cnn": Recipe(
         name="cnn",

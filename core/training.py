@@ -224,6 +224,7 @@ def train(
     run_dir: Path | None = None,
     resume: bool = False,
     teacher_info: dict | None = None,
+    teacher_logits: torch.Tensor | None = None,
 ) -> TrainResult:
     """Train one model; see the module docstring.
 
@@ -247,6 +248,9 @@ def train(
         Continue from ``run_dir/checkpoint.pt`` if it exists.
     teacher_info
         Where the teacher came from (saved in config.json for traceability).
+    teacher_logits
+        Optional precomputed teacher logits ``(len(data.train_images), C)`` for ``role="distilled"`` without
+        augmentation (sweeps and repeated seeds reuse them instead of recomputing the teacher's forward pass).
     """
     from core import runs  # runs imports this module's configs
 
@@ -265,23 +269,32 @@ def train(
     optimizer = _make_optimizer(model, cfg)
 
     train_x, train_y = data.train_images, data.train_labels
+    if teacher_logits is not None and len(teacher_logits) != len(train_x):
+        raise TrainingError(
+            f"{len(teacher_logits)} precomputed teacher logits for {len(train_x)} training images"
+        )
     if cfg.max_train_samples is not None and cfg.max_train_samples < len(train_x):
         keep = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))[
             : cfg.max_train_samples
         ]
         train_x, train_y = train_x[keep], train_y[keep]
+        if teacher_logits is not None:
+            teacher_logits = teacher_logits[keep]
     train_x, train_y = train_x.to(device), train_y.to(device)
     test_x, test_y = data.test_images.to(device), data.test_labels.to(device)
     n = len(train_x)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
 
-    teacher_logits = None
+    if role != "distilled" or cfg.augment:
+        teacher_logits = None
     if role == "distilled":
         teacher = teacher.to(device).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
-        if not cfg.augment:
+        if teacher_logits is not None:
+            teacher_logits = teacher_logits.to(device)
+        elif not cfg.augment:
             progress.status("caching the teacher's logits for the whole training set")
             teacher_logits = predict_logits(teacher, train_x)
 

@@ -1,0 +1,74 @@
+"""``digit-distill quantize``: INT8 versions of an ONNX model (dynamic and static), with size, latency, accuracy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from app.commands import CommandError
+from app.commands.common import add_data_args, add_json_arg, existing_path, load_data, print_json
+from core.fileio import atomic_write_json
+from core.inference import InvalidModelError
+from core.quantize import QuantizationError, compare, format_rows
+
+
+def register(subparsers) -> None:
+    """Add the ``quantize`` subcommand."""
+    p = subparsers.add_parser(
+        "quantize",
+        help="INT8-quantize an ONNX model with onnxruntime and measure it",
+        description=(
+            "Write dynamic and static (calibrated on training images) INT8 versions of an ONNX digit model to "
+            "DIR and measure size, single-image latency (1 thread), throughput and test accuracy of all three."
+        ),
+    )
+    p.add_argument("model", type=existing_path, metavar="MODEL.onnx", help="float32 ONNX model")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the INT8 files")
+    p.add_argument(
+        "--calibration-samples", type=int, default=500, help="training images for static calibration"
+    )
+    p.add_argument("--test-samples", type=int, help="measure accuracy on the first N test images only")
+    p.add_argument("--repeats", type=int, default=500, help="single-image calls timed for the latency")
+    p.add_argument("--drawn", type=existing_path, metavar="NPZ", help="also measure on this drawn-digits set")
+    add_data_args(p)
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+
+def _drawn_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    from core.experiments import DrawnDigits
+
+    drawn = DrawnDigits(path)
+    drawn.render()
+    return drawn.inputs, drawn.labels
+
+
+def run(args: argparse.Namespace) -> int:
+    """Quantize and measure."""
+    if args.calibration_samples < 1:
+        raise CommandError("--calibration-samples must be at least 1")
+    data = load_data(args)
+    drawn = _drawn_inputs(args.drawn) if args.drawn else None
+    try:
+        rows = compare(
+            args.model,
+            args.out,
+            data,
+            calibration_samples=args.calibration_samples,
+            drawn=drawn,
+            test_samples=args.test_samples,
+            repeats=args.repeats,
+        )
+    except (QuantizationError, InvalidModelError) as exc:
+        raise CommandError(str(exc)) from None
+    result = {"model": str(args.model), "rows": rows}
+    atomic_write_json(args.out / "quantize.json", result)
+    if args.json:
+        print_json(result)
+    else:
+        print(format_rows(rows, args.model.stem))
+        print(f"results: {args.out / 'quantize.json'}", file=sys.stderr)
+    return 0

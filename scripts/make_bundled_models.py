@@ -1,0 +1,107 @@
+"""Copy a reproduced teacher and distilled student into resources/models/ with their model cards.
+
+Usage::
+
+    python scripts/make_bundled_models.py --results OUT/strong/results.json --seed 0
+        [--teacher-command "digit-distill train-teacher ..."]
+
+The ONNX files are the ones the runs exported (opset 11, checked against PyTorch at export). Each card records
+the preset, recipe, T, alpha, test accuracy (measured again here with onnxruntime on the MNIST test set),
+accuracy on the drawn-digits development set (``core.strokes.evaluate_drawn``, the app's own rendering and
+preprocessing), parameters, the command that produced the model and the date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core import runs  # noqa: E402
+from core.data import load_mnist  # noqa: E402
+from core.fileio import atomic_path, atomic_write_json  # noqa: E402
+from core.inference import OnnxClassifier  # noqa: E402
+from core.strokes import evaluate_drawn  # noqa: E402
+
+MODELS = ROOT / "resources" / "models"
+DRAWN = ROOT.parent / "shared" / "data" / "drawn-digits-dev" / "strokes.npz"
+
+
+def card_for(onnx_path: Path, run_dir: Path, role: str, recipe: str, command: str, data, drawn: Path) -> dict:
+    """Measure an ONNX model and describe where it came from."""
+    config = json.loads((run_dir / runs.CONFIG).read_text())
+    metrics = json.loads((run_dir / runs.METRICS).read_text())
+    classifier = OnnxClassifier(onnx_path)
+    x = np.ascontiguousarray(data.test_images.numpy())
+    test_acc = float((classifier.predict(x) == data.test_labels.numpy()).mean())
+    drawn_result = evaluate_drawn(classifier, drawn)
+    kd = config.get("kd") or {}
+    return {
+        "role": role,
+        "preset": config["preset"],
+        "recipe": recipe,
+        "architecture": config["model"],
+        "temperature": kd.get("temperature"),
+        "alpha": kd.get("alpha"),
+        "test_accuracy": test_acc,
+        "drawn_accuracy": drawn_result["accuracy"],
+        "drawn_samples": drawn_result["n"],
+        "drawn_per_digit": drawn_result["per_digit"],
+        "drawn_set": "../shared/data/drawn-digits-dev/strokes.npz (development set; not used for training)",
+        "parameters": metrics["params"],
+        "epochs": len(metrics["history"]),
+        "training_seconds": round(metrics["seconds"], 1),
+        "train_config": config["train"],
+        "teacher": config.get("teacher"),
+        "command": command,
+        "run": run_dir.name,
+        "onnx_opset": 11,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Copy and describe the two bundled models."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, required=True, help="results.json of a reproduce run")
+    parser.add_argument("--seed", type=int, default=0, help="which distilled student to bundle")
+    parser.add_argument("--teacher-command", help="command that trained a reused teacher")
+    parser.add_argument("--data-dir", help="MNIST folder")
+    parser.add_argument("--drawn", type=Path, default=DRAWN)
+    parser.add_argument("--dest", type=Path, default=MODELS)
+    args = parser.parse_args(argv)
+
+    results = json.loads(args.results.read_text())
+    data = load_mnist(args.data_dir)
+    teacher_dir = Path(results["teacher"]["run_dir"])
+    distilled = next(r for r in results["distilled"]["runs"] if r["seed"] == args.seed)
+    student_dir = Path(distilled["run_dir"])
+    command = results.get("command") or "digit-distill reproduce"
+    teacher_command = command if not results["teacher"].get("reused") else args.teacher_command or ""
+    args.dest.mkdir(parents=True, exist_ok=True)
+    for role, run_dir, cmd in (("teacher", teacher_dir, teacher_command), ("student", student_dir, command)):
+        src = run_dir / runs.ONNX
+        if not src.exists():
+            src = runs.export_run(run_dir, data)
+        dst = args.dest / f"{role}.onnx"
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+        card = card_for(dst, run_dir, role, results["recipe"], cmd, data, args.drawn)
+        atomic_write_json(args.dest / f"{role}.json", card)
+        print(
+            f"{dst}: test {card['test_accuracy']:.2%}, drawn digits {card['drawn_accuracy']:.2%}, "
+            f"{card['parameters']:,} parameters"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

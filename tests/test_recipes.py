@@ -1,0 +1,48 @@
+"""Recipes: the paper's architectures, fair budgets for the two students, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.models import build_model, count_params
+from core.recipes import RECIPES, get_recipe
+
+
+def test_paper_and_strong_use_the_papers_architectures():
+    for name in ("paper", "strong"):
+        recipe = get_recipe(name)
+        assert recipe.teacher_model.kind == recipe.student_model.kind == "mlp"
+        assert recipe.teacher_model.hidden == (2000, 2000)
+        assert recipe.student_model.hidden == (50, 50)
+        assert count_params(build_model(recipe.teacher_model)) == 5_592_010
+        assert count_params(build_model(recipe.student_model)) == 42_310
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_both_students_get_the_same_budget(name):
+    """The comparison is fair: same epochs, optimiser, schedule and augmentation; only the targets differ."""
+    recipe = get_recipe(name)
+    assert recipe.student.to_dict() == recipe.distilled.to_dict()
+    assert recipe.model_for("student") == recipe.model_for("distilled") == recipe.student_model
+    assert recipe.train_for("teacher") is recipe.teacher
+
+
+def test_paper_recipe_is_the_papers_regime():
+    recipe = get_recipe("paper")
+    assert recipe.kd.temperature == 6.0
+    assert recipe.student_model.activation == "sigmoid"
+    assert recipe.student.optimizer == "sgd" and recipe.student.momentum == 0.0
+    assert not recipe.student.augment and not recipe.teacher.augment
+    assert recipe.teacher_model.dropout == 0.0
+
+
+def test_strong_recipe_regularises_the_teacher_and_augments():
+    recipe = get_recipe("strong")
+    assert recipe.teacher_model.dropout > 0
+    assert recipe.teacher.augment and recipe.student.augment
+    assert recipe.pool_copies >= 1
+
+
+def test_unknown_recipe_names_the_choices():
+    with pytest.raises(ValueError, match="paper"):
+        get_recipe("nope")
