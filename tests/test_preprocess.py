@@ -69,6 +69,18 @@ def test_aspect_ratio_is_kept():
     assert len(rows) == 20 and len(cols) == 4
 
 
+def test_downscaling_averages_areas():
+    """Anti-aliasing: fine stripes shrunk 5x become even grey, not a sampled pattern of 0s and 1s."""
+    canvas = np.full((240, 240), 255, np.uint8)
+    canvas[70:170, 70:170:2] = 0  # 100 x 100 square of 1-px vertical stripes
+    out = to_mnist(canvas)
+    rows = np.flatnonzero(out.any(axis=1))
+    cols = np.flatnonzero(out.any(axis=0))
+    inner = out[rows[0] + 1 : rows[-1], cols[0] + 1 : cols[-1]]
+    assert inner.size >= 18 * 18
+    assert inner.min() > 0.3 and inner.max() < 0.8, (inner.min(), inner.max())
+
+
 def test_polarity_and_formats_agree(digits):
     dark_on_light = _dark_on_light_canvas(digits[3])
     reference = to_mnist(dark_on_light)
