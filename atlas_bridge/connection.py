@@ -210,7 +210,9 @@ class BoardConnection:
                 f"{self.label} does not accept this login method (it allows: {', '.join(exc.allowed_types)})",
                 "Choose one of the methods the board allows",
             )
-        if isinstance(exc, paramiko.AuthenticationException):
+        if isinstance(exc, paramiko.AuthenticationException) or (
+            isinstance(exc, paramiko.SSHException) and "no authentication methods" in str(exc).lower()
+        ):
             how = {
                 "password": "Check the user name and password (Atlas 200 DK default: HwHiAiUser / Mind@123)",
                 "key": "Check the key file and that its public key is in the board's ~/.ssh/authorized_keys",

@@ -21,12 +21,21 @@ BUNDLED_STUDENT = ROOT / "resources" / "models" / "student.onnx"
 __all__ = ["_emulator", "board", "remote_dir", "student_onnx", "opset17_onnx", "test_images", "copy_as"]
 
 
+# Each test module that star-imports these fixtures gets its own copy of them; the session-wide objects are
+# shared through this dict so that one emulator and one trained student serve the whole test session.
+_shared: dict = {}
+
+
 @pytest.fixture(scope="session")
 def _emulator():
     if not SSHD.exists():
         pytest.skip(f"{SSHD} is absent: install openssh-server to run the board emulator tests")
-    with BoardEmulator() as emulator:
-        yield emulator
+    if "emulator" not in _shared:
+        _shared["emulator"] = BoardEmulator().start()
+    yield _shared["emulator"]
+    emulator = _shared.pop("emulator", None)
+    if emulator is not None:
+        emulator.stop()
 
 
 @pytest.fixture()
@@ -71,9 +80,11 @@ def student_onnx(tmp_path_factory, mnist) -> Path:
     """The bundled student when it exists, else a paper student (784-50-50-10) trained briefly and exported."""
     if BUNDLED_STUDENT.exists():
         return BUNDLED_STUDENT
-    path = tmp_path_factory.mktemp("models") / "student.onnx"
-    _train_student(path, mnist)
-    return path
+    if "student" not in _shared:
+        path = tmp_path_factory.mktemp("models") / "student.onnx"
+        _train_student(path, mnist)
+        _shared["student"] = path
+    return _shared["student"]
 
 
 @pytest.fixture(scope="session")
@@ -81,12 +92,15 @@ def opset17_onnx(tmp_path_factory, student_onnx) -> Path:
     """The student declared at opset 17 (too new for the Atlas 200 DK's ATC)."""
     import onnx
 
+    if "opset17" in _shared:
+        return _shared["opset17"]
     model = onnx.load(str(student_onnx))
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
             entry.version = 17
     path = tmp_path_factory.mktemp("models") / "student17.onnx"
     onnx.save(model, str(path))
+    _shared["opset17"] = path
     return path
 
 
