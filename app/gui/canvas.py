@@ -16,8 +16,8 @@ and the measurement behind it.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 CANVAS_SIZE = 280
@@ -45,14 +45,15 @@ def make_pen(width: float, color: QColor | Qt.GlobalColor = Qt.GlobalColor.black
 
 
 def paint_stroke(painter: QPainter, points: list[QPointF]) -> None:
-    """Draw one stroke (a polyline; a single point becomes a round dot) with the painter's current pen."""
-    if len(points) == 1:
-        painter.drawPoint(points[0])
-        return
-    path = QPainterPath(points[0])
-    for p in points[1:]:
-        path.lineTo(p)
-    painter.drawPath(path)
+    """Draw one stroke with the painter's pen: a round dot at its first point, then one segment per move.
+
+    Segment by segment, exactly as the canvas paints while the pen moves (see :meth:`DrawingCanvas._pen_move`),
+    so redrawing a stroke later gives the same pixels. With round caps the union of the segments is the
+    polyline with round joins that ``core.strokes`` renders.
+    """
+    painter.drawPoint(points[0])
+    for a, b in zip(points[:-1], points[1:]):
+        painter.drawLine(QLineF(a, b))
 
 
 class DrawingCanvas(QWidget):
@@ -85,8 +86,10 @@ class DrawingCanvas(QWidget):
         self._strokes: list[tuple[float, list[QPointF]]] = []
         self._current: list[QPointF] | None = None
         self._background: QImage | None = None
-        self._committed: QImage | None = None  # background + finished strokes at device resolution
-        self._view: QImage | None = None  # committed + the stroke being drawn
+        # The drawing twice, kept up to date segment by segment (each pen event costs one short line):
+        # at 280x280 in grey for classification, and at the screen's pixel ratio for display.
+        self._grey: QImage | None = None
+        self._screen: QImage | None = None
 
     # ----------------------------------------------------------------------------------------------- state
     @property
@@ -185,7 +188,7 @@ class DrawingCanvas(QWidget):
 
     def to_array(self) -> np.ndarray:
         """The drawing as a ``(280, 280)`` uint8 array, dark ink (0) on white (255), at logical resolution."""
-        image = self.render_image(1.0, grey=True)
+        image = self._ensure_images()[0]
         rows = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
         return rows.reshape(CANVAS_SIZE, image.bytesPerLine())[:, :CANVAS_SIZE].copy()
 
@@ -202,37 +205,36 @@ class DrawingCanvas(QWidget):
         return max(1.0, self.devicePixelRatioF())
 
     def _invalidate(self) -> None:
-        """Drop the cached images after a change that is not a simple stroke extension."""
-        self._committed = None
-        self._view = None
+        """Repaint everything after a change that is not the pen moving on (undo, clear, image)."""
+        self._grey = None
+        self._screen = None
         self.update()
         self.changed.emit()
 
-    def _ensure_committed(self) -> QImage:
-        dpr = self._dpr()
-        if self._committed is None or self._committed.devicePixelRatio() != dpr:
-            current, self._current = self._current, None
-            self._committed = self.render_image(dpr)
-            self._current = current
-        return self._committed
+    def _ensure_images(self) -> tuple[QImage, QImage]:
+        if self._grey is None:
+            self._grey = self.render_image(1.0, grey=True)
+        if self._screen is None or self._screen.devicePixelRatio() != self._dpr():
+            self._screen = self.render_image(self._dpr())
+        return self._grey, self._screen
 
-    def _render_view(self) -> QImage:
-        committed = self._ensure_committed()
-        if self._current is None:
-            return committed
-        view = committed.copy()
-        painter = QPainter(view)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(make_pen(self._pen_width))
-        paint_stroke(painter, self._current)
-        painter.end()
-        return view
+    def _paint_on_images(self, draw) -> None:
+        """Apply ``draw(painter)`` with the current pen to both cached images."""
+        for image in self._ensure_images():
+            painter = QPainter(image)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(make_pen(self._pen_width))
+            draw(painter)
+            painter.end()
+
+    def _dirty_rect(self, a: QPointF, b: QPointF) -> QRect:
+        margin = self._pen_width / 2 + 2
+        return QRectF(a, b).normalized().adjusted(-margin, -margin, margin, margin).toAlignedRect()
 
     def paintEvent(self, event) -> None:  # noqa: D102, N802
-        if self._view is None or self._view.devicePixelRatio() != self._dpr():
-            self._view = self._render_view()
+        screen = self._ensure_images()[1]
         painter = QPainter(self)
-        painter.drawImage(QPointF(0, 0), self._view)
+        painter.drawImage(QPointF(0, 0), screen)
         painter.setPen(QPen(QColor(200, 200, 200), 1))
         painter.drawRect(QRectF(0.5, 0.5, CANVAS_SIZE - 1, CANVAS_SIZE - 1))
         painter.end()
@@ -244,9 +246,10 @@ class DrawingCanvas(QWidget):
     def _pen_down(self, pos: QPointF) -> None:
         if self._current is not None:  # a lost release: keep what was drawn
             self._pen_up()
-        self._current = [QPointF(pos)]
-        self._view = None
-        self.update()
+        pos = QPointF(pos)
+        self._current = [pos]
+        self._paint_on_images(lambda painter: painter.drawPoint(pos))
+        self.update(self._dirty_rect(pos, pos))
         self.changed.emit()
 
     def _pen_move(self, pos: QPointF) -> None:
@@ -256,9 +259,10 @@ class DrawingCanvas(QWidget):
         if abs(last.x() - pos.x()) < 0.25 and abs(last.y() - pos.y()) < 0.25:
             return
         # Every event is joined to the previous one by a straight segment, so fast moves stay continuous.
-        self._current.append(QPointF(pos))
-        self._view = None
-        self.update()
+        pos = QPointF(pos)
+        self._current.append(pos)
+        self._paint_on_images(lambda painter: painter.drawLine(QLineF(last, pos)))
+        self.update(self._dirty_rect(last, pos))
         self.changed.emit()
 
     def _pen_up(self) -> None:
@@ -266,9 +270,6 @@ class DrawingCanvas(QWidget):
             return
         self._strokes.append((self._pen_width, self._current))
         self._current = None
-        self._committed = None
-        self._view = None
-        self.update()
         self.stroke_finished.emit()
 
     def mousePressEvent(self, event) -> None:  # noqa: D102, N802

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -44,6 +44,14 @@ PREVIEW_SCALE = 4  # the 28x28 model input is shown at 112x112, pixels kept squa
 _BAR = QColor(120, 144, 180)
 _BAR_TOP = QColor(33, 102, 172)
 _BAR_SOFT = QColor(214, 96, 77)
+_GRID = QColor(225, 225, 225)
+#: The longest texts a result panel shows under its digit (they set the panel's fixed label width).
+_PANEL_TEXTS = (
+    "confidence 100.0%",
+    "inference 99,999 µs",
+    "no model chosen",
+    "waiting for the board…",
+)
 _ERROR_STYLE = "color: #b2182b;"
 _INFO_STYLE = "color: #4d4d4d;"
 
@@ -55,41 +63,68 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return z / z.sum()
 
 
+class _Bars(pg.GraphicsObject):
+    """Ten bars at x = 0..9 and faint lines at 50% and 100%, painted straight with ``fillRect``.
+
+    These charts repaint on every pen event: pyqtgraph's BarGraphItem replays a QPicture each time, and a
+    grid from ``showGrid`` makes the axes (text included) repaint with every bar change, both several times
+    slower than this.
+    """
+
+    def __init__(self, color: QColor, top_color: QColor, width: float = 0.7):
+        super().__init__()
+        self._color, self._top_color, self._width = QColor(color), QColor(top_color), width
+        self.heights = np.zeros(10)
+
+    def set_heights(self, heights: np.ndarray) -> None:
+        self.heights = np.asarray(heights, dtype=float).reshape(10)
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: D102, N802
+        return QRectF(-0.6, 0.0, 10.2, 1.01)
+
+    def paint(self, painter, option, widget=None) -> None:  # noqa: D102
+        for level in (0.5, 1.0):
+            painter.fillRect(QRectF(-0.6, level, 10.2, 0.004), _GRID)
+        if not self.heights.any():
+            return
+        top = int(np.argmax(self.heights))
+        half = self._width / 2
+        for digit, height in enumerate(self.heights):
+            color = self._top_color if digit == top else self._color
+            painter.fillRect(QRectF(digit - half, 0.0, self._width, float(height)), color)
+
+
 class ProbabilityChart(pg.PlotWidget):
     """Ten bars, one per digit, on a fixed 0..1 axis; the most likely digit is highlighted."""
 
     def __init__(self, parent: QWidget | None = None, color: QColor = _BAR, top_color: QColor = _BAR_TOP):
         super().__init__(parent, background="w")
-        self._color, self._top_color = color, top_color
         self.setMenuEnabled(False)
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         plot = self.getPlotItem()
         plot.setXRange(-0.6, 9.6, padding=0)
         plot.setYRange(0, 1.06, padding=0)  # headroom so the 100% tick shows
+        plot.disableAutoRange()
         plot.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)], []])
         plot.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.5, 1.0)], []])
         for name in ("bottom", "left"):
             plot.getAxis(name).setPen(pg.mkPen(90, 90, 90))
             plot.getAxis(name).setTextPen(pg.mkPen(60, 60, 60))
-        plot.showGrid(y=True, alpha=0.15)
-        self.bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.7, brush=color, pen=None)
+            plot.getAxis(name).setStyle(tickLength=0)
+        self.bars = _Bars(color, top_color)
         plot.addItem(self.bars)
-        self.setMinimumSize(200, 120)
+        self.setMinimumSize(160, 110)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_probabilities(self, probs: np.ndarray | None) -> None:
         """Show ``probs`` (10 values); ``None`` empties the chart."""
-        if probs is None:
-            self.bars.setOpts(height=np.zeros(10), brushes=None, brush=self._color)
-            return
-        brushes = [self._color] * 10
-        brushes[int(np.argmax(probs))] = self._top_color
-        self.bars.setOpts(height=np.asarray(probs, dtype=float), brushes=brushes)
+        self.bars.set_heights(np.zeros(10) if probs is None else probs)
 
     def heights(self) -> np.ndarray:
         """The bar heights shown (for tests and screenshots)."""
-        return np.asarray(self.bars.opts["height"], dtype=float)
+        return self.bars.heights.copy()
 
 
 class ResultPanel(QGroupBox):
@@ -99,32 +134,39 @@ class ResultPanel(QGroupBox):
         super().__init__(title, parent)
         self.digit_label = QLabel("–")
         font = QFont(self.font())
-        font.setPointSize(40)
+        font.setPointSize(34)
         font.setBold(True)
         self.digit_label.setFont(font)
         self.digit_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.digit_label.setMinimumWidth(60)
         self.confidence_label = QLabel("")
         self.time_label = QLabel("")
         self.time_label.setToolTip(
             "Time of this model's forward pass in onnxruntime for the current drawing (one image, one thread)"
         )
+        # Fixed sizes: a label whose text changes on every pen event would otherwise re-run the tab's layout.
+        metrics = self.confidence_label.fontMetrics()
+        width = max(metrics.horizontalAdvance(text) for text in _PANEL_TEXTS) + 8
         for label in (self.confidence_label, self.time_label):
             label.setStyleSheet(_INFO_STYLE)
+            label.setFixedSize(width, metrics.height() + 4)
+        digit_metrics = self.digit_label.fontMetrics()
+        self.digit_label.setFixedSize(digit_metrics.horizontalAdvance("8") + 16, digit_metrics.height())
         self.chart = ProbabilityChart(self)
 
-        numbers = QVBoxLayout()
+        texts = QVBoxLayout()
+        texts.addStretch(1)
+        texts.addWidget(self.confidence_label)
+        texts.addWidget(self.time_label)
+        texts.addStretch(1)
+        numbers = QHBoxLayout()
         numbers.addWidget(self.digit_label)
-        numbers.addWidget(self.confidence_label, 0, Qt.AlignmentFlag.AlignHCenter)
-        numbers.addWidget(self.time_label, 0, Qt.AlignmentFlag.AlignHCenter)
+        numbers.addLayout(texts)
         numbers.addStretch(1)
-        body = QHBoxLayout()
-        body.addLayout(numbers)
-        body.addWidget(self.chart, 1)
         layout = QVBoxLayout(self)
         if header is not None:
             layout.addWidget(header)
-        layout.addLayout(body, 1)
+        layout.addLayout(numbers)
+        layout.addWidget(self.chart, 1)
         self.show_empty()
 
     def show_result(
@@ -237,10 +279,18 @@ class DrawTab(QWidget):
         buttons.addWidget(self.save_button, 1, 1)
         buttons.addWidget(self.board_button, 2, 0, 1, 2)
 
+        hint = QLabel(
+            "Draw one digit, about two thirds of the canvas high. Ctrl+Z undoes the last stroke, "
+            "Esc or Delete clears."
+        )
+        hint.setWordWrap(True)
+        hint.setStyleSheet(_INFO_STYLE)
+        hint.setFixedWidth(self.canvas.width())
         column = QVBoxLayout()
         column.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
         column.addLayout(pen_row)
         column.addLayout(buttons)
+        column.addWidget(hint)
         column.addStretch(1)
         return column
 
@@ -376,7 +426,7 @@ class DrawTab(QWidget):
         """Run one model on ``x`` and show its answer; returns its logits (``None`` when nothing is shown)."""
         classifier = picker.classifier()
         if classifier is None:
-            panel.show_empty(f"choose a {picker.role} model above")
+            panel.show_empty("no model chosen")
             return None
         if x is None:
             panel.show_empty("draw a digit")
@@ -411,9 +461,11 @@ class DrawTab(QWidget):
             pixmap = QPixmap(side, side)
             pixmap.fill(Qt.GlobalColor.black)
         else:
-            grey = np.ascontiguousarray(np.round(x * 255).astype(np.uint8))
-            image = QImage(grey.data, 28, 28, 28, QImage.Format.Format_Grayscale8).copy()
-            pixmap = QPixmap.fromImage(image.scaled(side, side))  # nearest: crisp pixels
+            grey = np.round(x * 255).astype(np.uint8)
+            big = np.ascontiguousarray(grey.repeat(PREVIEW_SCALE, axis=0).repeat(PREVIEW_SCALE, axis=1))
+            # copy(): the QImage must not keep pointing into the numpy buffer, which is freed on return.
+            image = QImage(big.data, side, side, side, QImage.Format.Format_Grayscale8).copy()
+            pixmap = QPixmap.fromImage(image)
         self.preview.setPixmap(pixmap)
 
     # ------------------------------------------------------------------------------------------ board
