@@ -164,6 +164,13 @@ class TrainResult:
     run_dir: Path | None
 
 
+def _rank_and_world() -> tuple[int, int]:
+    """Rank of the current process and the number of processes (0 and 1 without torch.distributed)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when available, else the CPU; an unavailable device is refused clearly."""
     if name == "auto":
@@ -267,6 +274,18 @@ def train(
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     model = build_model(model_cfg).to(device)
     optimizer = _make_optimizer(model, cfg)
+    # Under torchrun (torch.distributed initialised, see core.distributed) every process takes its share of
+    # each batch and DistributedDataParallel averages the gradients: the same steps as one process would take.
+    rank, world = _rank_and_world()
+    net, aug_gen = model, gen
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if cfg.batch_size < world:
+            raise ValueError(f"batch size {cfg.batch_size} is smaller than the {world} processes")
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        torch.manual_seed(cfg.seed * 1000 + rank + 1)  # each process its own dropout masks ...
+        aug_gen = torch.Generator(device=device).manual_seed(cfg.seed * 1000 + rank + 1)  # ... and jitter
 
     train_x, train_y = data.train_images, data.train_labels
     if teacher_logits is not None and len(teacher_logits) != len(train_x):
@@ -302,7 +321,8 @@ def train(
     start_epoch = 0
     ckpt_path = run_dir / runs.CHECKPOINT if run_dir else None
     if run_dir:
-        runs.write_config(run_dir, role, preset, model_cfg, cfg, kd, teacher_info)
+        if rank == 0:
+            runs.write_config(run_dir, role, preset, model_cfg, cfg, kd, teacher_info)
         if resume and ckpt_path.exists():
             state = runs.read_checkpoint(ckpt_path)
             model.load_state_dict(state["state_dict"])
@@ -325,7 +345,7 @@ def train(
         sums = torch.zeros(4, device=device)  # loss, soft, hard, correct
         seen = 0
         for b in range(steps_per_epoch):
-            if progress.should_stop():
+            if world == 1 and progress.should_stop():  # under torchrun, Ctrl+C ends every process
                 stopped = True
                 break
             step = epoch * steps_per_epoch + b
@@ -333,10 +353,12 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            if world > 1:
+                idx = idx[rank::world]
             x, y = train_x[idx], train_y[idx]
             if cfg.augment:
-                x = random_affine(x, cfg.augmentation, gen)
-            logits = model(x)
+                x = random_affine(x, cfg.augmentation, aug_gen)
+            logits = net(x)
             if role == "distilled":
                 if teacher_logits is not None:
                     t_logits = teacher_logits[idx]
@@ -384,6 +406,10 @@ def train(
             model.load_state_dict(last_good)
             progress.status(f"stopped during epoch {epoch + 1}; keeping the {len(history)} finished epoch(s)")
             break
+        if world > 1:
+            totals = torch.cat([sums, torch.tensor([float(seen)], device=device)])
+            torch.distributed.all_reduce(totals)
+            sums, seen = totals[:4], int(totals[4].item())
         loss_sum, soft_sum, hard_sum, correct = (sums / seen).tolist()[:3] + [sums[3].item()]
         if not math.isfinite(loss_sum):
             model.load_state_dict(last_good)
@@ -405,11 +431,11 @@ def train(
         }
         history.append(row)
         last_good = copy.deepcopy(model.state_dict())
-        if run_dir:
+        if run_dir and rank == 0:
             runs.write_checkpoint(ckpt_path, model, optimizer, gen, history, role, preset, model_cfg, cfg, kd)
             runs.write_metrics(run_dir, role, preset, history, params, finished=epoch + 1 == cfg.epochs)
         progress.on_epoch(dict(row))
-    if run_dir and stopped:
+    if run_dir and stopped and rank == 0:
         runs.write_metrics(run_dir, role, preset, history, params, finished=False, stopped=True)
     model.eval().cpu()
     return TrainResult(
