@@ -21,6 +21,7 @@ loop cannot flood the GUI thread's event queue.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import traceback
@@ -33,6 +34,30 @@ log = logging.getLogger(__name__)
 
 BATCH_EMIT_INTERVAL = 0.05
 FRACTION_EMIT_INTERVAL = 0.05
+JOB_SWITCH_INTERVAL = 0.001
+
+_jobs_running = 0
+_saved_switch_interval = sys.getswitchinterval()
+
+
+def _job_began() -> None:
+    """While any job runs, let the interpreter hand the GIL over every millisecond instead of every 5 ms.
+
+    A busy Python loop in the worker otherwise makes the GUI thread wait up to 5 ms each time it re-enters
+    Python (once per pyqtgraph item painted, per slot called), which adds up to visible stalls.
+    """
+    global _jobs_running, _saved_switch_interval
+    if _jobs_running == 0:
+        _saved_switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(_saved_switch_interval, JOB_SWITCH_INTERVAL))
+    _jobs_running += 1
+
+
+def _job_ended() -> None:
+    global _jobs_running
+    _jobs_running = max(0, _jobs_running - 1)
+    if _jobs_running == 0:
+        sys.setswitchinterval(_saved_switch_interval)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -234,6 +259,7 @@ class JobRunner(QObject):
         thread.finished.connect(self._on_thread_finished)
         self._name, self._state, self._worker = name, state, worker
         self._live.append((thread, worker, state))
+        _job_began()
         thread.start()
         self.started.emit(name)
         return True
@@ -267,6 +293,7 @@ class JobRunner(QObject):
     @Slot()
     def _on_finished(self) -> None:
         name = self._name
+        _job_ended()
         self._worker = None
         self._state = None
         self._name = ""

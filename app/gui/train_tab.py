@@ -1,0 +1,514 @@
+"""The Train tab: hyperparameters, Train Teacher / Train Student / Distill / Stop, live plots and results.
+
+Run it alone for a quick look: ``python -m app.gui.train_tab``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.data_panel import DataPanel
+from app.gui.plots import TrainingPlots
+from app.gui.results_table import ResultsPanel
+from app.gui.settings import app_settings, read_value, write_values
+from app.gui.train_jobs import TrainJob, latest_results, run_training_job, teacher_runs
+from app.gui.workers import JobRunner
+from core.models import PRESETS
+from core.runs import default_runs_root
+from core.training import KDConfig, TrainConfig
+
+SETTINGS_GROUP = "train"
+ROLE_NAMES = {"teacher": "teacher", "student": "student (normal)", "distilled": "distilled student"}
+MAX_LOG_LINES = 2000
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class LabelledSlider(QWidget):
+    """A horizontal slider with its value shown beside it (``scale`` maps slider steps to the value)."""
+
+    def __init__(self, minimum: int, maximum: int, scale: float = 1.0, decimals: int = 0, tip: str = ""):
+        super().__init__()
+        self.scale, self.decimals = scale, decimals
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(minimum, maximum)
+        self.slider.setToolTip(tip)
+        self.label = QLabel()
+        self.label.setMinimumWidth(40)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.slider.valueChanged.connect(self._show)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.label)
+        self._show()
+
+    def value(self) -> float:
+        """The value (slider position times scale)."""
+        return round(self.slider.value() * self.scale, 6)
+
+    def set_value(self, value: float) -> None:
+        """Move the slider to the step nearest ``value``."""
+        self.slider.setValue(int(round(value / self.scale)))
+
+    def _show(self) -> None:
+        self.label.setText(f"{self.value():.{self.decimals}f}")
+
+
+class TrainTab(QWidget):
+    """Train the teacher, the student and the distilled student, watch them learn, compare with the paper.
+
+    Signals
+    -------
+    error_occurred(str)
+        A readable message for the person (the main window shows it).
+    status_message(str)
+        A short status line.
+    models_ready(object, object)
+        ``(teacher_onnx, student_onnx)`` paths (either may be None) to load in the Draw tab.
+    job_finished(dict)
+        A finished or stopped training job's result row.
+    """
+
+    error_occurred = Signal(str)
+    status_message = Signal(str)
+    models_ready = Signal(object, object)
+    job_finished = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None, runs_root: Path | None = None):
+        super().__init__(parent)
+        self.runs_root = Path(runs_root) if runs_root else default_runs_root()
+        self.runner = JobRunner(self)
+        self.results_runner = JobRunner(self)  # reads earlier runs; never trains
+        self._role = ""
+        self._job_epochs = 1
+        self._job_t0 = 0.0
+        self._build_widgets()
+        self._build_actions()
+        self._layout()
+        self._connect()
+        self.load_settings()
+        self._update_buttons()
+        QTimer.singleShot(0, self.refresh_results)
+
+    # -- construction ---------------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.data_panel = DataPanel()
+        self.preset = QComboBox()
+        for name, preset in PRESETS.items():
+            self.preset.addItem(name, name)
+            self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
+        self.preset.setToolTip("Teacher/student pair: the paper's MLPs or a small CNN pair")
+        self.epochs = QSpinBox(minimum=1, maximum=500, value=20)
+        self.epochs.setToolTip("Passes over the training set (the paper: 20)")
+        self.batch_size = QSpinBox(minimum=8, maximum=8192, value=256, singleStep=32)
+        self.batch_size.setToolTip("Images per optimiser step")
+        self.lr = QDoubleSpinBox(minimum=0.0001, maximum=2.0, value=0.05, decimals=4, singleStep=0.005)
+        self.lr.setToolTip("Peak learning rate (SGD with Nesterov momentum, cosine decay)")
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.seed.setToolTip("Random seed: the same seed and settings give the same run")
+        self.samples = QSpinBox(minimum=0, maximum=60000, value=0, singleStep=1000)
+        self.samples.setSpecialValueText("all 60,000")
+        self.samples.setToolTip("Train on a random subset for a quick try (0: the whole training set)")
+        self.augment = QCheckBox("Augment (shift, rotate, scale)")
+        self.augment.setToolTip("Random affine jitter of each training batch")
+        self.temperature = LabelledSlider(1, 20, tip="Softmax temperature T of the distillation (paper: 6)")
+        self.alpha = LabelledSlider(
+            0, 100, scale=0.01, decimals=2, tip="Weight of the soft loss; 1 - alpha on labels"
+        )
+        self.teacher = QComboBox()
+        self.teacher.setToolTip("The trained teacher the student learns from")
+        self.teacher.setMinimumContentsLength(24)
+        self.teacher.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+
+        self.teacher_button = QPushButton("Train Teacher")
+        self.student_button = QPushButton("Train Student")
+        self.distill_button = QPushButton("Distill")
+        self.stop_button = QPushButton("Stop")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("idle")
+        self.progress.setTextVisible(True)
+        self.log = QPlainTextEdit(readOnly=True)
+        self.log.setMaximumBlockCount(MAX_LOG_LINES)
+        self.log.setPlaceholderText("Training log")
+        self.log.setToolTip("What the trainer reports; errors appear here and in the status bar")
+        self.plots = TrainingPlots()
+        self.results = ResultsPanel()
+
+    def _build_actions(self) -> None:
+        def action(text: str, shortcut: str, tip: str, slot) -> QAction:
+            act = QAction(text, self)
+            act.setShortcut(QKeySequence(shortcut))
+            act.setToolTip(
+                f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
+            )
+            act.setStatusTip(tip)
+            act.triggered.connect(slot)
+            return act
+
+        self.teacher_action = action(
+            "Train &Teacher", "Ctrl+T", "Train the teacher network", lambda: self.start_job("teacher")
+        )
+        self.student_action = action(
+            "Train &Student",
+            "Ctrl+Shift+T",
+            "Train the student normally, on labels only",
+            lambda: self.start_job("student"),
+        )
+        self.distill_action = action(
+            "&Distill",
+            "Ctrl+D",
+            "Train the student from the teacher's softened outputs and the labels",
+            lambda: self.start_job("distilled"),
+        )
+        self.stop_action = action("St&op", "Ctrl+.", "Stop the job after the current batch", self.stop)
+        for button, act in (
+            (self.teacher_button, self.teacher_action),
+            (self.student_button, self.student_action),
+            (self.distill_button, self.distill_action),
+            (self.stop_button, self.stop_action),
+        ):
+            button.setToolTip(act.toolTip())
+            button.clicked.connect(act.trigger)
+
+    def actions_for_menu(self) -> list[QAction]:
+        """The tab's actions with their shortcuts, for the main window's menu."""
+        return [self.teacher_action, self.student_action, self.distill_action, self.stop_action]
+
+    def _layout(self) -> None:
+        hyper = QGroupBox("Training")
+        form = QFormLayout(hyper)
+        form.addRow("Preset", self.preset)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Seed", self.seed)
+        form.addRow("Training images", self.samples)
+        form.addRow("", self.augment)
+        kd = QGroupBox("Distillation")
+        kd_form = QFormLayout(kd)
+        kd_form.addRow("Temperature T", self.temperature)
+        kd_form.addRow("Alpha (soft weight)", self.alpha)
+        kd_form.addRow("Teacher", self.teacher)
+        buttons = QHBoxLayout()
+        for button in (self.teacher_button, self.student_button, self.distill_button, self.stop_button):
+            buttons.addWidget(button)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 6, 0)
+        left_layout.addWidget(self.data_panel)
+        left_layout.addWidget(hyper)
+        left_layout.addWidget(kd)
+        left_layout.addLayout(buttons)
+        left_layout.addWidget(self.progress)
+        left_layout.addWidget(self.log, 1)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.plots)
+        right.addWidget(self.results)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([380, 900])
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.splitter)
+
+    def _connect(self) -> None:
+        self.runner.started.connect(self._on_started)
+        self.runner.batches.connect(self.plots.add_batches)
+        self.runner.batches.connect(self._on_batches)
+        self.runner.epoch.connect(self.plots.add_epoch)
+        self.runner.message.connect(self.append_log)
+        self.runner.succeeded.connect(self._on_succeeded)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.finished.connect(self._on_finished)
+        self.results_runner.succeeded.connect(self._on_results_loaded)
+        self.results_runner.failed.connect(
+            lambda e: self.append_log(f"could not read earlier runs: {e['message']}")
+        )
+        self.results.send_to_draw.connect(self.models_ready)
+        self.preset.currentIndexChanged.connect(self._on_preset_changed)
+        self.teacher.currentIndexChanged.connect(self._update_buttons)
+        self.data_panel.error_occurred.connect(self.error_occurred)
+        self.data_panel.data_dir_changed.connect(lambda d: self.append_log(f"MNIST folder: {d}"))
+
+    # -- settings -------------------------------------------------------------------------------------
+    def hyperparameters(self) -> dict:
+        """The form's values as plain data."""
+        return {
+            "preset": self.preset.currentData(),
+            "epochs": self.epochs.value(),
+            "batch_size": self.batch_size.value(),
+            "lr": self.lr.value(),
+            "seed": self.seed.value(),
+            "samples": self.samples.value(),
+            "augment": self.augment.isChecked(),
+            "temperature": self.temperature.value(),
+            "alpha": self.alpha.value(),
+        }
+
+    def set_hyperparameters(self, values: dict) -> None:
+        """Fill the form (unknown keys are ignored, missing ones left as they are)."""
+        if "preset" in values and self.preset.findData(values["preset"]) >= 0:
+            self.preset.setCurrentIndex(self.preset.findData(values["preset"]))
+        for key, widget in (
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("seed", self.seed),
+            ("samples", self.samples),
+        ):
+            if key in values:
+                widget.setValue(int(values[key]))
+        if "lr" in values:
+            self.lr.setValue(float(values["lr"]))
+        if "augment" in values:
+            self.augment.setChecked(bool(values["augment"]))
+        if "temperature" in values:
+            self.temperature.set_value(float(values["temperature"]))
+        if "alpha" in values:
+            self.alpha.set_value(float(values["alpha"]))
+
+    def load_settings(self) -> None:
+        """Restore the last hyperparameters (defaults: the paper's setting, T=6, alpha=0.9)."""
+        settings = app_settings()
+        settings.beginGroup(SETTINGS_GROUP)
+        defaults = {
+            "preset": "paper",
+            "epochs": 20,
+            "batch_size": 256,
+            "lr": 0.05,
+            "seed": 0,
+            "samples": 0,
+            "augment": False,
+            "temperature": 6.0,
+            "alpha": 0.9,
+        }
+        values = {key: read_value(settings, key, default) for key, default in defaults.items()}
+        settings.endGroup()
+        self.set_hyperparameters(values)
+
+    def save_settings(self) -> None:
+        """Remember the hyperparameters."""
+        write_values(app_settings(), SETTINGS_GROUP, self.hyperparameters())
+
+    # -- jobs -----------------------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        """True while a training job runs."""
+        return self.runner.is_running()
+
+    def make_job(self, role: str) -> TrainJob:
+        """Build the job from the form; raises ValueError with a readable message for bad values."""
+        values = self.hyperparameters()
+        config = TrainConfig(
+            epochs=values["epochs"],
+            batch_size=values["batch_size"],
+            lr=values["lr"],
+            seed=values["seed"],
+            augment=values["augment"],
+            max_train_samples=values["samples"] or None,
+        )
+        kd = teacher_run = None
+        if role == "distilled":
+            kd = KDConfig(temperature=values["temperature"], alpha=values["alpha"])
+            if self.teacher.currentData() is None:
+                raise ValueError("Distillation needs a trained teacher: train one first (Ctrl+T).")
+            teacher_run = Path(self.teacher.currentData())
+        return TrainJob(
+            role, values["preset"], config, kd, teacher_run, self.data_panel.data_dir(), self.runs_root
+        )
+
+    def start_job(self, role: str) -> bool:
+        """Start training ``role``; False (with a message) when refused or the form is invalid."""
+        if self.is_running():
+            self.status_message.emit(f"A job is running ({self.runner.name}); stop it first.")
+            return False
+        if not self.data_panel.is_ready():
+            self.data_panel.offer(f"MNIST files missing in {self.data_panel.data_dir()}.")
+            return False
+        try:
+            job = self.make_job(role)
+        except ValueError as exc:
+            self.report_error(str(exc))
+            return False
+        self.save_settings()
+        self._role = role
+        self._job_epochs = job.config.epochs
+        self.plots.start_run(distill=role == "distilled")
+        return self.runner.start(f"Train {ROLE_NAMES[role]}", lambda state: run_training_job(job, state))
+
+    def stop(self) -> None:
+        """Ask the running job to stop after its current batch (finished epochs are kept)."""
+        if self.is_running():
+            self.runner.stop()
+            self.append_log("stopping after the current batch…")
+            self.progress.setFormat("stopping…")
+            self._update_buttons()
+
+    def shutdown(self, timeout_ms: int = 15_000) -> bool:
+        """Stop any job and wait for it (window closing); saves the hyperparameters."""
+        self.save_settings()
+        self.data_panel.shutdown()
+        self.results_runner.stop_and_wait(timeout_ms)
+        return self.runner.stop_and_wait(timeout_ms)
+
+    def refresh_results(self) -> None:
+        """Read the newest finished runs of the current preset into the table (in the background)."""
+        preset, root = self.preset.currentData(), self.runs_root
+        self._refresh_teachers()
+        self.results_runner.start("Read earlier runs", lambda state: latest_results(preset, root))
+
+    # -- slots ----------------------------------------------------------------------------------------
+    def append_log(self, text: str) -> None:
+        """Add a time-stamped line to the log pane."""
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+
+    def report_error(self, message: str) -> None:
+        """Log an error and pass it to whoever shows errors (the main window)."""
+        self.append_log(f"ERROR: {message}")
+        self.error_occurred.emit(message)
+
+    def _on_started(self, name: str) -> None:
+        self._job_t0 = time.monotonic()
+        self.progress.setValue(0)
+        self.progress.setFormat("starting…")
+        self.append_log(f"{name}: started")
+        self.status_message.emit(f"{name}…")
+        self._update_buttons()
+
+    def _on_batches(self, items: list) -> None:
+        info = items[-1]
+        batches = max(1, int(info["batches"]))
+        done = (info["epoch"] - 1) * batches + info["batch"]
+        fraction = min(1.0, done / (self._job_epochs * batches))
+        self.progress.setValue(int(fraction * 1000))
+        if self.runner.stop_requested():
+            return
+        elapsed = time.monotonic() - self._job_t0
+        eta = f"ETA {_format_seconds(elapsed * (1 - fraction) / fraction)}" if fraction > 0 else ""
+        self.progress.setFormat(f"epoch {info['epoch']}/{self._job_epochs}  ·  %p%  ·  {eta}")
+
+    def _on_succeeded(self, row: dict) -> None:
+        if row["epochs_done"] == 0:
+            self.append_log("stopped before the first epoch finished: nothing to keep")
+            return
+        self.results.set_row(row)
+        acc = row["test_accuracy"]
+        what = ROLE_NAMES[row["role"]]
+        if row.get("stopped"):
+            text = f"{what} stopped after {row['epochs_done']} epoch(s): test accuracy {acc:.2%} (kept)"
+        else:
+            text = f"{what} done: test accuracy {acc:.2%} in {_format_seconds(row.get('seconds', 0))}"
+        self.append_log(f"{text}; run folder {row['run_dir']}")
+        self.status_message.emit(text)
+        self.job_finished.emit(row)
+
+    def _on_failed(self, error: dict) -> None:
+        if error["kind"] == "MissingDataError":
+            self.append_log(f"ERROR: {error['message']}")
+            self.data_panel.refresh()
+            self.data_panel.offer(error["message"])
+        else:
+            self.report_error(error["message"])
+
+    def _on_finished(self, name: str) -> None:
+        self.progress.setFormat("idle" if self.progress.value() < 1000 else "done")
+        self._refresh_teachers(select_newest=self._role == "teacher")
+        self._update_buttons()
+
+    def _on_results_loaded(self, rows: list) -> None:
+        if self.is_running():
+            return
+        self.results.set_rows(rows)
+        self.plots.clear_earlier()
+        for row in rows:
+            self.plots.add_earlier_run(row["history"])
+        if rows:
+            self.append_log(
+                f"earlier results: {', '.join(ROLE_NAMES[r['role']] for r in rows)} ({self.runs_root})"
+            )
+
+    def _on_preset_changed(self) -> None:
+        if not self.is_running():
+            self.refresh_results()
+
+    def _refresh_teachers(self, select_newest: bool = False) -> None:
+        current = self.teacher.currentData()
+        self.teacher.clear()
+        for info in teacher_runs(self.preset.currentData(), self.runs_root):
+            acc = f"{info.test_accuracy:.2%}" if info.test_accuracy is not None else "?"
+            self.teacher.addItem(
+                f"{info.name}  ·  {acc}  ·  {info.epochs_done}/{info.epochs} ep", str(info.path)
+            )
+            self.teacher.setItemData(self.teacher.count() - 1, str(info.path), Qt.ItemDataRole.ToolTipRole)
+        if self.teacher.count() == 0:
+            self.teacher.addItem("no teacher yet: train one (Ctrl+T)", None)
+        index = self.teacher.findData(current) if current is not None and not select_newest else -1
+        self.teacher.setCurrentIndex(max(0, index))
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self.is_running()
+        has_teacher = self.teacher.currentData() is not None
+        for widget in (self.teacher_button, self.teacher_action, self.student_button, self.student_action):
+            widget.setEnabled(not running)
+        for widget in (self.distill_button, self.distill_action):
+            widget.setEnabled(not running and has_teacher)
+        for widget in (self.stop_button, self.stop_action):
+            widget.setEnabled(running and not self.runner.stop_requested())
+        for widget in (
+            self.preset,
+            self.epochs,
+            self.batch_size,
+            self.lr,
+            self.seed,
+            self.samples,
+            self.augment,
+            self.temperature,
+            self.alpha,
+            self.teacher,
+            self.data_panel,
+        ):
+            widget.setEnabled(not running)
+
+
+def main() -> int:
+    """Open the Train tab alone in a window."""
+    from app.gui.main_window import run_single_tab
+
+    return run_single_tab(TrainTab, "Train")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

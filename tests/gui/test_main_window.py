@@ -1,0 +1,212 @@
+"""The main window: tabs and their wiring, shortcuts, errors in one place, settings, closing during a job."""
+
+from __future__ import annotations
+
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.gui.main_window import MainWindow, SingleTabWindow, install_error_hook
+from app.gui.settings import app_settings
+from app.gui.train_tab import TrainTab
+
+# Fail on any Qt warning, except the offscreen platform's note that it cannot resize native windows.
+pytestmark = [
+    pytest.mark.qt_log_level_fail("WARNING"),
+    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
+]
+
+
+@pytest.fixture(autouse=True)
+def settings_in_tmp(tmp_path):
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+
+
+def open_window(qtbot, runs_root: Path) -> MainWindow:
+    window = MainWindow(runs_root=runs_root)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: not window.train_tab.results_runner.is_running(), timeout=10_000)
+    return window
+
+
+@pytest.fixture()
+def window(qtbot, isolated_home, mnist):
+    return open_window(qtbot, isolated_home / "runs")
+
+
+def all_actions(window: MainWindow):
+    for menu_action in window.menuBar().actions():
+        yield from menu_action.menu().actions()
+
+
+def visible_boxes(parent) -> list[QMessageBox]:
+    return [box for box in parent.findChildren(QMessageBox) if box.isVisible()]
+
+
+def test_tabs_draw_first_then_train_and_deploy(window):
+    names = [window.tabs.tabText(i).replace("&", "") for i in range(window.tabs.count())]
+    assert names == ["Draw", "Train", "Deploy"]
+    assert window.tabs.widget(1) is window.train_tab
+
+
+def test_menus_carry_the_shortcuts(window):
+    shortcuts = {a.shortcut().toString(): a.text().replace("&", "") for a in all_actions(window)}
+    assert shortcuts["Ctrl+T"] == "Train Teacher"
+    assert shortcuts["Ctrl+Shift+T"] == "Train Student"
+    assert shortcuts["Ctrl+D"] == "Distill"
+    assert shortcuts["Ctrl+."] == "Stop"
+    assert shortcuts["Ctrl+Q"] == "Quit"
+    assert shortcuts["F1"].startswith("About")
+    assert {"Ctrl+1", "Ctrl+2", "Ctrl+3"} <= set(shortcuts)
+
+
+def test_f1_opens_about_without_blocking(window):
+    window.about_action.trigger()
+    boxes = visible_boxes(window)
+    assert len(boxes) == 1 and "Ctrl+T" in boxes[0].text()
+    boxes[0].accept()
+
+
+def test_errors_reach_the_status_bar_and_one_dialog(window):
+    window.train_tab.error_occurred.emit("learning rate must be > 0")
+    window.train_tab.error_occurred.emit("the loss became nan at epoch 3")
+    assert "the loss became nan" in window.statusBar().currentMessage()
+    boxes = visible_boxes(window)
+    assert len(boxes) == 1 and boxes[0].text() == "the loss became nan at epoch 3"
+    boxes[0].accept()
+
+
+def test_uncaught_exceptions_are_shown(window, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    install_error_hook(window)
+    sys.excepthook(ValueError, ValueError("boom in a slot"), None)
+    assert window.last_error == "ValueError: boom in a slot"
+    assert "boom in a slot" in window.statusBar().currentMessage()
+    assert "ValueError" in capsys.readouterr().err  # the traceback still goes to developers
+    for box in visible_boxes(window):
+        box.accept()
+
+
+def test_closing_during_a_job_stops_it(qtbot, window):
+    tab = window.train_tab
+    tab.epochs.setValue(50)
+    tab.samples.setValue(10000)
+    tab.batch_size.setValue(64)
+    with qtbot.waitSignal(tab.runner.batches, timeout=120_000):
+        assert tab.start_job("student")
+    t0 = time.monotonic()
+    window.close()
+    assert time.monotonic() - t0 < 5
+    assert not window.isVisible()
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=2000)
+
+
+def test_geometry_tab_and_hyperparameters_persist(qtbot, isolated_home):
+    first = open_window(qtbot, isolated_home / "runs")
+    first.setGeometry(20, 30, 790, 690)
+    first.tabs.setCurrentIndex(1)
+    first.train_tab.epochs.setValue(9)
+    geometry = first.geometry()
+    first.close()
+    assert app_settings().value("window/geometry")
+    second = open_window(qtbot, isolated_home / "runs")
+    assert second.size() == geometry.size()  # the position may be clamped to the 800x600 offscreen screen
+    assert second.tabs.currentIndex() == 1
+    assert second.train_tab.epochs.value() == 9
+
+
+def test_send_to_draw_uses_the_draw_tabs_use_models(window, monkeypatch):
+    calls = []
+    monkeypatch.setattr(window.draw_tab, "use_models", lambda t, s: calls.append((t, s)), raising=False)
+    window.tabs.setCurrentIndex(1)
+    teacher, student = Path("/runs/a-teacher/model.onnx"), Path("/runs/b-distilled/model.onnx")
+    window.train_tab.models_ready.emit(teacher, student)
+    assert calls == [(teacher, student)]
+    assert window.tabs.currentIndex() == 0
+    assert "a-teacher" in window.statusBar().currentMessage()
+
+
+def test_send_to_draw_failure_is_reported(window, monkeypatch):
+    def refuse(teacher, student):
+        raise ValueError("model.onnx: not an ONNX model")
+
+    monkeypatch.setattr(window.draw_tab, "use_models", refuse, raising=False)
+    window.send_to_draw(None, Path("/x/model.onnx"))
+    assert window.last_error == "Could not load the models into the Draw tab: model.onnx: not an ONNX model"
+    for box in visible_boxes(window):
+        box.accept()
+
+
+class FakeDraw(QObject):
+    board_request = Signal(object)
+
+    def __init__(self):
+        super().__init__()
+        self.results, self.available = [], None
+
+    def show_board_result(self, result):
+        self.results.append(result)
+
+    def set_board_available(self, available):
+        self.available = available
+
+
+class FakeDeploy(QObject):
+    board_ready = Signal(bool)
+    board_prediction = Signal(dict)
+
+    def __init__(self):
+        super().__init__()
+        self.requests = []
+
+    def predict_on_board(self, image):
+        self.requests.append(image)
+
+
+def test_board_signals_are_wired_between_draw_and_deploy():
+    stand_in = types.SimpleNamespace(draw_tab=FakeDraw(), deploy_tab=FakeDeploy())
+    MainWindow._wire_board(stand_in)
+    stand_in.draw_tab.board_request.emit("image")
+    stand_in.deploy_tab.board_ready.emit(True)
+    stand_in.deploy_tab.board_prediction.emit({"digit": 7})
+    assert stand_in.deploy_tab.requests == ["image"]
+    assert stand_in.draw_tab.available is True
+    assert stand_in.draw_tab.results == [{"digit": 7}]
+
+
+def _run_without_event_loop(monkeypatch) -> list:
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(QApplication, "exec", lambda *args: 0)
+    return []
+
+
+def _close_top_levels(kind):
+    windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, kind) and w.isVisible()]
+    for w in windows:
+        w.close()
+        w.deleteLater()
+    return windows
+
+
+def test_cli_without_arguments_opens_the_main_window(qtbot, isolated_home, monkeypatch):
+    from app.cli import main
+
+    _run_without_event_loop(monkeypatch)
+    assert main([]) == 0
+    windows = _close_top_levels(MainWindow)
+    assert len(windows) == 1
+
+
+def test_train_tab_starts_alone(qtbot, isolated_home, monkeypatch):
+    from app.gui import train_tab
+
+    _run_without_event_loop(monkeypatch)
+    assert train_tab.main() == 0
+    windows = _close_top_levels(SingleTabWindow)
+    assert len(windows) == 1 and isinstance(windows[0].tab, TrainTab)

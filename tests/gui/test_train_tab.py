@@ -1,0 +1,254 @@
+"""The Train tab with real (tiny) training jobs: plots and table fill, Stop, responsiveness, data, settings."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import pytest
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QMessageBox
+
+from app.gui.train_tab import TrainTab
+
+# Fail on any Qt warning, except the offscreen platform's note that it cannot resize native windows.
+pytestmark = [
+    pytest.mark.qt_log_level_fail("WARNING"),
+    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
+]
+
+JOB_TIMEOUT_MS = 180_000
+
+
+@pytest.fixture(autouse=True)
+def settings_in_tmp(tmp_path):
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+
+
+@pytest.fixture()
+def tab(qtbot, isolated_home, mnist):
+    # ``mnist`` loads the data set once per session, so the jobs below time training, not gunzip.
+    tab = TrainTab(runs_root=isolated_home / "runs")
+    qtbot.addWidget(tab)
+    tab.resize(1300, 850)
+    tab.show()
+    qtbot.waitUntil(lambda: not tab.results_runner.is_running(), timeout=10_000)
+    return tab
+
+
+def quick(tab: TrainTab, epochs: int = 1, samples: int = 1000, batch: int = 128) -> None:
+    tab.epochs.setValue(epochs)
+    tab.samples.setValue(samples)
+    tab.batch_size.setValue(batch)
+    tab.lr.setValue(0.05)
+
+
+def run_job(qtbot, tab: TrainTab, role: str) -> dict:
+    errors = []
+    tab.error_occurred.connect(errors.append)
+    with qtbot.waitSignal(tab.job_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert tab.start_job(role)
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=5000)
+    assert errors == []
+    return finished.args[0]
+
+
+def test_short_training_job_fills_plots_and_table(qtbot, tab):
+    quick(tab, epochs=2, samples=2000)
+    row = run_job(qtbot, tab, "student")
+
+    counts = tab.plots.point_counts()
+    assert counts["total"] >= 2 and counts["hard"] == counts["total"]
+    assert counts["soft"] == 0  # not a distillation
+    assert counts["train"] == 2 and counts["test"] == 2
+    qtbot.waitUntil(lambda: tab.plots.curve_counts() == counts, timeout=2000)
+
+    assert row["role"] == "student" and row["epochs_done"] == 2 and not row["stopped"]
+    assert 0.5 < row["test_accuracy"] <= 1.0  # 2,000 images, 2 epochs: far better than chance
+    assert tab.results.cell_text("student", "Test accuracy") == f"{row['test_accuracy']:.2%}"
+    assert tab.results.cell_text("student", "Parameters") == "42,310"
+    assert tab.results.cell_text("student", "ONNX size").endswith("kB")
+    assert tab.results.cell_text("student", "Latency").endswith(" ms")
+    assert "2/2 epochs" in tab.results.cell_text("student", "Run")
+    assert tab.results.cell_text("teacher", "Test accuracy") == "—"
+    assert tab.results.measure_text("gain") == "—"
+    assert tab.results.measure_text("gain", paper=True) == "+1.95 pp"
+    assert "test accuracy" in tab.log.toPlainText()
+    assert tab.progress.value() == 1000
+
+
+def test_teacher_then_distill_fills_the_three_measures(qtbot, tab):
+    quick(tab, epochs=1, samples=1000, batch=250)
+    teacher = run_job(qtbot, tab, "teacher")
+    assert teacher["params"] == 5_592_010
+    assert tab.teacher.currentData() == teacher["run_dir"]
+    assert tab.distill_button.isEnabled()
+
+    run_job(qtbot, tab, "student")
+    tab.temperature.set_value(6)
+    tab.alpha.set_value(0.9)
+    distilled = run_job(qtbot, tab, "distilled")
+    assert distilled["kd"] == {"temperature": 6.0, "alpha": 0.9}
+    assert tab.plots.point_counts()["soft"] > 0
+    assert tab.plots.earlier_count() == 2  # the teacher's and the student's curves, greyed
+
+    assert tab.results.measure_text("reduction").startswith("99.24%")
+    for key in ("gap_student", "gap_distilled", "gain"):
+        assert tab.results.measure_text(key).endswith(" pp")
+    assert "T=6, α=0.9" in tab.results.cell_text("distilled", "Run")
+
+    sent = []
+    tab.models_ready.connect(lambda t, s: sent.append((t, s)))
+    tab.results.send_button.click()
+    assert sent and sent[0][0].name == "model.onnx" and sent[0][1].parent.name == distilled["name"]
+
+
+def test_stop_ends_the_job_within_a_second_and_keeps_finished_epochs(qtbot, tab):
+    quick(tab, epochs=50, samples=10000, batch=64)
+    with qtbot.waitSignal(tab.runner.epoch, timeout=JOB_TIMEOUT_MS):
+        assert tab.start_job("student")
+    assert not tab.teacher_button.isEnabled() and tab.stop_button.isEnabled()
+    with qtbot.waitSignal(tab.job_finished, timeout=5000) as finished:
+        t0 = time.monotonic()
+        tab.stop_button.click()
+    assert time.monotonic() - t0 < 1.0
+    row = finished.args[0]
+    assert row["stopped"] and 1 <= row["epochs_done"] < 50
+    assert row["onnx_path"] is None  # nothing is exported after a stop
+    assert "stopped" in tab.results.cell_text("student", "Run")
+    qtbot.waitUntil(lambda: tab.teacher_button.isEnabled(), timeout=2000)
+    assert not tab.stop_button.isEnabled()
+
+
+def test_event_loop_never_blocks_more_than_50_ms_during_training(qtbot, tab):
+    quick(tab, epochs=2, samples=6000, batch=64)
+    interval_ms = 10
+    stamps: list[float] = []
+    probe = QTimer()
+    probe.setInterval(interval_ms)
+    probe.timeout.connect(lambda: stamps.append(time.monotonic()))
+    probe.start()
+    try:
+        run_job(qtbot, tab, "student")
+    finally:
+        probe.stop()
+    gaps_ms = [(b - a) * 1000 - interval_ms for a, b in zip(stamps, stamps[1:])]
+    assert len(gaps_ms) > 20
+    assert max(gaps_ms) < 50, f"event loop blocked for {max(gaps_ms):.0f} ms"
+
+
+def test_shutdown_stops_a_running_job(qtbot, tab):
+    quick(tab, epochs=50, samples=10000, batch=64)
+    with qtbot.waitSignal(tab.runner.batches, timeout=JOB_TIMEOUT_MS):
+        tab.start_job("student")
+    t0 = time.monotonic()
+    assert tab.shutdown()
+    assert time.monotonic() - t0 < 5
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=2000)
+
+
+def test_one_job_at_a_time(qtbot, tab):
+    quick(tab, epochs=50, samples=10000, batch=64)
+    messages = []
+    tab.status_message.connect(messages.append)
+    assert tab.start_job("student")
+    assert not tab.start_job("teacher")
+    assert any("stop it first" in m for m in messages)
+    assert not tab.teacher_action.isEnabled() and not tab.epochs.isEnabled()
+    assert tab.shutdown()
+
+
+def test_distill_needs_a_teacher(qtbot, tab):
+    assert tab.teacher.currentData() is None
+    assert not tab.distill_button.isEnabled()
+    with qtbot.waitSignal(tab.error_occurred) as error:
+        assert not tab.start_job("distilled")
+    assert "train one first" in error.args[0]
+    assert "ERROR" in tab.log.toPlainText()
+
+
+def test_missing_data_offers_download_or_folder(qtbot, tab, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    tab.data_panel.set_data_dir(empty)
+    assert "4 of 4 files missing" in tab.data_panel.state_label.text()
+    assert not tab.start_job("student")
+    boxes = [w for w in tab.data_panel.findChildren(QMessageBox) if w.isVisible()]
+    assert len(boxes) == 1
+    assert {b.text() for b in boxes[0].buttons()} >= {"Download…", "Choose folder…"}
+    boxes[0].reject()
+
+
+def test_corrupt_data_error_reaches_the_person(qtbot, tab, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
+        (bad / f"{name}.gz").write_bytes(gzip.compress(b"not an idx file"))
+    tab.data_panel.set_data_dir(bad)
+    quick(tab)
+    with qtbot.waitSignal(tab.error_occurred, timeout=JOB_TIMEOUT_MS) as error:
+        assert tab.start_job("student")
+    assert "idx" in error.args[0].lower()
+    assert "Traceback" not in error.args[0]
+    qtbot.waitUntil(lambda: tab.teacher_button.isEnabled(), timeout=5000)
+
+
+def test_download_dialog_fetches_with_progress(qtbot, tab, tmp_path, mnist_dir):
+    dest = tmp_path / "download"
+    tab.data_panel.mirrors = (mnist_dir.as_uri() + "/",)  # a local "mirror": no network in tests
+    tab.data_panel.set_data_dir(dest)
+    values = []
+    with qtbot.waitSignal(tab.data_panel.data_dir_changed, timeout=60_000):
+        dialog = tab.data_panel.start_download()
+        dialog.runner.fraction.connect(values.append)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(p.name for p in mnist_dir.glob("*.gz"))
+    assert values and values[-1] == 1.0
+    assert tab.data_panel.is_ready()
+    assert "all four files found" in tab.data_panel.state_label.text()
+
+
+def test_hyperparameters_persist(qtbot, isolated_home):
+    first = TrainTab(runs_root=isolated_home / "runs")
+    qtbot.addWidget(first)
+    first.set_hyperparameters(
+        {
+            "preset": "cnn",
+            "epochs": 7,
+            "batch_size": 512,
+            "lr": 0.01,
+            "seed": 3,
+            "samples": 5000,
+            "augment": True,
+            "temperature": 4,
+            "alpha": 0.5,
+        }
+    )
+    first.save_settings()
+    second = TrainTab(runs_root=isolated_home / "runs")
+    qtbot.addWidget(second)
+    assert second.hyperparameters() == {
+        "preset": "cnn",
+        "epochs": 7,
+        "batch_size": 512,
+        "lr": 0.01,
+        "seed": 3,
+        "samples": 5000,
+        "augment": True,
+        "temperature": 4.0,
+        "alpha": 0.5,
+    }
+    for t in (first, second):
+        qtbot.waitUntil(lambda t=t: not t.results_runner.is_running(), timeout=10_000)
+
+
+def test_sliders_show_their_values(qtbot, tab):
+    tab.temperature.set_value(13)
+    assert tab.temperature.label.text() == "13"
+    tab.alpha.set_value(0.25)
+    assert tab.alpha.label.text() == "0.25"
+    assert tab.temperature.slider.minimum() == 1 and tab.temperature.slider.maximum() == 20
