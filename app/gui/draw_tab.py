@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.gui.canvas import DEFAULT_PEN_WIDTH, MAX_PEN_WIDTH, MIN_PEN_WIDTH, DrawingCanvas
 from app.gui.model_choice import ModelPicker
+from core.inference import OnnxClassifier
 from core.preprocess import INK_THRESHOLD, EmptyImageError, ImageReadError, ink_map, load_image, to_mnist
 
 DEFAULT_TEMPERATURE = 6.0
@@ -214,10 +215,13 @@ class DrawTab(QWidget):
         "Classify on board" was pressed: the ``(28, 28)`` float32 input the local models see.
     predictions_shown()
         Both panels were updated for the current drawing (or emptied when nothing is drawn).
+    status_message(str)
+        A neutral note (file opened or saved) for a status bar; problems are shown in the tab itself.
     """
 
     board_request = Signal(object)
     predictions_shown = Signal()
+    status_message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, *, models_dir: Path | None = None, runs_root=None):
         super().__init__(parent)
@@ -468,6 +472,23 @@ class DrawTab(QWidget):
             pixmap = QPixmap.fromImage(image)
         self.preview.setPixmap(pixmap)
 
+    def use_models(self, teacher: Path | None, student: Path | None) -> None:
+        """Use these ONNX files (e.g. the models of finished runs) as the teacher and/or the student.
+
+        ``None`` leaves that model as it is. Both files are loaded before either is used.
+
+        Raises
+        ------
+        core.inference.InvalidModelError
+            A file is not a valid digit model; neither model is changed.
+        """
+        loaded = []
+        for picker, path in ((self.teacher_picker, teacher), (self.student_picker, student)):
+            if path is not None:
+                loaded.append((picker, picker.source_for(path), OnnxClassifier(path)))
+        for picker, source, classifier in loaded:
+            picker.set_model(source, classifier)
+
     # ------------------------------------------------------------------------------------------ board
     @Slot(bool)
     def set_board_available(self, available: bool) -> None:
@@ -517,9 +538,10 @@ class DrawTab(QWidget):
         self.message_label.setText(message)
 
     def show_info(self, message: str) -> None:
-        """Show a neutral note under the canvas."""
+        """Show a neutral note under the canvas (and pass it on to a status bar)."""
         self.message_label.setStyleSheet(_INFO_STYLE)
         self.message_label.setText(message)
+        self.status_message.emit(message)
 
     def message(self) -> str:
         """The text under the canvas (errors and notes)."""

@@ -252,13 +252,17 @@ class ModelPicker(QWidget):
         if path:
             self.choose_file(Path(path))
 
-    def choose_file(self, path: Path) -> bool:
-        """Use the ONNX file at ``path``; False (and an ``error`` signal) if it is not a valid model."""
+    def source_for(self, path: Path) -> ModelSource:
+        """The listed model whose file is ``path`` (a bundled model or a run), else a plain file source."""
         path = Path(path)
         for source in self._sources():
             if source.path == path:
-                return self.choose(source)
-        return self.choose(file_source(path))
+                return source
+        return file_source(path)
+
+    def choose_file(self, path: Path) -> bool:
+        """Use the ONNX file at ``path``; False (and an ``error`` signal) if it is not a valid model."""
+        return self.choose(self.source_for(path))
 
     def choose(self, source: ModelSource) -> bool:
         """Load ``source`` and make it the current model; on failure emit ``error`` and keep the old one."""
@@ -268,10 +272,14 @@ class ModelPicker(QWidget):
             self._show_current()
             self.error.emit(f"Cannot use this {self.role} model. {exc}")
             return False
+        self.set_model(source, classifier)
+        return True
+
+    def set_model(self, source: ModelSource, classifier: OnnxClassifier) -> None:
+        """Make an already loaded classifier the current model (see :meth:`choose` to load and validate)."""
         if source.kind == "file" and source not in self._files:
             self._files.append(source)
         self._source = source
         self._classifier = classifier
         self.refresh()
         self.model_changed.emit(classifier)
-        return True

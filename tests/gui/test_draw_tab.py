@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication
 from app.gui.canvas import CANVAS_SIZE, DEFAULT_PEN_WIDTH
 from app.gui.draw_tab import DrawTab, softmax
 from core.export import export_onnx
-from core.inference import OnnxClassifier
+from core.inference import InvalidModelError, OnnxClassifier
 from core.models import ModelConfig, build_model, get_preset
 from core.preprocess import to_mnist
 from core.strokes import canvas_transform, load_drawn, render_strokes
@@ -370,6 +370,18 @@ def test_any_onnx_file_and_finished_runs_can_be_chosen(qtbot, quick_models, tmp_
         assert tab.teacher_picker.choose_file(quick_models / "student.onnx")
     assert tab.teacher_picker.source().kind == "file"
     assert tab.teacher_picker.combo.currentText() == "File student.onnx"
+
+
+def test_use_models_loads_both_or_neither(qtbot, tab, quick_models, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(InvalidModelError, match="not an ONNX model"):
+        tab.use_models(quick_models / "student.onnx", bad)
+    assert tab.teacher_picker.source().path == quick_models / "teacher.onnx"  # unchanged
+    tab.use_models(quick_models / "student.onnx", None)
+    assert tab.teacher_picker.source().path == quick_models / "student.onnx"
+    assert tab.teacher_picker.source().kind == "bundled"  # a listed model is shown as itself
+    assert tab.student_picker.source().path == quick_models / "student.onnx"
 
 
 def test_changing_the_model_reclassifies(qtbot, tab, quick_models):
