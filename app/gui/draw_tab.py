@@ -38,7 +38,8 @@ from core.inference import OnnxClassifier
 from core.preprocess import INK_THRESHOLD, EmptyImageError, ImageReadError, ink_map, load_image, to_mnist
 
 DEFAULT_TEMPERATURE = 6.0
-"""Initial temperature of the soft-target view (the paper distils at T = 6)."""
+"""Initial temperature of the soft-target view (the paper distils at T = 6), unless the student's ONNX file
+records the temperature it was distilled at."""
 MAX_TEMPERATURE = 20.0
 PREVIEW_SCALE = 4  # the 28x28 model input is shown at 112x112, pixels kept square
 
@@ -244,6 +245,7 @@ class DrawTab(QWidget):
 
         self.setLayout(self._build_layout())
         self._connect()
+        self.temperature_slider.setValue(round(10 * self._initial_temperature()))
         for picker in (self.teacher_picker, self.student_picker):
             self._model_changed(picker.classifier())
 
@@ -383,6 +385,15 @@ class DrawTab(QWidget):
             shortcut.activated.connect(slot)
 
     # ------------------------------------------------------------------------------------ recognition
+    def _initial_temperature(self) -> float:
+        """The T the chosen student was distilled at, when its file records it; else the paper's T = 6."""
+        student = self.student_picker.classifier()
+        try:
+            t = float(student.metadata["temperature"]) if student is not None else DEFAULT_TEMPERATURE
+        except (KeyError, ValueError):
+            return DEFAULT_TEMPERATURE
+        return min(max(t, 1.0), MAX_TEMPERATURE)
+
     @property
     def temperature(self) -> float:
         """The soft-target temperature T chosen with the slider."""
@@ -401,7 +412,10 @@ class DrawTab(QWidget):
         self.message_label.clear()
         if classifier is not None:
             # onnxruntime's first run allocates its buffers: do it now so the times shown are steady ones.
-            classifier.logits(np.zeros((1, 1, 28, 28), dtype=np.float32))
+            try:
+                classifier.logits(np.zeros((1, 1, 28, 28), dtype=np.float32))
+            except Exception:  # noqa: BLE001 - classify() below reports a model that fails to run
+                pass
         self.classify()
 
     @Slot()

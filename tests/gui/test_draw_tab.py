@@ -292,6 +292,18 @@ def test_temperature_slider_softens_the_teachers_distribution(qtbot, tab, classi
     assert entropies[0] < entropies[1] < entropies[2]
 
 
+def test_temperature_starts_at_the_students_distillation_temperature(qtbot, quick_models, tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "teacher.onnx").write_bytes((quick_models / "teacher.onnx").read_bytes())
+    student = onnx.load(quick_models / "student.onnx")
+    onnx.helper.set_model_props(student, {"role": "distilled", "temperature": "4.0"})
+    onnx.save(student, folder / "student.onnx")
+    tab = DrawTab(models_dir=folder, runs_root=tmp_path / "runs")
+    qtbot.addWidget(tab)
+    assert tab.temperature == 4.0 and tab.temperature_label.text() == "T = 4.0"
+
+
 def test_softmax_helper():
     z = np.array([2.0, 1.0, 0.0, -1.0, 0, 0, 0, 0, 0, 0])
     p = softmax(z, 2.0)
