@@ -248,6 +248,12 @@ class DrawTab(QWidget):
         self.temperature_slider.setValue(round(10 * self._initial_temperature()))
         for picker in (self.teacher_picker, self.student_picker):
             self._model_changed(picker.classifier())
+        if self.teacher_picker.classifier() is None or self.student_picker.classifier() is None:
+            self.message_label.setStyleSheet(_INFO_STYLE)
+            self.message_label.setText(
+                "No bundled model found for every slot: open ONNX files with the … buttons, "
+                "or train models in the Train tab and pick the finished runs."
+            )
 
     # ------------------------------------------------------------------------------------------- layout
     def _build_canvas_column(self) -> QVBoxLayout:

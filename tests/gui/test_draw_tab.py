@@ -374,6 +374,7 @@ def test_any_onnx_file_and_finished_runs_can_be_chosen(qtbot, quick_models, tmp_
     assert tab.student_picker.source().path == run / "model.onnx"
     assert tab.teacher_picker.classifier() is None
     assert tab.teacher_panel.confidence_label.text() == "no model chosen"
+    assert "open ONNX files" in tab.message()
     labels = [tab.student_picker.combo.itemText(i) for i in range(tab.student_picker.combo.count())]
     assert any(run.name in label and "50.00%" in label for label in labels)
     assert not any(unfinished.name in label for label in labels)
