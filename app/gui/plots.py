@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
-REDRAW_MS = 80
+REDRAW_MS = 100
 MAX_EARLIER = 6
 LOSS_FLOOR = 1e-6  # the loss axis is logarithmic
 
@@ -108,11 +108,11 @@ class TrainingPlots(QWidget):
             self._curves[key].setSymbolPen(pg.mkPen(COLORS[key]))
         self._earlier: list[list[tuple[pg.PlotItem, pg.PlotDataItem]]] = []
         self._distill = False
-        self._dirty = False
+        self._dirty: set[str] = set()  # series with points not drawn yet
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(REDRAW_MS)
-        self._timer.timeout.connect(self.redraw)
+        self._timer.timeout.connect(self._on_timer)
         self.redraws = 0
 
         layout = QHBoxLayout(self)
@@ -144,7 +144,7 @@ class TrainingPlots(QWidget):
                 self._series["hard"].append(x, max(float(info["hard"]), LOSS_FLOOR))
             if info.get("soft") is not None:
                 self._series["soft"].append(x, max(float(info["soft"]), LOSS_FLOOR))
-        self._schedule()
+        self._schedule("total", "hard", "soft")
 
     def add_epoch(self, info: dict) -> None:
         """Append one epoch's train and test accuracy (fractions in, percent shown)."""
@@ -152,7 +152,7 @@ class TrainingPlots(QWidget):
             self._series["train"].append(info["epoch"], 100.0 * info["train_acc"])
         if info.get("test_acc") is not None:
             self._series["test"].append(info["epoch"], 100.0 * info["test_acc"])
-        self._schedule()
+        self._schedule("train", "test")
 
     def add_earlier_run(self, history: list[dict]) -> None:
         """Show a saved run's per-epoch loss and test accuracy in grey (from its metrics.json history)."""
@@ -185,16 +185,20 @@ class TrainingPlots(QWidget):
         """Number of earlier runs shown in grey."""
         return len(self._earlier)
 
-    def redraw(self) -> None:
-        """Push the buffered points to the curves (called by the throttle timer)."""
-        self._dirty = False
-        for key, curve in self._curves.items():
+    def redraw(self, keys=None) -> None:
+        """Push buffered points to the curves (all of them, or only ``keys``); the timer calls it throttled."""
+        for key in self._curves if keys is None else keys:
             series = self._series[key]
-            curve.setData(series.x, series.y)
+            self._curves[key].setData(series.x, series.y)
+        self._dirty.clear()
         self.redraws += 1
 
-    def _schedule(self) -> None:
-        self._dirty = True
+    def _on_timer(self) -> None:
+        # Only curves with new points are touched, so a batch update repaints the loss plot alone.
+        self.redraw(sorted(self._dirty))
+
+    def _schedule(self, *keys: str) -> None:
+        self._dirty.update(keys)
         if not self._timer.isActive():
             self._timer.start()
 

@@ -126,6 +126,13 @@ def _table(rows: int, columns: tuple[str, ...], row_labels: list[str]) -> QTable
     return table
 
 
+def _fit_height(table: QTableWidget) -> None:
+    """Make the table exactly as tall as its rows (no empty band below them)."""
+    table.resizeRowsToContents()
+    height = table.horizontalHeader().sizeHint().height() + table.verticalHeader().length()
+    table.setFixedHeight(height + 2 * table.frameWidth())
+
+
 class ResultsPanel(QWidget):
     """Table of teacher / normal student / distilled student against the paper, plus the three measures.
 
@@ -163,6 +170,7 @@ class ResultsPanel(QWidget):
         layout.addWidget(self.models)
         layout.addWidget(self.measures)
         layout.addLayout(buttons)
+        layout.addStretch(1)
         self._refresh()
 
     # -- data ----------------------------------------------------------------------------------------

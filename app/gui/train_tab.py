@@ -430,7 +430,7 @@ class TrainTab(QWidget):
             text = f"{what} stopped after {row['epochs_done']} epoch(s): test accuracy {acc:.2%} (kept)"
         else:
             text = f"{what} done: test accuracy {acc:.2%} in {_format_seconds(row.get('seconds', 0))}"
-        self.append_log(f"{text}; run folder {row['run_dir']}")
+        self.append_log(f"{text}; run {row['name']}")
         self.status_message.emit(text)
         self.job_finished.emit(row)
 
