@@ -217,7 +217,7 @@ def test_replayed_drawn_digits_are_recognised_like_offline(qtbot, tab, classifie
         )
     # Canvas and offline renderer differ only in antialiasing details: a borderline digit may flip.
     assert agree["teacher"] >= len(picks) - 2 and agree["student"] >= len(picks) - 2
-    assert correct / len(picks) >= 0.35  # a one-epoch model on pen digits; chance is 0.1
+    assert correct / len(picks) >= 0.6  # a one-epoch model; plain MLPs with 97.7% on MNIST reach ~95% here
 
 
 def test_mnist_digits_traced_as_strokes_are_recognised(qtbot, tab, classifiers, mnist):
