@@ -38,6 +38,7 @@ from core.data import MNIST
 from core.fileio import atomic_write_json
 from core.models import ModelConfig, count_params
 from core.recipes import Recipe, get_recipe
+from core.styles import add_styles
 from core.training import KDConfig, NullProgress, Progress, TrainConfig, TrainResult, predict_logits, train
 
 #: The paper's table (accuracies as fractions) and its distillation temperature.
@@ -160,13 +161,27 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return mean, (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def augmentation_pool(data: MNIST, recipe: Recipe, copies: int, seed: int = POOL_SEED) -> MNIST:
-    """The training set followed by ``copies`` jittered copies of it (the recipe's augmentation, fixed seed)."""
-    aug = recipe.distilled.augmentation
+def styled_training_set(data: MNIST, recipe: Recipe, seed: int = POOL_SEED) -> MNIST:
+    """``data`` with the recipe's share of zeros, ones and sevens redrawn in European styles (:mod:`core.styles`)."""
+    if not recipe.styles:
+        return data
     gen = torch.Generator().manual_seed(seed)
+    return _with_train(
+        data, add_styles(data.train_images, data.train_labels, recipe.styles, gen), data.train_labels
+    )
+
+
+def augmentation_pool(data: MNIST, recipe: Recipe, copies: int, seed: int = POOL_SEED) -> MNIST:
+    """The training set followed by ``copies`` jittered, restyled copies of it (fixed seed)."""
+    aug = recipe.distilled.augmentation
+    gen = torch.Generator().manual_seed(seed + 1)
     parts, labels = [data.train_images], [data.train_labels]
     for _ in range(copies):
-        chunks = [random_affine(x, aug, gen) for x in data.train_images.split(10_000)]
+        chunks = []
+        for x, y in zip(data.train_images.split(10_000), data.train_labels.split(10_000)):
+            if recipe.styles:
+                x = add_styles(x, y, recipe.styles, gen)
+            chunks.append(random_affine(x, aug, gen))
         parts.append(torch.cat(chunks))
         labels.append(data.train_labels)
     return MNIST(
@@ -178,18 +193,22 @@ def augmentation_pool(data: MNIST, recipe: Recipe, copies: int, seed: int = POOL
     )
 
 
-def _subset_first(data: MNIST, n: int | None) -> MNIST:
-    """The first ``n`` training images (test set unchanged); used before pooling so a pool stays small."""
-    if n is None or n >= len(data.train_images):
-        return data
-    keep = torch.randperm(len(data.train_images), generator=torch.Generator().manual_seed(0))[:n]
+def _with_train(data: MNIST, images: torch.Tensor, labels: torch.Tensor) -> MNIST:
     return MNIST(
-        train_images=data.train_images[keep],
-        train_labels=data.train_labels[keep],
+        train_images=images,
+        train_labels=labels,
         test_images=data.test_images,
         test_labels=data.test_labels,
         data_dir=data.data_dir,
     )
+
+
+def _subset_first(data: MNIST, n: int | None) -> MNIST:
+    """The training subset ``train()`` would take for ``max_train_samples=n`` (test set unchanged)."""
+    if n is None or n >= len(data.train_images):
+        return data
+    keep = torch.randperm(len(data.train_images), generator=torch.Generator().manual_seed(0))[:n]
+    return _with_train(data, data.train_images[keep], data.train_labels[keep])
 
 
 def _run_summary(result: TrainResult, drawn: float | None) -> dict:
@@ -305,6 +324,7 @@ def reproduce(
     run_root = out_dir / "runs"
     run_root.mkdir(parents=True, exist_ok=True)
     drawn = DrawnDigits(options.drawn_path) if options.drawn_path else None
+    data = styled_training_set(data, recipe)
     t0 = time.perf_counter()
     steps: dict[str, float] = {}
     n_steps = 1 + 2 * options.seeds + (1 if recipe.pool_copies else 0)
@@ -366,29 +386,35 @@ def reproduce(
 
     # 3. Per seed: the student trained normally and the distilled student, with identical budgets.
     per_seed: dict[str, list[dict]] = {"student": [], "distilled": []}
-    for seed in range(options.seeds):
-        for role in ("student", "distilled"):
-            label = announce(f"{role} seed {seed}")
-            cfg = scaled_config(
-                recipe.train_for(role),
-                seed=seed,
-                device=options.device,
-                epochs_scale=options.epochs_scale,
-                max_train_samples=None if recipe.pool_copies else options.max_train_samples,
-                augment=augment,
-            )
-            extra = {}
-            if role == "distilled":
-                extra = {"kd": kd, "teacher": teacher, "teacher_info": teacher_info}
-                if pool_logits is not None:
-                    extra["teacher_logits"] = pool_logits
-            result = _train_step(
-                label, role, recipe, cfg, student_data, run_root / f"{role}-seed{seed}", progress, **extra
-            )
-            summary = _run_summary(result, drawn.accuracy(result.model) if drawn else None)
-            summary["seed"] = seed
-            per_seed[role].append(summary)
-            steps[f"{role}-seed{seed}"] = summary["seconds"]
+    threads = torch.get_num_threads()
+    if _device_of(options.device).type == "cpu":
+        torch.set_num_threads(1)  # a 42k-parameter student gains nothing from threads and loses on a busy CPU
+    try:
+        for seed in range(options.seeds):
+            for role in ("student", "distilled"):
+                label = announce(f"{role} seed {seed}")
+                cfg = scaled_config(
+                    recipe.train_for(role),
+                    seed=seed,
+                    device=options.device,
+                    epochs_scale=options.epochs_scale,
+                    max_train_samples=None if recipe.pool_copies else options.max_train_samples,
+                    augment=augment,
+                )
+                extra = {}
+                if role == "distilled":
+                    extra = {"kd": kd, "teacher": teacher, "teacher_info": teacher_info}
+                    if pool_logits is not None:
+                        extra["teacher_logits"] = pool_logits
+                result = _train_step(
+                    label, role, recipe, cfg, student_data, run_root / f"{role}-seed{seed}", progress, **extra
+                )
+                summary = _run_summary(result, drawn.accuracy(result.model) if drawn else None)
+                summary["seed"] = seed
+                per_seed[role].append(summary)
+                steps[f"{role}-seed{seed}"] = summary["seconds"]
+    finally:
+        torch.set_num_threads(threads)
 
     results = summarize(recipe, kd, teacher_summary, per_seed, options)
     results["seconds"] = round(time.perf_counter() - t0, 1)

@@ -28,6 +28,7 @@ class Recipe:
     distilled: TrainConfig
     kd: KDConfig
     pool_copies: int = 0
+    styles: float = 0.0
 
     def model_for(self, role: str) -> ModelConfig:
         """Architecture for ``role``."""
@@ -65,7 +66,7 @@ RECIPES: dict[str, Recipe] = {
         teacher_model=replace(_paper.teacher, dropout=0.2),
         student_model=_paper.student,
         teacher=TrainConfig(
-            epochs=15,
+            epochs=12,
             batch_size=512,
             lr=0.1,
             weight_decay=5e-5,
@@ -74,13 +75,14 @@ RECIPES: dict[str, Recipe] = {
             augmentation=_JITTER,
         ),
         student=TrainConfig(
-            epochs=20, batch_size=128, lr=0.05, weight_decay=5e-5, augment=True, augmentation=_JITTER
+            epochs=12, batch_size=256, lr=0.1, weight_decay=5e-5, augment=True, augmentation=_JITTER
         ),
         distilled=TrainConfig(
-            epochs=20, batch_size=128, lr=0.05, weight_decay=5e-5, augment=True, augmentation=_JITTER
+            epochs=12, batch_size=256, lr=0.1, weight_decay=5e-5, augment=True, augmentation=_JITTER
         ),
         kd=KDConfig(temperature=4.0, alpha=0.9),
         pool_copies=4,
+        styles=0.3,
     ),
     "cnn": Recipe(
         name="cnn",

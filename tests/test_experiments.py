@@ -191,3 +191,26 @@ def test_sweep_jobs_validate():
 
 def test_paper_constants():
     assert PAPER["teacher"] == 0.9832 and PAPER["student"] == 0.8968 and PAPER["distilled"] == 0.9163
+
+
+def test_styles_only_add_ink_to_zeros_ones_and_sevens(small):
+    from core.styles import add_styles
+
+    x, y = small.train_images[:300], small.train_labels[:300]
+    out = add_styles(x, y, 1.0, torch.Generator().manual_seed(0))
+    changed = (out != x).flatten(1).any(1)
+    assert torch.equal(changed, (y == 0) | (y == 1) | (y == 7))
+    assert (out >= x).all() and out.max() <= 1.0
+    assert torch.equal(add_styles(x, y, 0.0), x)
+    with pytest.raises(ValueError, match="probability"):
+        add_styles(x, y, 1.5)
+
+
+def test_strong_teacher_trains_on_styled_digits(small):
+    from core.experiments import styled_training_set
+
+    styled = styled_training_set(small, get_recipe("strong"))
+    assert styled.train_images.shape == small.train_images.shape
+    assert not torch.equal(styled.train_images, small.train_images)
+    assert torch.equal(styled.test_images, small.test_images)
+    assert styled_training_set(small, get_recipe("paper")) is small
