@@ -191,3 +191,26 @@ def test_teacher_architecture(small):
     model = build_model(PRESETS["paper"].teacher)
     assert sum(p.numel() for p in model.parameters()) == 5_592_010
     assert model(small.test_images[:3]).shape == (3, 10)
+
+
+def test_atomic_writes_leave_normal_permissions_and_no_partial_file(tmp_path):
+    import os
+
+    from core.fileio import atomic_write_bytes, atomic_write_json
+
+    target = atomic_write_json(tmp_path / "a.json", {"x": 1})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (target.stat().st_mode & 0o777) == 0o666 & ~umask
+
+    def failing_writer(f):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    from core.fileio import atomic_write
+
+    atomic_write_bytes(tmp_path / "b.bin", b"old")
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(tmp_path / "b.bin", failing_writer)
+    assert (tmp_path / "b.bin").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.bin"]
