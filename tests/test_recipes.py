@@ -40,7 +40,7 @@ def test_strong_recipe_regularises_the_teacher_and_augments():
     recipe = get_recipe("strong")
     assert recipe.teacher_model.dropout > 0
     assert recipe.teacher.augment and recipe.student.augment
-    assert recipe.pool_copies >= 1
+    assert recipe.pool_copies >= 1 and 0 < recipe.styles < 1
 
 
 def test_unknown_recipe_names_the_choices():
