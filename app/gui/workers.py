@@ -248,14 +248,14 @@ class JobRunner(QObject):
         state.fraction.connect(self.fraction)
         worker.succeeded.connect(self._on_succeeded)
         worker.failed.connect(self._on_failed)
-        # The wiring every tab shares: started->run, finished->quit, finished->deleteLater,
-        # thread.finished->deleteLater. quit is called directly from the worker thread (QThread.quit is
-        # thread-safe) so that waiting on the thread from the GUI thread can never deadlock.
+        # The wiring every tab shares: started->run, finished->quit (called directly from the worker thread;
+        # QThread.quit is thread-safe, so waiting on the thread from the GUI thread cannot deadlock).
+        # No deleteLater: these objects were created in Python, so PySide owns them. Qt deletes deferred
+        # objects *after* emitting QThread.finished, in the worker thread, which would race with Python
+        # freeing them here; instead Python drops them in the GUI thread once the thread has fully ended.
         thread.started.connect(worker.run)
         worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         worker.finished.connect(self._on_finished)
-        worker.finished.connect(worker.deleteLater)
-        thread.finished.connect(thread.deleteLater)
         thread.finished.connect(self._on_thread_finished)
         self._name, self._state, self._worker = name, state, worker
         self._live.append((thread, worker, state))
@@ -275,11 +275,8 @@ class JobRunner(QObject):
         deadline = time.monotonic() + timeout_ms / 1000
         for thread, _, _ in list(self._live):
             remaining = max(0, int((deadline - time.monotonic()) * 1000))
-            try:
-                if not thread.wait(remaining):
-                    return False
-            except RuntimeError:  # already deleted by deleteLater: it had finished
-                continue
+            if not thread.wait(remaining):
+                return False
         return True
 
     @Slot(object)
@@ -302,4 +299,6 @@ class JobRunner(QObject):
     @Slot()
     def _on_thread_finished(self) -> None:
         thread = self.sender()
-        self._live = [entry for entry in self._live if entry[0] is not thread]
+        for entry in [e for e in self._live if e[0] is thread]:
+            entry[0].wait()  # returns at once: finished was its last signal; now nothing of it still runs
+            self._live.remove(entry)
