@@ -123,6 +123,8 @@ def _table(rows: int, columns: tuple[str, ...], row_labels: list[str]) -> QTable
     table.horizontalHeader().setStretchLastSection(True)
     table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the last column elides
+    table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     return table
 
 
@@ -153,6 +155,7 @@ class ResultsPanel(QWidget):
         self.models.itemSelectionChanged.connect(self._update_send_button)
         self.measures = _table(len(MEASURES), ("Ours", "Paper"), [label for _, label in MEASURES])
         self.measures.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.measures.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.send_button = QPushButton("Use in Draw tab")
         self.send_button.setToolTip(
             "Load the teacher and the selected student (the distilled one if none is selected) into the Draw tab"
@@ -228,6 +231,8 @@ class ResultsPanel(QWidget):
             self.measures.setItem(
                 r, 1, _item(format_measure(key, PAPER_MEASURES[key], PAPER_MEASURES["ratio"]))
             )
+        for table in (self.models, self.measures):
+            _fit_height(table)
         self._update_send_button()
 
     @staticmethod
