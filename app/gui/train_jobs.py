@@ -7,6 +7,7 @@ Each job function runs in the worker thread (see :mod:`app.gui.workers`) and ret
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import sys
 import threading
@@ -138,8 +139,11 @@ def run_training_job(job: TrainJob, progress: Progress) -> dict:
             run_dir=run_dir,
             teacher_info=teacher_info,
         )
+        if not result.history:  # stopped before the first epoch ended: nothing worth a run folder
+            shutil.rmtree(run_dir, ignore_errors=True)
+            return {"role": job.role, "preset": job.preset, "epochs_done": 0, "stopped": True}
         onnx_path = latency = None
-        if result.history and not result.stopped:
+        if not result.stopped:
             progress.status("exporting to ONNX and checking it against PyTorch")
             onnx_path = runs.export_run(run_dir, data).path
             progress.status("timing single-image inference (onnxruntime)")

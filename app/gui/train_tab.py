@@ -448,16 +448,18 @@ class TrainTab(QWidget):
         self._update_buttons()
 
     def _on_results_loaded(self, rows: list) -> None:
-        if self.is_running():
+        if self.is_running():  # a job started meanwhile: fill only the rows it leaves empty, draw no curves
+            for row in rows:
+                if self.results.row(row["role"]) is None:
+                    self.results.set_row(row)
             return
         self.results.set_rows(rows)
         self.plots.clear_earlier()
         for row in rows:
             self.plots.add_earlier_run(row["history"])
         if rows:
-            self.append_log(
-                f"earlier results: {', '.join(ROLE_NAMES[r['role']] for r in rows)} ({self.runs_root})"
-            )
+            names = ", ".join(ROLE_NAMES[r["role"]] for r in rows)
+            self.append_log(f"earlier results: {names} ({self.runs_root})")
 
     def _on_preset_changed(self) -> None:
         if not self.is_running():

@@ -8,7 +8,7 @@ import types
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.gui.main_window import MainWindow, SingleTabWindow, install_error_hook
@@ -64,6 +64,22 @@ def test_menus_carry_the_shortcuts(window):
     assert shortcuts["Ctrl+Q"] == "Quit"
     assert shortcuts["F1"].startswith("About")
     assert {"Ctrl+1", "Ctrl+2", "Ctrl+3"} <= set(shortcuts)
+
+
+def test_ctrl_t_starts_the_teacher_and_ctrl_period_stops_it(qtbot, window):
+    tab = window.train_tab
+    tab.set_hyperparameters({"epochs": 20, "samples": 5000, "batch_size": 64})
+    window.tabs.setCurrentIndex(0)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
+    assert tab.is_running() and tab.runner.name == "Train teacher"
+    assert window.tabs.currentWidget() is tab
+    qtbot.keyClick(window, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
+    assert tab.runner.stop_requested()
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=10_000)
+    assert "nothing to keep" in tab.log.toPlainText()
+    assert not list(tab.runs_root.glob("*-teacher"))  # no empty run folder left behind
 
 
 def test_f1_opens_about_without_blocking(window):
