@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         tab = window.train_tab
         window.tabs.setCurrentWidget(tab)
         wait_idle(app, tab)
-        tab.set_hyperparameters(
+        tab.form.set_hyperparameters(
             {
                 "preset": "paper",
                 "epochs": args.epochs,

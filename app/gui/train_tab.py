@@ -12,18 +12,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSlider,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -32,14 +24,11 @@ from PySide6.QtWidgets import (
 from app.gui.data_panel import DataPanel
 from app.gui.plots import TrainingPlots
 from app.gui.results_table import ResultsPanel
-from app.gui.settings import app_settings, read_value, write_values
-from app.gui.train_jobs import TrainJob, latest_results, run_training_job, teacher_runs
+from app.gui.train_form import TrainForm
+from app.gui.train_jobs import TrainJob, latest_results, run_training_job
 from app.gui.workers import JobRunner
-from core.models import PRESETS
 from core.runs import default_runs_root
-from core.training import KDConfig, TrainConfig
 
-SETTINGS_GROUP = "train"
 ROLE_NAMES = {"teacher": "teacher", "student": "student (normal)", "distilled": "distilled student"}
 MAX_LOG_LINES = 2000
 
@@ -48,37 +37,6 @@ def _format_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-class LabelledSlider(QWidget):
-    """A horizontal slider with its value shown beside it (``scale`` maps slider steps to the value)."""
-
-    def __init__(self, minimum: int, maximum: int, scale: float = 1.0, decimals: int = 0, tip: str = ""):
-        super().__init__()
-        self.scale, self.decimals = scale, decimals
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(minimum, maximum)
-        self.slider.setToolTip(tip)
-        self.label = QLabel()
-        self.label.setMinimumWidth(40)
-        self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.slider.valueChanged.connect(self._show)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.slider, 1)
-        layout.addWidget(self.label)
-        self._show()
-
-    def value(self) -> float:
-        """The value (slider position times scale)."""
-        return round(self.slider.value() * self.scale, 6)
-
-    def set_value(self, value: float) -> None:
-        """Move the slider to the step nearest ``value``."""
-        self.slider.setValue(int(round(value / self.scale)))
-
-    def _show(self) -> None:
-        self.label.setText(f"{self.value():.{self.decimals}f}")
 
 
 class TrainTab(QWidget):
@@ -113,39 +71,14 @@ class TrainTab(QWidget):
         self._build_actions()
         self._layout()
         self._connect()
-        self.load_settings()
+        self.form.load_settings()
         self._update_buttons()
         QTimer.singleShot(0, self.refresh_results)
 
     # -- construction ---------------------------------------------------------------------------------
     def _build_widgets(self) -> None:
         self.data_panel = DataPanel()
-        self.preset = QComboBox()
-        for name, preset in PRESETS.items():
-            self.preset.addItem(name, name)
-            self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
-        self.preset.setToolTip("Teacher/student pair: the paper's MLPs or a small CNN pair")
-        self.epochs = QSpinBox(minimum=1, maximum=500, value=20)
-        self.epochs.setToolTip("Passes over the training set (the paper: 20)")
-        self.batch_size = QSpinBox(minimum=8, maximum=8192, value=256, singleStep=32)
-        self.batch_size.setToolTip("Images per optimiser step")
-        self.lr = QDoubleSpinBox(minimum=0.0001, maximum=2.0, value=0.05, decimals=4, singleStep=0.005)
-        self.lr.setToolTip("Peak learning rate (SGD with Nesterov momentum, cosine decay)")
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
-        self.seed.setToolTip("Random seed: the same seed and settings give the same run")
-        self.samples = QSpinBox(minimum=0, maximum=60000, value=0, singleStep=1000)
-        self.samples.setSpecialValueText("all 60,000")
-        self.samples.setToolTip("Train on a random subset for a quick try (0: the whole training set)")
-        self.augment = QCheckBox("Augment (shift, rotate, scale)")
-        self.augment.setToolTip("Random affine jitter of each training batch")
-        self.temperature = LabelledSlider(1, 20, tip="Softmax temperature T of the distillation (paper: 6)")
-        self.alpha = LabelledSlider(
-            0, 100, scale=0.01, decimals=2, tip="Weight of the soft loss; 1 - alpha on labels"
-        )
-        self.teacher = QComboBox()
-        self.teacher.setToolTip("The trained teacher the student learns from")
-        self.teacher.setMinimumContentsLength(24)
-        self.teacher.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.form = TrainForm()
 
         self.teacher_button = QPushButton("Train Teacher")
         self.student_button = QPushButton("Train Student")
@@ -203,20 +136,6 @@ class TrainTab(QWidget):
         return [self.teacher_action, self.student_action, self.distill_action, self.stop_action]
 
     def _layout(self) -> None:
-        hyper = QGroupBox("Training")
-        form = QFormLayout(hyper)
-        form.addRow("Preset", self.preset)
-        form.addRow("Epochs", self.epochs)
-        form.addRow("Batch size", self.batch_size)
-        form.addRow("Learning rate", self.lr)
-        form.addRow("Seed", self.seed)
-        form.addRow("Training images", self.samples)
-        form.addRow("", self.augment)
-        kd = QGroupBox("Distillation")
-        kd_form = QFormLayout(kd)
-        kd_form.addRow("Temperature T", self.temperature)
-        kd_form.addRow("Alpha (soft weight)", self.alpha)
-        kd_form.addRow("Teacher", self.teacher)
         buttons = QHBoxLayout()
         for button in (self.teacher_button, self.student_button, self.distill_button, self.stop_button):
             buttons.addWidget(button)
@@ -225,8 +144,7 @@ class TrainTab(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 6, 0)
         left_layout.addWidget(self.data_panel)
-        left_layout.addWidget(hyper)
-        left_layout.addWidget(kd)
+        left_layout.addWidget(self.form)
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.progress)
         left_layout.addWidget(self.log, 1)
@@ -259,69 +177,10 @@ class TrainTab(QWidget):
             lambda e: self.append_log(f"could not read earlier runs: {e['message']}")
         )
         self.results.send_to_draw.connect(self.models_ready)
-        self.preset.currentIndexChanged.connect(self._on_preset_changed)
-        self.teacher.currentIndexChanged.connect(self._update_buttons)
+        self.form.preset_changed.connect(self._on_preset_changed)
+        self.form.teacher_changed.connect(self._update_buttons)
         self.data_panel.error_occurred.connect(self.error_occurred)
         self.data_panel.data_dir_changed.connect(lambda d: self.append_log(f"MNIST folder: {d}"))
-
-    # -- settings -------------------------------------------------------------------------------------
-    def hyperparameters(self) -> dict:
-        """The form's values as plain data."""
-        return {
-            "preset": self.preset.currentData(),
-            "epochs": self.epochs.value(),
-            "batch_size": self.batch_size.value(),
-            "lr": self.lr.value(),
-            "seed": self.seed.value(),
-            "samples": self.samples.value(),
-            "augment": self.augment.isChecked(),
-            "temperature": self.temperature.value(),
-            "alpha": self.alpha.value(),
-        }
-
-    def set_hyperparameters(self, values: dict) -> None:
-        """Fill the form (unknown keys are ignored, missing ones left as they are)."""
-        if "preset" in values and self.preset.findData(values["preset"]) >= 0:
-            self.preset.setCurrentIndex(self.preset.findData(values["preset"]))
-        for key, widget in (
-            ("epochs", self.epochs),
-            ("batch_size", self.batch_size),
-            ("seed", self.seed),
-            ("samples", self.samples),
-        ):
-            if key in values:
-                widget.setValue(int(values[key]))
-        if "lr" in values:
-            self.lr.setValue(float(values["lr"]))
-        if "augment" in values:
-            self.augment.setChecked(bool(values["augment"]))
-        if "temperature" in values:
-            self.temperature.set_value(float(values["temperature"]))
-        if "alpha" in values:
-            self.alpha.set_value(float(values["alpha"]))
-
-    def load_settings(self) -> None:
-        """Restore the last hyperparameters (defaults: the paper's setting, T=6, alpha=0.9)."""
-        settings = app_settings()
-        settings.beginGroup(SETTINGS_GROUP)
-        defaults = {
-            "preset": "paper",
-            "epochs": 20,
-            "batch_size": 256,
-            "lr": 0.05,
-            "seed": 0,
-            "samples": 0,
-            "augment": False,
-            "temperature": 6.0,
-            "alpha": 0.9,
-        }
-        values = {key: read_value(settings, key, default) for key, default in defaults.items()}
-        settings.endGroup()
-        self.set_hyperparameters(values)
-
-    def save_settings(self) -> None:
-        """Remember the hyperparameters."""
-        write_values(app_settings(), SETTINGS_GROUP, self.hyperparameters())
 
     # -- jobs -----------------------------------------------------------------------------------------
     def is_running(self) -> bool:
@@ -330,24 +189,14 @@ class TrainTab(QWidget):
 
     def make_job(self, role: str) -> TrainJob:
         """Build the job from the form; raises ValueError with a readable message for bad values."""
-        values = self.hyperparameters()
-        config = TrainConfig(
-            epochs=values["epochs"],
-            batch_size=values["batch_size"],
-            lr=values["lr"],
-            seed=values["seed"],
-            augment=values["augment"],
-            max_train_samples=values["samples"] or None,
-        )
+        config = self.form.train_config()
         kd = teacher_run = None
         if role == "distilled":
-            kd = KDConfig(temperature=values["temperature"], alpha=values["alpha"])
-            if self.teacher.currentData() is None:
+            kd, teacher_run = self.form.kd_config(), self.form.teacher_run()
+            if teacher_run is None:
                 raise ValueError("Distillation needs a trained teacher: train one first (Ctrl+T).")
-            teacher_run = Path(self.teacher.currentData())
-        return TrainJob(
-            role, values["preset"], config, kd, teacher_run, self.data_panel.data_dir(), self.runs_root
-        )
+        preset = self.form.preset.currentData()
+        return TrainJob(role, preset, config, kd, teacher_run, self.data_panel.data_dir(), self.runs_root)
 
     def start_job(self, role: str) -> bool:
         """Start training ``role``; False (with a message) when refused or the form is invalid."""
@@ -362,7 +211,7 @@ class TrainTab(QWidget):
         except ValueError as exc:
             self.report_error(str(exc))
             return False
-        self.save_settings()
+        self.form.save_settings()
         self._role = role
         self._job_epochs = job.config.epochs
         self.plots.start_run(distill=role == "distilled")
@@ -378,15 +227,15 @@ class TrainTab(QWidget):
 
     def shutdown(self, timeout_ms: int = 15_000) -> bool:
         """Stop any job and wait for it (window closing); saves the hyperparameters."""
-        self.save_settings()
+        self.form.save_settings()
         self.data_panel.shutdown()
         self.results_runner.stop_and_wait(timeout_ms)
         return self.runner.stop_and_wait(timeout_ms)
 
     def refresh_results(self) -> None:
         """Read the newest finished runs of the current preset into the table (in the background)."""
-        preset, root = self.preset.currentData(), self.runs_root
-        self._refresh_teachers()
+        preset, root = self.form.preset.currentData(), self.runs_root
+        self.form.refresh_teachers(root)
         self.results_runner.start("Read earlier runs", lambda state: latest_results(preset, root))
 
     # -- slots ----------------------------------------------------------------------------------------
@@ -444,7 +293,7 @@ class TrainTab(QWidget):
 
     def _on_finished(self, name: str) -> None:
         self.progress.setFormat("idle" if self.progress.value() < 1000 else "done")
-        self._refresh_teachers(select_newest=self._role == "teacher")
+        self.form.refresh_teachers(self.runs_root, select_newest=self._role == "teacher")
         self._update_buttons()
 
     def _on_results_loaded(self, rows: list) -> None:
@@ -465,44 +314,17 @@ class TrainTab(QWidget):
         if not self.is_running():
             self.refresh_results()
 
-    def _refresh_teachers(self, select_newest: bool = False) -> None:
-        current = self.teacher.currentData()
-        self.teacher.clear()
-        for info in teacher_runs(self.preset.currentData(), self.runs_root):
-            acc = f"{info.test_accuracy:.2%}" if info.test_accuracy is not None else "?"
-            self.teacher.addItem(
-                f"{info.name}  ·  {acc}  ·  {info.epochs_done}/{info.epochs} ep", str(info.path)
-            )
-            self.teacher.setItemData(self.teacher.count() - 1, str(info.path), Qt.ItemDataRole.ToolTipRole)
-        if self.teacher.count() == 0:
-            self.teacher.addItem("no teacher yet: train one (Ctrl+T)", None)
-        index = self.teacher.findData(current) if current is not None and not select_newest else -1
-        self.teacher.setCurrentIndex(max(0, index))
-        self._update_buttons()
-
     def _update_buttons(self) -> None:
         running = self.is_running()
-        has_teacher = self.teacher.currentData() is not None
+        has_teacher = self.form.teacher_run() is not None
         for widget in (self.teacher_button, self.teacher_action, self.student_button, self.student_action):
             widget.setEnabled(not running)
         for widget in (self.distill_button, self.distill_action):
             widget.setEnabled(not running and has_teacher)
         for widget in (self.stop_button, self.stop_action):
             widget.setEnabled(running and not self.runner.stop_requested())
-        for widget in (
-            self.preset,
-            self.epochs,
-            self.batch_size,
-            self.lr,
-            self.seed,
-            self.samples,
-            self.augment,
-            self.temperature,
-            self.alpha,
-            self.teacher,
-            self.data_panel,
-        ):
-            widget.setEnabled(not running)
+        self.form.setEnabled(not running)
+        self.data_panel.setEnabled(not running)
 
 
 def main() -> int:

@@ -68,7 +68,7 @@ def test_menus_carry_the_shortcuts(window):
 
 def test_ctrl_t_starts_the_teacher_and_ctrl_period_stops_it(qtbot, window):
     tab = window.train_tab
-    tab.set_hyperparameters({"epochs": 20, "samples": 5000, "batch_size": 64})
+    tab.form.set_hyperparameters({"epochs": 20, "samples": 5000, "batch_size": 64})
     window.tabs.setCurrentIndex(0)
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=2000)
@@ -111,9 +111,9 @@ def test_uncaught_exceptions_are_shown(window, monkeypatch, capsys):
 
 def test_closing_during_a_job_stops_it(qtbot, window):
     tab = window.train_tab
-    tab.epochs.setValue(50)
-    tab.samples.setValue(10000)
-    tab.batch_size.setValue(64)
+    tab.form.epochs.setValue(50)
+    tab.form.samples.setValue(10000)
+    tab.form.batch_size.setValue(64)
     with qtbot.waitSignal(tab.runner.batches, timeout=120_000):
         assert tab.start_job("student")
     t0 = time.monotonic()
@@ -127,14 +127,14 @@ def test_geometry_tab_and_hyperparameters_persist(qtbot, isolated_home):
     first = open_window(qtbot, isolated_home / "runs")
     first.setGeometry(20, 30, 790, 690)
     first.tabs.setCurrentIndex(1)
-    first.train_tab.epochs.setValue(9)
+    first.train_tab.form.epochs.setValue(9)
     geometry = first.geometry()
     first.close()
     assert app_settings().value("window/geometry")
     second = open_window(qtbot, isolated_home / "runs")
     assert second.size() == geometry.size()  # the position may be clamped to the 800x600 offscreen screen
     assert second.tabs.currentIndex() == 1
-    assert second.train_tab.epochs.value() == 9
+    assert second.train_tab.form.epochs.value() == 9
 
 
 def test_send_to_draw_uses_the_draw_tabs_use_models(window, monkeypatch):

@@ -37,10 +37,10 @@ def tab(qtbot, isolated_home, mnist):
 
 
 def quick(tab: TrainTab, epochs: int = 1, samples: int = 1000, batch: int = 128) -> None:
-    tab.epochs.setValue(epochs)
-    tab.samples.setValue(samples)
-    tab.batch_size.setValue(batch)
-    tab.lr.setValue(0.05)
+    tab.form.epochs.setValue(epochs)
+    tab.form.samples.setValue(samples)
+    tab.form.batch_size.setValue(batch)
+    tab.form.lr.setValue(0.05)
 
 
 def run_job(qtbot, tab: TrainTab, role: str) -> dict:
@@ -81,12 +81,12 @@ def test_teacher_then_distill_fills_the_three_measures(qtbot, tab):
     quick(tab, epochs=1, samples=1000, batch=250)
     teacher = run_job(qtbot, tab, "teacher")
     assert teacher["params"] == 5_592_010
-    assert tab.teacher.currentData() == teacher["run_dir"]
+    assert tab.form.teacher.currentData() == teacher["run_dir"]
     assert tab.distill_button.isEnabled()
 
     run_job(qtbot, tab, "student")
-    tab.temperature.set_value(6)
-    tab.alpha.set_value(0.9)
+    tab.form.temperature.set_value(6)
+    tab.form.alpha.set_value(0.9)
     distilled = run_job(qtbot, tab, "distilled")
     assert distilled["kd"] == {"temperature": 6.0, "alpha": 0.9}
     assert tab.plots.point_counts()["soft"] > 0
@@ -154,12 +154,12 @@ def test_one_job_at_a_time(qtbot, tab):
     assert tab.start_job("student")
     assert not tab.start_job("teacher")
     assert any("stop it first" in m for m in messages)
-    assert not tab.teacher_action.isEnabled() and not tab.epochs.isEnabled()
+    assert not tab.teacher_action.isEnabled() and not tab.form.epochs.isEnabled()
     assert tab.shutdown()
 
 
 def test_distill_needs_a_teacher(qtbot, tab):
-    assert tab.teacher.currentData() is None
+    assert tab.form.teacher.currentData() is None
     assert not tab.distill_button.isEnabled()
     with qtbot.waitSignal(tab.error_occurred) as error:
         assert not tab.start_job("distilled")
@@ -215,7 +215,7 @@ def test_download_dialog_fetches_with_progress(qtbot, tab, tmp_path, mnist_dir):
 def test_hyperparameters_persist(qtbot, isolated_home):
     first = TrainTab(runs_root=isolated_home / "runs")
     qtbot.addWidget(first)
-    first.set_hyperparameters(
+    first.form.set_hyperparameters(
         {
             "preset": "cnn",
             "epochs": 7,
@@ -228,10 +228,10 @@ def test_hyperparameters_persist(qtbot, isolated_home):
             "alpha": 0.5,
         }
     )
-    first.save_settings()
+    first.form.save_settings()
     second = TrainTab(runs_root=isolated_home / "runs")
     qtbot.addWidget(second)
-    assert second.hyperparameters() == {
+    assert second.form.hyperparameters() == {
         "preset": "cnn",
         "epochs": 7,
         "batch_size": 512,
@@ -247,8 +247,8 @@ def test_hyperparameters_persist(qtbot, isolated_home):
 
 
 def test_sliders_show_their_values(qtbot, tab):
-    tab.temperature.set_value(13)
-    assert tab.temperature.label.text() == "13"
-    tab.alpha.set_value(0.25)
-    assert tab.alpha.label.text() == "0.25"
-    assert tab.temperature.slider.minimum() == 1 and tab.temperature.slider.maximum() == 20
+    tab.form.temperature.set_value(13)
+    assert tab.form.temperature.label.text() == "13"
+    tab.form.alpha.set_value(0.25)
+    assert tab.form.alpha.label.text() == "0.25"
+    assert tab.form.temperature.slider.minimum() == 1 and tab.form.temperature.slider.maximum() == 20
