@@ -187,6 +187,7 @@ class BoardConnection:
         elif cfg.auth == "key":
             kwargs["key_filename"] = e.key_file
             kwargs["passphrase"] = cfg.password
+        started = time.monotonic()
         try:
             client.connect(**kwargs)
         except BridgeError:
@@ -194,14 +195,15 @@ class BoardConnection:
             raise
         except BaseException as exc:
             client.close()
-            raise self._connect_error(exc) from exc
+            timed_out = time.monotonic() - started >= 0.9 * cfg.connect_timeout
+            raise self._connect_error(exc, timed_out) from exc
         transport = client.get_transport()
         if cfg.keepalive_s:
             transport.set_keepalive(cfg.keepalive_s)
         self._client = client
         return self
 
-    def _connect_error(self, exc: BaseException) -> BaseException:
+    def _connect_error(self, exc: BaseException, timed_out: bool = False) -> BaseException:
         where = f"{self.endpoint.hostname}:{self.endpoint.port}"
         if isinstance(exc, paramiko.BadHostKeyException):
             return HostKeyChangedError(where, fingerprint(exc.key), fingerprint(exc.expected_key))
@@ -236,9 +238,14 @@ class BoardConnection:
                 f"Connecting to {where} timed out after {self.config.connect_timeout:g} s",
                 "Check the cable/network and the board's address, or raise the connect timeout",
             )
-        if isinstance(exc, paramiko.SSHException) and "banner" in str(exc).lower():
+        handshake = ("banner", "no existing session", "negotiation")
+        stalled = timed_out and isinstance(exc, (paramiko.SSHException, EOFError, OSError))
+        if stalled or (
+            isinstance(exc, paramiko.SSHException) and any(w in str(exc).lower() for w in handshake)
+        ):
             return ConnectError(
-                f"{where} accepted the connection but sent no SSH greeting within {self.config.connect_timeout:g} s",
+                f"{where} accepted the connection but did not complete the SSH handshake within "
+                f"{self.config.connect_timeout:g} s",
                 "Check that this is the board's SSH port and that sshd is not stuck, or raise the connect timeout",
             )
         if isinstance(exc, (paramiko.SSHException, OSError, EOFError)):
@@ -249,12 +256,13 @@ class BoardConnection:
 
     def close(self) -> None:
         """Close SFTP and SSH (safe to call twice)."""
-        if self._sftp is not None:
-            self._sftp.close()
-            self._sftp = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        sftp, client, self._sftp, self._client = self._sftp, self._client, None, None
+        for resource in (sftp, client):
+            if resource is not None:
+                try:
+                    resource.close()
+                except (paramiko.SSHException, OSError, EOFError):
+                    pass  # the connection is already gone: nothing left to close politely
 
     def __enter__(self) -> BoardConnection:
         return self.connect() if self._client is None else self
@@ -268,6 +276,10 @@ class BoardConnection:
         if self._client is None:
             raise ConnectionLostError(f"Not connected to {self.label}", "Connect first")
         return self._client
+
+    def _alive(self) -> bool:
+        transport = self._client.get_transport() if self._client is not None else None
+        return transport is not None and transport.is_active()
 
     def _lost(self, what: str, exc: BaseException | None = None) -> ConnectionLostError:
         detail = f": {exc}" if exc else ""
@@ -405,14 +417,15 @@ class BoardConnection:
             self._remove_stale_parts(folder, name)
             attrs = sftp.putfo(fileobj, tmp, callback=progress, confirm=True)
             sftp.posix_rename(tmp, remote)
-        except (TimeoutError, paramiko.SSHException, EOFError, ConnectionError) as exc:
-            raise self._lost(f"the upload of {name}", exc) from exc
-        except OSError as exc:
-            if self._client is None or not self._client.get_transport().is_active():
+        except Exception as exc:  # noqa: BLE001 - paramiko raises many types when the link dies
+            link_errors = (TimeoutError, paramiko.SSHException, EOFError, ConnectionError)
+            if not self._alive() or isinstance(exc, link_errors) or "socket is closed" in str(exc).lower():
                 raise self._lost(f"the upload of {name}", exc) from exc
+            if not isinstance(exc, (OSError, paramiko.SFTPError)):
+                raise
             try:
                 sftp.remove(tmp)
-            except OSError:
+            except (OSError, paramiko.SFTPError):
                 pass
             raise BridgeError(f"Uploading {name} to {folder} failed: {exc}",
                               "Check free disk space and permissions on the board") from exc  # fmt: skip
