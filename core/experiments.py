@@ -585,7 +585,7 @@ def _worker_init(spec: SweepSpec) -> None:
     from core.data import load_mnist
 
     torch.set_num_threads(spec.threads)
-    data = load_mnist(spec.data_dir)
+    data = _subset_first(load_mnist(spec.data_dir), spec.max_train_samples)  # logits only for what is used
     teacher, _ = load_teacher(spec.teacher)
     _WORKER.update(spec=spec, data=data, teacher=teacher, logits=None)
 
@@ -596,7 +596,7 @@ def _sweep_config(spec: SweepSpec, role: str, seed: int) -> TrainConfig:
         recipe.train_for(role),
         seed=seed,
         device=spec.device,
-        max_train_samples=spec.max_train_samples,
+        max_train_samples=None,  # already applied in _worker_init
         augment=False,
         epochs=spec.epochs,
     )

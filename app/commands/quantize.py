@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 from app.commands import CommandError
 from app.commands.common import add_data_args, add_json_arg, existing_path, load_data, print_json
 from core.fileio import atomic_write_json
-from core.inference import InvalidModelError
+from core.inference import InvalidModelError, OnnxClassifier
 from core.quantize import QuantizationError, compare, format_rows
 
 
@@ -50,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     """Quantize and measure."""
     if args.calibration_samples < 1:
         raise CommandError("--calibration-samples must be at least 1")
+    try:
+        OnnxClassifier(args.model)  # a clear error before loading any data
+    except InvalidModelError as exc:
+        raise CommandError(str(exc)) from None
     data = load_data(args)
     drawn = _drawn_inputs(args.drawn) if args.drawn else None
     try:
@@ -64,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         )
     except (QuantizationError, InvalidModelError) as exc:
         raise CommandError(str(exc)) from None
-    result = {"model": str(args.model), "rows": rows}
+    command = "digit-distill " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["quantize"] else ""
+    result = {"model": str(args.model), "command": command, "rows": rows}
     atomic_write_json(args.out / "quantize.json", result)
     if args.json:
         print_json(result)
