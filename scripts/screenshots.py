@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 "epochs": args.epochs,
                 "samples": args.samples,
                 "batch_size": 128,
-                "lr": 0.05,
+                "lr": 0.02,
                 "temperature": 6,
                 "alpha": 0.9,
             }
