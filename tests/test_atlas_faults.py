@@ -133,7 +133,9 @@ def test_connect_timeout_on_a_silent_port(tmp_path):
     config = ConnectionConfig(host="127.0.0.1", port=server.getsockname()[1], auth="password", password="x",
                               known_hosts=str(tmp_path / "kh"), ssh_config=None, connect_timeout=1)  # fmt: skip
     try:
-        with pytest.raises(ConnectError, match="(did not complete the SSH handshake within|timed out after) 1 s"):
+        with pytest.raises(
+            ConnectError, match="(did not complete the SSH handshake within|timed out after) 1 s"
+        ):
             BoardConnection(config).connect()
     finally:
         for conn, _ in accepted:
@@ -230,3 +232,28 @@ def test_execute_failure_tears_down(board, tmp_path, remote_dir, student_onnx, t
         run()
     last = [e for e in board.acl_ledger() if e["finalized"]][-1]
     assert not any(last["leaks"].values())
+
+
+def test_deploy_dropped_mid_upload_then_redeploys_cleanly(board, tmp_path, remote_dir, student_onnx, test_images,
+                                                          monkeypatch):  # fmt: skip
+    original = BoardConnection.upload
+
+    def dropping_upload(self, local, remote, progress=None):
+        return original(self, local, remote, progress=lambda done, total: board.drop_connections())
+
+    monkeypatch.setattr(BoardConnection, "upload", dropping_upload)
+    progress, run = deploy(board, tmp_path, remote_dir, student_onnx, test_images[0][:3])
+    with pytest.raises(ConnectionLostError, match="dropped during the upload of model.onnx"):
+        run()
+    assert progress.failed()[0][0] == "upload"
+    folder = model_dir(board, remote_dir)
+    assert not (folder / "model.onnx").exists() and not (folder / "model.om").exists()
+    monkeypatch.setattr(BoardConnection, "upload", original)
+    _, run = deploy(board, tmp_path, remote_dir, student_onnx, test_images[0][:3])
+    assert run().agreement == 1.0
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "acl_runner.py",
+        "manifest.json",
+        "model.om",
+        "model.onnx",
+    ]

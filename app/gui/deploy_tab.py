@@ -86,15 +86,22 @@ class DeployTab(QWidget):
     board_prediction(dict)
         The board's answer to :meth:`predict_on_board`: ``{"digit", "probabilities", "ms"}``.
     board_error(str)
-        :meth:`predict_on_board` failed (the message says why).
+        :meth:`predict_on_board` failed (the message says why); also sent as ``error_occurred``.
     deployed(dict)
         A deploy finished: :meth:`atlas_bridge.pipeline.DeployResult.to_dict`.
+    error_occurred(str)
+        A failure that did not start in this tab (classifying a drawing on the board) for the window to show;
+        deploy failures are shown in the tab itself, beside the failed step.
+    status_message(str)
+        Short progress notes for the window's status bar.
     """
 
     board_ready = Signal(bool)
     board_prediction = Signal(dict)
     board_error = Signal(str)
     deployed = Signal(dict)
+    error_occurred = Signal(str)
+    status_message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -286,6 +293,7 @@ class DeployTab(QWidget):
 
         self.deploy_button.setEnabled(False)
         self.runner.start("Deploy", job)
+        self.status_message.emit(f"Deploying {onnx_path.name} to {target.board.host}…")
 
     @Slot(str, str, str)
     def _on_step(self, name: str, state: str, detail: str) -> None:
@@ -322,6 +330,7 @@ class DeployTab(QWidget):
         self.results_label.setText(self.format_result(result))
         self.deployed.emit(result)
         self._set_ready(True)
+        self.status_message.emit(f"Deployed to the board: agreement with local {result['agreement']:.2%}")
 
     @staticmethod
     def format_result(result: dict) -> str:
@@ -348,6 +357,7 @@ class DeployTab(QWidget):
     def _on_failed(self, error: dict) -> None:
         self.results_label.setText("Deploy failed.")
         self.show_error(error["message"])
+        self.status_message.emit("Deploy failed: see the Deploy tab")
 
     @Slot(str)
     def _on_finished(self, _name: str) -> None:
@@ -376,10 +386,10 @@ class DeployTab(QWidget):
     def predict_on_board(self, image28: np.ndarray) -> None:
         """Classify a ``(28, 28)`` float32 image on the board; the answer arrives in ``board_prediction``."""
         if self._deployment is None:
-            self.board_error.emit("No model is deployed: deploy one in the Deploy tab first")
+            self._report_board_error("No model is deployed: deploy one in the Deploy tab first")
             return
         if self.board_runner.is_running():
-            self.board_error.emit("The board is still busy with the previous drawing")
+            self._report_board_error("The board is still busy with the previous drawing")
             return
         board, set_env, model_dir = self._deployment
         image = np.array(image28, dtype=np.float32).reshape(28, 28)
@@ -393,7 +403,11 @@ class DeployTab(QWidget):
 
     @Slot(dict)
     def _on_board_failed(self, error: dict) -> None:
-        self.board_error.emit(error["message"])
+        self._report_board_error(f"Classifying on the board failed: {error['message']}")
+
+    def _report_board_error(self, message: str) -> None:
+        self.board_error.emit(message)
+        self.error_occurred.emit(message)
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:
         """Wait for running jobs (call before the window closes)."""

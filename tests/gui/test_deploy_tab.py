@@ -70,9 +70,12 @@ def test_refused_fingerprint_and_wrong_password_are_shown(qtbot, tab, board):
     with qtbot.waitSignal(tab.runner.finished, timeout=60_000):
         tab.deploy()
     assert "Login to" in tab.error_label.text() and "password" in tab.error_label.text()
-    with qtbot.waitSignal(tab.board_error, timeout=5_000) as err:
+    with (
+        qtbot.waitSignal(tab.board_error, timeout=5_000) as err,
+        qtbot.waitSignal(tab.error_occurred) as shown,
+    ):
         tab.predict_on_board(np.zeros((28, 28), np.float32))
-    assert "deploy one" in err.args[0]
+    assert "deploy one" in err.args[0] and shown.args == err.args
 
 
 def test_incomplete_form_is_refused_without_starting(qtbot, tab):
