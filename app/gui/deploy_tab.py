@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.model_choice import ModelPicker
+from app.gui.settings import app_settings, read_value, write_values
 from app.gui.workers import JobRunner
 from atlas_bridge.atc import SOC_VERSIONS
 from atlas_bridge.connection import ConnectionConfig
@@ -43,6 +44,7 @@ from atlas_bridge.pipeline import STEPS, Deployer, DeployTarget, predict_on_boar
 AUTO_SOC = "Read from the board (npu-smi)"
 AUTH_CHOICES = (("Password", "password"), ("Key file", "key"), ("SSH agent", "agent"))
 TRUST_TIMEOUT_S = 600
+SETTINGS_GROUP = "deploy"
 _STATE_TEXT = {"running": "running…", "done": "done", "failed": "FAILED", "skipped": "skipped"}
 _ERROR_STYLE = "color: #b00020;"
 
@@ -118,6 +120,44 @@ class DeployTab(QWidget):
         self.board_runner.succeeded.connect(self._on_board_answer)
         self.board_runner.failed.connect(self._on_board_failed)
         self._build()
+        self.restore_settings()
+
+    # ------------------------------------------------------------------------------------------ settings
+    def _form_values(self) -> dict:
+        """The form's non-secret fields (the password is never stored)."""
+        return {
+            "host": self.host_edit.text(), "port": self.port_spin.value(), "user": self.user_edit.text(),
+            "auth": self.auth_combo.currentData(), "key_file": self.key_edit.text(),
+            "soc_version": self.soc_combo.currentText(), "remote_dir": self.remote_edit.text(),
+            "convert_on_host": self.convert_combo.currentIndex() == 1,
+            "convert_host": self.convert_host_edit.text(), "convert_port": self.convert_port_spin.value(),
+            "convert_user": self.convert_user_edit.text(), "evaluate": self.evaluate_spin.value(),
+        }  # fmt: skip
+
+    def save_settings(self) -> None:
+        """Remember the form (except the password) for the next session."""
+        write_values(app_settings(), SETTINGS_GROUP, self._form_values())
+
+    def restore_settings(self) -> None:
+        """Fill the form from the saved settings (unknown or bad values keep the defaults)."""
+        settings, saved = app_settings(), self._form_values()
+        values = {
+            key: read_value(settings, f"{SETTINGS_GROUP}/{key}", default) for key, default in saved.items()
+        }
+        self.host_edit.setText(values["host"])
+        self.port_spin.setValue(values["port"])
+        self.user_edit.setText(values["user"])
+        index = self.auth_combo.findData(values["auth"])
+        self.auth_combo.setCurrentIndex(max(index, 0))
+        self.key_edit.setText(values["key_file"])
+        if self.soc_combo.findText(values["soc_version"]) >= 0:
+            self.soc_combo.setCurrentText(values["soc_version"])
+        self.remote_edit.setText(values["remote_dir"])
+        self.convert_combo.setCurrentIndex(1 if values["convert_on_host"] else 0)
+        self.convert_host_edit.setText(values["convert_host"])
+        self.convert_port_spin.setValue(values["convert_port"])
+        self.convert_user_edit.setText(values["convert_user"])
+        self.evaluate_spin.setValue(values["evaluate"])
 
     # ------------------------------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -274,6 +314,7 @@ class DeployTab(QWidget):
             self.show_error(str(exc))
             return
         self.show_error("")
+        self.save_settings()
         self._set_ready(None)
         for item in self._step_items.values():
             item.setText(1, "")

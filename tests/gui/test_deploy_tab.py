@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 
 from app.gui.deploy_tab import AUTO_SOC, DeployTab
 from tests.board_emulator.fixtures import *  # noqa: F403 - pytest fixtures
@@ -16,7 +16,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture()
-def tab(qtbot, isolated_home, board, remote_dir, student_onnx):
+def settings_dir(tmp_path):
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    return tmp_path / "settings"
+
+
+@pytest.fixture()
+def tab(qtbot, isolated_home, settings_dir, board, remote_dir, student_onnx):
     widget = DeployTab()
     qtbot.addWidget(widget)
     widget.host_edit.setText(board.host)
@@ -92,3 +98,17 @@ def test_runs_alone_as_a_module():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def test_form_is_remembered_without_the_password(qtbot, tab, board, settings_dir):
+    tab.ask_trust = lambda info: False
+    with qtbot.waitSignal(tab.runner.finished, timeout=60_000):
+        tab.deploy()
+    stored = "".join(p.read_text() for p in settings_dir.rglob("*.ini"))
+    assert str(board.port) in stored and board.user in stored
+    assert board.password not in stored
+    again = DeployTab()
+    qtbot.addWidget(again)
+    assert (again.host_edit.text(), again.port_spin.value(), again.user_edit.text()) == (board.host, board.port,
+                                                                                         board.user)  # fmt: skip
+    assert again.password_edit.text() == "" and again.evaluate_spin.value() == 25
