@@ -255,3 +255,11 @@ def test_compare_by_hand():
     assert result.board_accuracy == pytest.approx(2 / 3) and result.local_accuracy == pytest.approx(1 / 3)
     assert result.max_probability_difference == pytest.approx(0.2)
     assert compare(board, local).board_accuracy is None
+
+
+def test_runner_parses_as_python_3_7():
+    import ast
+
+    from atlas_bridge.pipeline import RUNNER
+
+    ast.parse(RUNNER.read_text(), feature_version=(3, 7))  # board images ship Python 3.7
