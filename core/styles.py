@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F  # noqa: N812
 
 #: Stroke width range in pixels (MNIST strokes are about 2-3 pixels wide on the 28x28 field).
 WIDTH = (1.6, 2.6)
@@ -73,8 +74,8 @@ def slash_zeros(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Te
     box = _ink_boxes(x)
     w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
     cx = (box[:, 0] + box[:, 2]) / 2
-    lean = _uniform(n, 0.05, 0.45, gen, dev) * w
-    over = _uniform(n, 0.0, 0.18, gen, dev) * h
+    lean = _uniform(n, 0.05, 0.4, gen, dev) * w
+    over = _uniform(n, 0.05, 0.3, gen, dev) * h
     p0 = torch.stack([cx - lean, box[:, 3] + over], 1)
     p1 = torch.stack([cx + lean, box[:, 1] - over], 1)
     return torch.maximum(x, _segments(x.shape[-1], p0, p1, _uniform(n, *WIDTH, gen, dev)))
@@ -123,6 +124,32 @@ def crossed_sevens(x: torch.Tensor, gen: torch.Generator | None = None) -> torch
 STYLES = {0: slash_zeros, 1: european_ones, 7: crossed_sevens}
 
 
+def renormalize(x: torch.Tensor, box_side: float = 20.0) -> torch.Tensor:
+    """Scale and shift each image as MNIST was made: ink box's longer side ``box_side``, centre of mass centred.
+
+    A stroke added beyond a digit's box (a slash overshooting a zero) changes both; digits drawn in the app go
+    through the same normalisation (``core.preprocess.to_mnist``), so the styled digit must too.
+    """
+    n, _, h, w = x.shape
+    box = _ink_boxes(x)
+    side = torch.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]).clamp_min(1.0)
+    scale = box_side / side
+    mass = x[:, 0].sum((1, 2)).clamp_min(1e-6)
+    coords = torch.arange(w, device=x.device, dtype=x.dtype) + 0.5
+    cx = (x[:, 0].sum(1) * coords).sum(1) / mass
+    cy = (x[:, 0].sum(2) * coords).sum(1) / mass
+    zero = torch.zeros_like(scale)
+    theta = torch.stack(
+        [
+            torch.stack([1 / scale, zero, 2 * cx / w - 1], 1),
+            torch.stack([zero, 1 / scale, 2 * cy / h - 1], 1),
+        ],
+        1,
+    )
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp(0, 1)
+
+
 def add_styles(
     images: torch.Tensor, labels: torch.Tensor, probability: float, gen: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -134,5 +161,5 @@ def add_styles(
     for digit, style in STYLES.items():
         sel = torch.nonzero(pick & (labels == digit)).flatten()
         if len(sel):
-            out[sel] = style(images[sel], gen)
+            out[sel] = renormalize(style(images[sel], gen))
     return out
