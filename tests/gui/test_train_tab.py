@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import time
 
 import pytest
@@ -134,7 +135,10 @@ def test_event_loop_never_blocks_more_than_50_ms_during_training(qtbot, tab):
         probe.stop()
     gaps_ms = [(b - a) * 1000 - interval_ms for a, b in zip(stamps, stamps[1:])]
     assert len(gaps_ms) > 20
-    assert max(gaps_ms) < 50, f"event loop blocked for {max(gaps_ms):.0f} ms"
+    worst = sorted(gaps_ms)[-5:]
+    assert max(gaps_ms) < 50, (
+        f"event loop blocked for {max(gaps_ms):.0f} ms (worst: {worst}, load {os.getloadavg()})"
+    )
 
 
 def test_shutdown_stops_a_running_job(qtbot, tab):
@@ -252,3 +256,27 @@ def test_sliders_show_their_values(qtbot, tab):
     tab.form.alpha.set_value(0.25)
     assert tab.form.alpha.label.text() == "0.25"
     assert tab.form.temperature.slider.minimum() == 1 and tab.form.temperature.slider.maximum() == 20
+
+
+def test_paper_measures_computed_from_the_papers_numbers():
+    from app.gui.results_table import PAPER_MEASURES, compute_measures, format_bytes, format_measure
+
+    assert PAPER_MEASURES["reduction"] == pytest.approx(1 - 42_310 / 5_592_010)
+    assert PAPER_MEASURES["ratio"] == pytest.approx(132.17, abs=0.01)
+    assert PAPER_MEASURES["gap_student"] == pytest.approx(0.9832 - 0.8968)
+    assert PAPER_MEASURES["gap_distilled"] == pytest.approx(0.9832 - 0.9163)
+    assert PAPER_MEASURES["gain"] == pytest.approx(0.9163 - 0.8968)
+    assert (
+        format_measure("reduction", PAPER_MEASURES["reduction"], PAPER_MEASURES["ratio"])
+        == "99.24%  (132× fewer)"
+    )
+    assert format_measure("gap_distilled", PAPER_MEASURES["gap_distilled"]) == "6.69 pp"
+    assert format_measure("gain", -0.0123) == "-1.23 pp"
+    partial = compute_measures({"teacher": 0.98, "student": 0.95}, {"teacher": 100, "student": 10})
+    assert partial["gap_student"] == pytest.approx(0.03) and partial["gain"] is None
+    assert partial["reduction"] == pytest.approx(0.9)
+    assert (
+        format_bytes(170_512) == "170.5 kB"
+        and format_bytes(22_400_000) == "22.4 MB"
+        and format_bytes(None) == "—"
+    )
