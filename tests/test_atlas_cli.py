@@ -10,7 +10,6 @@ import sys
 import pytest
 
 from app.cli import main
-from tests.board_emulator.fixtures import *  # noqa: F403 - pytest fixtures
 
 pytestmark = pytest.mark.slow
 KEYS = {"om_path", "om_bytes", "soc_version", "evaluated", "board_accuracy", "agreement", "board_ms_per_image",

@@ -12,7 +12,6 @@ from atlas_bridge.connection import BoardConnection, ConnectionConfig
 from atlas_bridge.hostkeys import trust_fingerprint
 from atlas_bridge.pipeline import Deployer, DeployTarget, predict_on_board
 from tests.board_emulator import BoardEmulator, EmulatorConfig
-from tests.board_emulator.fixtures import *  # noqa: F403 - pytest fixtures
 from tests.board_emulator.fixtures import copy_as
 
 pytestmark = pytest.mark.slow

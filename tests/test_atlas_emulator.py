@@ -13,7 +13,6 @@ import pytest
 
 from atlas_bridge import atc
 from atlas_bridge.remote import acl_runner
-from tests.board_emulator.fixtures import *  # noqa: F403 - pytest fixtures
 from tests.board_emulator.server import EmulatorConfig, install_toolkit
 
 RUNNER = acl_runner.__file__

@@ -24,7 +24,6 @@ from atlas_bridge.errors import (
 )
 from atlas_bridge.hostkeys import trust_fingerprint
 from atlas_bridge.pipeline import Deployer, DeployTarget
-from tests.board_emulator.fixtures import *  # noqa: F403 - pytest fixtures
 
 pytestmark = pytest.mark.slow
 

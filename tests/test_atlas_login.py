@@ -14,7 +14,6 @@ import pytest
 from atlas_bridge.connection import BoardConnection, ConnectionConfig
 from atlas_bridge.errors import AuthenticationError
 from atlas_bridge.hostkeys import trust_fingerprint
-from tests.board_emulator.fixtures import *  # noqa: F403 - pytest fixtures
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -1,7 +1,6 @@
 """pytest fixtures for the bridge tests: one emulated board per test session and a small trained student ONNX.
 
-Import them into a test module with ``from tests.board_emulator.fixtures import *`` (they are listed in
-``__all__``), or register the module in conftest with ``pytest_plugins``.
+tests/conftest.py registers them for every test module with ``pytest_plugins``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 
 from app.gui.deploy_tab import AUTO_SOC, DeployTab
-from tests.board_emulator.fixtures import *  # noqa: F403 - pytest fixtures
 
 pytestmark = pytest.mark.slow
 
