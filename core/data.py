@@ -455,7 +455,7 @@ def load_mnist(
             location.path,
         )
     key = location.path.resolve()
-    signature = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files.values())
+    signature = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files.values())
     with _cache_lock:  # concurrent loads of one folder wait for the first instead of loading it twice
         cached = _cache.get(key)
         if cached is not None and cached[0] == signature and (dataset := cached[1]()) is not None:
