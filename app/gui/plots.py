@@ -60,8 +60,15 @@ class SeriesBuffer:
         return self._y[: self._n]
 
 
+class EpochAxis(pg.AxisItem):
+    """A bottom axis whose ticks fall on whole epochs."""
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: D102, N802, N803 - pyqtgraph API
+        return [(max(1.0, spacing), offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size)]
+
+
 def _plot(title: str, left: str) -> pg.PlotWidget:
-    widget = pg.PlotWidget(background="w")
+    widget = pg.PlotWidget(background="w", axisItems={"bottom": EpochAxis("bottom")})
     item = widget.getPlotItem()
     item.setTitle(title, color="#333", size="10pt")
     item.setLabel("left", left, color="#333")

@@ -26,6 +26,7 @@ import torch._dynamo  # noqa: F401 - see below
 # module moves that one-off cost to start-up, before any job runs.
 from core import runs
 from core.data import load_mnist
+from core.export import ExportError
 from core.inference import OnnxClassifier
 from core.models import get_preset
 from core.training import KDConfig, Progress, TrainConfig, train
@@ -142,17 +143,22 @@ def run_training_job(job: TrainJob, progress: Progress) -> dict:
         if not result.history:  # stopped before the first epoch ended: nothing worth a run folder
             shutil.rmtree(run_dir, ignore_errors=True)
             return {"role": job.role, "preset": job.preset, "epochs_done": 0, "stopped": True}
-        onnx_path = latency = None
+        latency, export_error = None, None
         if not result.stopped:
             progress.status("exporting to ONNX and checking it against PyTorch")
-            onnx_path = runs.export_run(run_dir, data).path
-            progress.status("timing single-image inference (onnxruntime)")
-            latency = measure_latency_ms(onnx_path)
+            try:
+                onnx_path = runs.export_run(run_dir, data).path
+            except ExportError as exc:  # the trained weights are kept; only the ONNX file is missing
+                export_error = str(exc)
+            else:
+                progress.status("timing single-image inference (onnxruntime)")
+                latency = measure_latency_ms(onnx_path)
         info = runs.read_run(run_dir)
         row = result_row(info, latency_ms=latency)
+        row["export_error"] = export_error
         row["stopped"] = result.stopped
         row["seconds"] = result.seconds
-        if onnx_path is None and result.stopped:
+        if result.stopped:
             progress.status(f"stopped: {len(result.history)} finished epoch(s) kept in {run_dir}")
         return row
 

@@ -281,6 +281,10 @@ class TrainTab(QWidget):
             text = f"{what} done: test accuracy {acc:.2%} in {_format_seconds(row.get('seconds', 0))}"
         self.append_log(f"{text}; run {row['name']}")
         self.status_message.emit(text)
+        if row.get("export_error"):
+            self.report_error(
+                f"The {what} was trained and saved, but its ONNX export failed: {row['export_error']}"
+            )
         self.job_finished.emit(row)
 
     def _on_failed(self, error: dict) -> None:

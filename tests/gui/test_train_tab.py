@@ -280,3 +280,26 @@ def test_paper_measures_computed_from_the_papers_numbers():
         and format_bytes(22_400_000) == "22.4 MB"
         and format_bytes(None) == "—"
     )
+
+
+def test_failed_export_keeps_the_trained_run_and_says_why(qtbot, tab, monkeypatch):
+    from core import runs
+    from core.export import ExportError
+
+    def refuse(run_dir, data=None, output=None):
+        raise ExportError("onnxruntime and PyTorch disagree by 0.0006 (allowed 0.0001)")
+
+    monkeypatch.setattr(runs, "export_run", refuse)
+    quick(tab, epochs=1, samples=1000)
+    errors = []
+    tab.error_occurred.connect(errors.append)
+    with qtbot.waitSignal(tab.job_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert tab.start_job("student")
+    row = finished.args[0]
+    assert row["epochs_done"] == 1 and row["onnx_path"] is None
+    assert tab.results.cell_text("student", "Test accuracy").endswith("%")
+    assert tab.results.cell_text("student", "ONNX size") == "—"
+    assert errors == [
+        "The student (normal) was trained and saved, but its ONNX export failed: "
+        "onnxruntime and PyTorch disagree by 0.0006 (allowed 0.0001)"
+    ]
