@@ -71,7 +71,10 @@ def card_for(onnx_path: Path, run_dir: Path, role: str, recipe: str, command: st
 def main(argv: list[str] | None = None) -> int:
     """Copy and describe the two bundled models."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", type=Path, required=True, help="results.json of a reproduce run")
+    parser.add_argument("--results", type=Path, help="results.json of a finished reproduce run")
+    parser.add_argument("--reproduce-dir", type=Path, help="or: the folder of a reproduce run still going")
+    parser.add_argument("--recipe", default="strong", help="with --reproduce-dir: its recipe")
+    parser.add_argument("--command", help="with --reproduce-dir: the reproduce command")
     parser.add_argument("--seed", type=int, default=0, help="which distilled student to bundle")
     parser.add_argument("--teacher-command", help="command that trained a reused teacher")
     parser.add_argument("--data-dir", help="MNIST folder")
@@ -79,13 +82,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", type=Path, default=MODELS)
     args = parser.parse_args(argv)
 
-    results = json.loads(args.results.read_text())
     data = load_mnist(args.data_dir)
-    teacher_dir = Path(results["teacher"]["run_dir"])
-    distilled = next(r for r in results["distilled"]["runs"] if r["seed"] == args.seed)
-    student_dir = Path(distilled["run_dir"])
-    command = results.get("command") or "digit-distill reproduce"
-    teacher_command = command if not results["teacher"].get("reused") else args.teacher_command or ""
+    if args.results:
+        results = json.loads(args.results.read_text())
+        recipe = results["recipe"]
+        teacher_dir = Path(results["teacher"]["run_dir"])
+        distilled = next(r for r in results["distilled"]["runs"] if r["seed"] == args.seed)
+        student_dir = Path(distilled["run_dir"])
+        command = results.get("command") or "digit-distill reproduce"
+        reused = results["teacher"].get("reused")
+    elif args.reproduce_dir and args.command:
+        recipe, command, reused = args.recipe, args.command, False
+        teacher_dir = args.reproduce_dir / "runs" / "teacher"
+        student_dir = args.reproduce_dir / "runs" / f"distilled-seed{args.seed}"
+        if not json.loads((student_dir / runs.METRICS).read_text())["finished"]:
+            parser.error(f"{student_dir} has not finished training")
+    else:
+        parser.error("give --results, or --reproduce-dir with --command")
+    teacher_command = command if not reused else args.teacher_command or ""
     args.dest.mkdir(parents=True, exist_ok=True)
     for role, run_dir, cmd in (("teacher", teacher_dir, teacher_command), ("student", student_dir, command)):
         src = run_dir / runs.ONNX
@@ -94,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         dst = args.dest / f"{role}.onnx"
         with atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)
-        card = card_for(dst, run_dir, role, results["recipe"], cmd, data, args.drawn)
+        card = card_for(dst, run_dir, role, recipe, cmd, data, args.drawn)
         atomic_write_json(args.dest / f"{role}.json", card)
         print(
             f"{dst}: test {card['test_accuracy']:.2%}, drawn digits {card['drawn_accuracy']:.2%}, "
