@@ -86,13 +86,20 @@ def epoch_seconds(result) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--textbook-batches", type=int, default=300)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-dir")
+    parser.add_argument(
+        "--max-train-samples", type=int, help="smaller epochs (smoke tests); ratios stay comparable"
+    )
     args = parser.parse_args()
     device = resolve_device(args.device)
     data = load_mnist(args.data_dir)
+    if args.max_train_samples:
+        data = data.subset(args.max_train_samples, len(data.test_labels))
     print(f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     rate = matmul_rate(device)
