@@ -232,6 +232,11 @@ class TrainTab(QWidget):
         self.results_runner.stop_and_wait(timeout_ms)
         return self.runner.stop_and_wait(timeout_ms)
 
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Opened on its own (tests, previews): closing stops the job like the main window does."""
+        self.shutdown()
+        super().closeEvent(event)
+
     def refresh_results(self) -> None:
         """Read the newest finished runs of the current preset into the table (in the background)."""
         preset, root = self.form.preset.currentData(), self.runs_root

@@ -20,6 +20,7 @@ loop cannot flood the GUI thread's event queue.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import threading
@@ -185,6 +186,57 @@ class Worker(QObject):
             self.finished.emit()
 
 
+class _ThreadKeeper(QObject):
+    """Holds every job thread, with its worker and state, until the thread has ended.
+
+    The keeper is module-level, so a thread never dies with the widget or runner that started it: if Python
+    collected a runner (or Qt deleted a closed tab) while its job still ran, the QThread would be destroyed
+    while running, which aborts the process. An ``atexit`` hook stops and joins whatever still runs.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._live: list[tuple[QThread, Worker, TaskState]] = []
+
+    def add(self, thread: QThread, worker: Worker, state: TaskState) -> None:
+        """Keep the three alive until ``thread`` has finished."""
+        if not self._live:
+            _job_began()
+        self._live.append((thread, worker, state))
+        thread.finished.connect(self._release)
+
+    def running(self) -> list[tuple[QThread, TaskState]]:
+        """Threads not yet released, with their states."""
+        return [(thread, state) for thread, _, state in self._live]
+
+    @Slot()
+    def _release(self) -> None:
+        thread = self.sender()
+        for entry in [e for e in self._live if e[0] is thread]:
+            entry[0].wait()  # returns at once: finished was its last signal; now nothing of it still runs
+            self._live.remove(entry)
+        if not self._live:
+            _job_ended()
+
+    def stop_all(self, timeout_ms: int = 10_000) -> None:
+        """Ask every job to stop and wait for the threads (interpreter exit)."""
+        for _, state in self.running():
+            state.request_stop()
+        for thread, _ in self.running():
+            thread.wait(timeout_ms)
+
+
+_keeper: _ThreadKeeper | None = None
+
+
+def _thread_keeper() -> _ThreadKeeper:
+    global _keeper
+    if _keeper is None:  # created on first use, in the GUI thread (jobs start there)
+        _keeper = _ThreadKeeper()
+        atexit.register(_keeper.stop_all)
+    return _keeper
+
+
 class JobRunner(QObject):
     """Runs one job at a time in a fresh QThread and relays its signals.
 
@@ -216,9 +268,7 @@ class JobRunner(QObject):
         self._name = ""
         self._state: TaskState | None = None
         self._worker: Worker | None = None
-        # Every thread not yet finished, with its worker and state: Python keeps them alive until the
-        # thread has ended, so nothing is deleted while the worker thread still uses it.
-        self._live: list[tuple[QThread, Worker, TaskState]] = []
+        self._threads: list[QThread] = []  # this runner's threads not yet finished, for stop_and_wait
 
     @property
     def name(self) -> str:
@@ -252,14 +302,14 @@ class JobRunner(QObject):
         # QThread.quit is thread-safe, so waiting on the thread from the GUI thread cannot deadlock).
         # No deleteLater: these objects were created in Python, so PySide owns them. Qt deletes deferred
         # objects *after* emitting QThread.finished, in the worker thread, which would race with Python
-        # freeing them here; instead Python drops them in the GUI thread once the thread has fully ended.
+        # freeing them; instead the thread keeper drops them in the GUI thread once the thread has ended.
         thread.started.connect(worker.run)
         worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         worker.finished.connect(self._on_finished)
         thread.finished.connect(self._on_thread_finished)
         self._name, self._state, self._worker = name, state, worker
-        self._live.append((thread, worker, state))
-        _job_began()
+        self._threads.append(thread)
+        _thread_keeper().add(thread, worker, state)
         thread.start()
         self.started.emit(name)
         return True
@@ -273,7 +323,7 @@ class JobRunner(QObject):
         """Stop the job and block until its thread has ended; False if it is still running after the timeout."""
         self.stop()
         deadline = time.monotonic() + timeout_ms / 1000
-        for thread, _, _ in list(self._live):
+        for thread in list(self._threads):
             remaining = max(0, int((deadline - time.monotonic()) * 1000))
             if not thread.wait(remaining):
                 return False
@@ -290,7 +340,6 @@ class JobRunner(QObject):
     @Slot()
     def _on_finished(self) -> None:
         name = self._name
-        _job_ended()
         self._worker = None
         self._state = None
         self._name = ""
@@ -299,6 +348,4 @@ class JobRunner(QObject):
     @Slot()
     def _on_thread_finished(self) -> None:
         thread = self.sender()
-        for entry in [e for e in self._live if e[0] is thread]:
-            entry[0].wait()  # returns at once: finished was its last signal; now nothing of it still runs
-            self._live.remove(entry)
+        self._threads = [t for t in self._threads if t is not thread]

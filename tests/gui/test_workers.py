@@ -147,3 +147,17 @@ def test_describe_error_is_one_line_for_people():
     )
     assert describe_error(KeyError("teacher")).startswith("KeyError: ")
     assert describe_error(ZeroDivisionError()) == "Unexpected error (ZeroDivisionError)"
+
+
+def test_a_runner_collected_while_its_job_runs_does_not_take_the_thread_with_it(qtbot):
+    import gc
+
+    from app.gui.workers import _thread_keeper
+
+    release = threading.Event()
+    runner = JobRunner()
+    runner.start("outlives its runner", lambda state: release.wait(5))
+    del runner
+    gc.collect()  # the QThread must survive: destroying a running QThread aborts the process
+    release.set()
+    qtbot.waitUntil(lambda: not _thread_keeper().running(), timeout=5000)
