@@ -233,6 +233,8 @@ class SingleTabWindow(ToolWindow):
         self.setWindowTitle(f"digit-distill — {title}")
         self.setCentralWidget(tab)
         self.connect_tab(tab)
+        if hasattr(tab, "actions_for_menu"):  # keyboard shortcuts without the main window's menus
+            self.addActions(tab.actions_for_menu())
         self.restore_geometry((1300, 850))
 
     def tabs_to_shut_down(self) -> list[QWidget]:

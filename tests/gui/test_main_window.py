@@ -224,5 +224,7 @@ def test_train_tab_starts_alone(qtbot, isolated_home, monkeypatch):
 
     _run_without_event_loop(monkeypatch)
     assert train_tab.main() == 0
-    windows = _close_top_levels(SingleTabWindow)
+    windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, SingleTabWindow) and w.isVisible()]
     assert len(windows) == 1 and isinstance(windows[0].tab, TrainTab)
+    assert "Ctrl+T" in [a.shortcut().toString() for a in windows[0].actions()]
+    _close_top_levels(SingleTabWindow)
