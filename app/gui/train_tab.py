@@ -67,6 +67,7 @@ class TrainTab(QWidget):
         self._role = ""
         self._job_epochs = 1
         self._job_t0 = 0.0
+        self._refresh_pending = False
         self._build_widgets()
         self._build_actions()
         self._layout()
@@ -173,6 +174,7 @@ class TrainTab(QWidget):
         self.runner.failed.connect(self._on_failed)
         self.runner.finished.connect(self._on_finished)
         self.results_runner.succeeded.connect(self._on_results_loaded)
+        self.results_runner.finished.connect(self._on_results_finished)
         self.results_runner.failed.connect(
             lambda e: self.append_log(f"could not read earlier runs: {e['message']}")
         )
@@ -241,7 +243,8 @@ class TrainTab(QWidget):
         """Read the newest finished runs of the current preset into the table (in the background)."""
         preset, root = self.form.preset.currentData(), self.runs_root
         self.form.refresh_teachers(root)
-        self.results_runner.start("Read earlier runs", lambda state: latest_results(preset, root))
+        started = self.results_runner.start("Read earlier runs", lambda state: latest_results(preset, root))
+        self._refresh_pending = not started  # still reading for another preset: read again when done
 
     # -- slots ----------------------------------------------------------------------------------------
     def append_log(self, text: str) -> None:
@@ -318,6 +321,10 @@ class TrainTab(QWidget):
         if rows:
             names = ", ".join(ROLE_NAMES[r["role"]] for r in rows)
             self.append_log(f"earlier results: {names} ({self.runs_root})")
+
+    def _on_results_finished(self, name: str) -> None:
+        if self._refresh_pending:
+            self.refresh_results()
 
     def _on_preset_changed(self) -> None:
         if not self.is_running():
