@@ -36,7 +36,7 @@ DOCS = ROOT / "docs"
 RESULTS = DOCS / "results"
 FIGURES = DOCS / "figures"
 MODELS = ROOT / "resources" / "models"
-RECIPE_NAMES = ("paper", "strong", "cnn")
+RECIPE_NAMES = ("paper", "strong", "cnn", "app")
 
 
 def load(path: Path) -> dict | None:

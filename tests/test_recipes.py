@@ -9,7 +9,7 @@ from core.recipes import RECIPES, get_recipe
 
 
 def test_paper_and_strong_use_the_papers_architectures():
-    for name in ("paper", "strong"):
+    for name in ("paper", "strong", "app"):
         recipe = get_recipe(name)
         assert recipe.teacher_model.kind == recipe.student_model.kind == "mlp"
         assert recipe.teacher_model.hidden == (2000, 2000)
