@@ -35,6 +35,7 @@ from torch import nn
 from core import runs
 from core.augment import random_affine
 from core.data import MNIST
+from core.export import ExportError
 from core.fileio import atomic_write_json
 from core.models import ModelConfig, count_params
 from core.recipes import Recipe, get_recipe
@@ -252,7 +253,10 @@ def _train_step(
     if result.stopped:
         raise ExperimentStopped(f"stopped during {label}; run the same command again to continue")
     if not (run_dir / runs.ONNX).exists():
-        runs.export_run(run_dir, data)
+        try:
+            runs.export_run(run_dir, data)
+        except ExportError as exc:  # a degenerate model (huge logits) must not end a whole experiment
+            progress.status(f"{label}: no ONNX export ({exc})")
     return result
 
 

@@ -99,10 +99,10 @@ RECIPES: dict[str, Recipe] = {
             augmentation=_JITTER,
         ),
         student=TrainConfig(
-            epochs=12, batch_size=256, lr=0.1, weight_decay=5e-5, augment=True, augmentation=_JITTER
+            epochs=12, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
         ),
         distilled=TrainConfig(
-            epochs=12, batch_size=256, lr=0.1, weight_decay=5e-5, augment=True, augmentation=_JITTER
+            epochs=12, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
         ),
         kd=KDConfig(temperature=4.0, alpha=0.9),
         pool_copies=4,
@@ -127,10 +127,10 @@ RECIPES: dict[str, Recipe] = {
             augmentation=_JITTER,
         ),
         student=TrainConfig(
-            epochs=12, batch_size=256, lr=0.1, weight_decay=5e-5, augment=True, augmentation=_JITTER
+            epochs=12, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
         ),
         distilled=TrainConfig(
-            epochs=12, batch_size=256, lr=0.1, weight_decay=5e-5, augment=True, augmentation=_JITTER
+            epochs=12, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
         ),
         kd=KDConfig(temperature=4.0, alpha=0.9),
         pool_copies=4,
@@ -152,10 +152,10 @@ RECIPES: dict[str, Recipe] = {
             augmentation=_JITTER,
         ),
         student=TrainConfig(
-            epochs=8, batch_size=256, lr=0.1, weight_decay=5e-5, augment=True, augmentation=_JITTER
+            epochs=8, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
         ),
         distilled=TrainConfig(
-            epochs=8, batch_size=256, lr=0.1, weight_decay=5e-5, augment=True, augmentation=_JITTER
+            epochs=8, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
         ),
         kd=KDConfig(temperature=4.0, alpha=0.9),
         pool_copies=1,
