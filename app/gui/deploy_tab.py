@@ -14,13 +14,16 @@ import sys
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QApplication,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -33,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.deploy_results import DeployResultsView, summary_text
 from app.gui.model_choice import ModelPicker
 from app.gui.settings import app_settings, read_value, write_values
 from app.gui.workers import JobRunner
@@ -45,7 +49,17 @@ AUTO_SOC = "Read from the board (npu-smi)"
 AUTH_CHOICES = (("Password", "password"), ("Key file", "key"), ("SSH agent", "agent"))
 TRUST_TIMEOUT_S = 600
 SETTINGS_GROUP = "deploy"
-_STATE_TEXT = {"running": "running…", "done": "done", "failed": "FAILED", "skipped": "skipped"}
+_STATE_TEXT = {
+    "waiting": "waiting",
+    "running": "running…",
+    "done": "done",
+    "failed": "FAILED",
+    "skipped": "skipped",
+}
+_STATE_COLOR = {
+    "waiting": QColor(140, 140, 140), "running": QColor(33, 102, 172), "done": QColor(27, 120, 55),
+    "failed": QColor(178, 24, 43), "skipped": QColor(140, 140, 140),
+}  # fmt: skip
 _ERROR_STYLE = "color: #b00020;"
 
 
@@ -194,25 +208,40 @@ class DeployTab(QWidget):
         self.evaluate_spin.setRange(1, 10000)
         self.evaluate_spin.setValue(200)
 
-        form = QFormLayout()
-        form.addRow("Host", self.host_edit)
-        form.addRow("Port", self.port_spin)
-        form.addRow("User", self.user_edit)
-        form.addRow("Authentication", self.auth_combo)
-        form.addRow("Password", self.password_edit)
-        form.addRow("Key file", key_row)
-        form.addRow("soc_version", self.soc_combo)
-        form.addRow("Remote folder", self.remote_edit)
-        form.addRow("Convert", self.convert_combo)
-        form.addRow("Conversion host", self.convert_host_edit)
-        form.addRow("Conversion port", self.convert_port_spin)
-        form.addRow("Conversion user", self.convert_user_edit)
-        form.addRow("Model", self.model_picker)
-        form.addRow("MNIST test images", self.evaluate_spin)
-        target_box = QGroupBox("Board and model")
-        target_box.setLayout(form)
+        self.port_spin.setMaximumWidth(110)
+        self.convert_port_spin.setMaximumWidth(110)
+        self.evaluate_spin.setMaximumWidth(110)
+        self.evaluate_spin.setSuffix(" images")
+        self.evaluate_spin.setToolTip(
+            "How many MNIST test images run on the board and locally for the comparison"
+        )
+        self.soc_combo.setToolTip(
+            "The board's chip, as ATC's --soc_version takes it (Atlas 200 DK: Ascend310)"
+        )
+        self.remote_edit.setToolTip("Folder on the board for the model and its runner (relative to the home)")
 
-        self.deploy_button = QPushButton("Deploy")
+        self.board_form = _form()
+        self.board_form.addRow("Host", self.host_edit)
+        self.board_form.addRow("Port", self.port_spin)
+        self.board_form.addRow("User", self.user_edit)
+        self.board_form.addRow("Authentication", self.auth_combo)
+        self.board_form.addRow("Password", self.password_edit)
+        self.board_form.addRow("Key file", key_row)
+        self.convert_form = _form()
+        self.convert_form.addRow("Chip (soc_version)", self.soc_combo)
+        self.convert_form.addRow("Remote folder", self.remote_edit)
+        self.convert_form.addRow("Convert", self.convert_combo)
+        self.convert_form.addRow("Conversion host", self.convert_host_edit)
+        self.convert_form.addRow("Conversion port", self.convert_port_spin)
+        self.convert_form.addRow("Conversion user", self.convert_user_edit)
+        model_form = _form()
+        model_form.addRow("Model", self.model_picker)
+        model_form.addRow("Compare on", self.evaluate_spin)
+        self._key_row = key_row
+
+        self.deploy_button = QPushButton("Deploy to the board")
+        self.deploy_button.setToolTip("Check the board, upload the model, convert it, run it and compare")
+        self.deploy_button.setMinimumHeight(32)
         self.deploy_button.clicked.connect(self.deploy)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -222,47 +251,71 @@ class DeployTab(QWidget):
         self.steps_tree = QTreeWidget()
         self.steps_tree.setHeaderLabels(["Step", "Status", "Details"])
         self.steps_tree.setRootIsDecorated(False)
+        self.steps_tree.setUniformRowHeights(True)
+        self.steps_tree.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.steps_tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header = self.steps_tree.header()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self._step_items = {}
         for name, title in STEPS:
-            item = QTreeWidgetItem([title, "", ""])
+            item = QTreeWidgetItem([title, _STATE_TEXT["waiting"], ""])
+            item.setForeground(1, QBrush(_STATE_COLOR["waiting"]))
             self.steps_tree.addTopLevelItem(item)
             self._step_items[name] = item
+        rows = self.steps_tree.sizeHintForRow(0) * len(STEPS)
+        self.steps_tree.setFixedHeight(
+            rows + header.sizeHint().height() + 2 * self.steps_tree.frameWidth() + 4
+        )
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
         self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.results_label = QLabel("No deploy yet.")
-        self.results_label.setWordWrap(True)
-        self.results_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.log_view.setPlaceholderText("The board's answers to each step appear here.")
+        self.results_view = DeployResultsView(self)
 
         left = QVBoxLayout()
-        left.addWidget(target_box)
+        for title, form in (("Board", self.board_form), ("Conversion", self.convert_form),
+                            ("Model", model_form)):  # fmt: skip
+            box = QGroupBox(title)
+            box.setLayout(form)
+            left.addWidget(box)
         left.addWidget(self.deploy_button)
         left.addWidget(self.error_label)
         left.addStretch(1)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        left_widget.setMaximumWidth(480)
+        left.setContentsMargins(0, 0, 0, 0)
+        steps_box = QGroupBox("Steps")
+        QVBoxLayout(steps_box).addWidget(self.steps_tree)
+        log_box = QGroupBox("Log")
+        QVBoxLayout(log_box).addWidget(self.log_view)
         right = QVBoxLayout()
-        right.addWidget(self.steps_tree, 1)
-        right.addWidget(QLabel("Log"))
-        right.addWidget(self.log_view, 3)
-        results_box = QGroupBox("Results: board vs local")
-        results_layout = QVBoxLayout(results_box)
-        results_layout.addWidget(self.results_label)
-        right.addWidget(results_box)
+        right.addWidget(steps_box)
+        right.addWidget(log_box, 1)
+        right.addWidget(self.results_view)
         layout = QHBoxLayout(self)
-        layout.addLayout(left, 2)
+        layout.addWidget(left_widget, 2)
         layout.addLayout(right, 3)
 
+        _align_labels((self.board_form, self.convert_form, model_form))
         self.auth_combo.currentIndexChanged.connect(self._update_enabled)
         self.convert_combo.currentIndexChanged.connect(self._update_enabled)
         self._update_enabled()
 
     def _update_enabled(self) -> None:
+        """Show only the rows the chosen authentication and conversion place need."""
         auth = self.auth_combo.currentData()
         self.password_edit.setEnabled(auth == "password")
         self.key_edit.setEnabled(auth == "key")
+        self.board_form.setRowVisible(self.password_edit, auth == "password")
+        self.board_form.setRowVisible(self._key_row, auth == "key")
         separate = self.convert_combo.currentIndex() == 1
         for widget in (self.convert_host_edit, self.convert_port_spin, self.convert_user_edit):
             widget.setEnabled(separate)
+            self.convert_form.setRowVisible(widget, separate)
 
     def _browse_key(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "SSH private key")
@@ -317,10 +370,9 @@ class DeployTab(QWidget):
         self.save_settings()
         self._set_ready(None)
         for item in self._step_items.values():
-            item.setText(1, "")
-            item.setText(2, "")
+            self._show_state(item, "waiting", "")
         self.log_view.clear()
-        self.results_label.setText("Deploying…")
+        self.results_view.show_note(f"Deploying {source.path.name} to {target.board.host}…")
         reporter = _Reporter(self._signals)
         count = self.evaluate_spin.value()
         onnx_path = source.path
@@ -340,9 +392,17 @@ class DeployTab(QWidget):
     def _on_step(self, name: str, state: str, detail: str) -> None:
         item = self._step_items.get(name)
         if item is not None:
-            item.setText(1, _STATE_TEXT.get(state, state))
-            item.setText(2, detail.splitlines()[0] if detail else "")
-            item.setToolTip(2, detail)
+            self._show_state(item, state, detail)
+
+    @staticmethod
+    def _show_state(item: QTreeWidgetItem, state: str, detail: str) -> None:
+        item.setText(1, _STATE_TEXT.get(state, state))
+        item.setForeground(1, QBrush(_STATE_COLOR.get(state, QColor(0, 0, 0))))
+        font = item.font(1)
+        font.setBold(state == "failed")
+        item.setFont(1, font)
+        item.setText(2, detail.splitlines()[0] if detail else "")
+        item.setToolTip(2, detail)
 
     @Slot(str)
     def append_log(self, line: str) -> None:
@@ -368,35 +428,19 @@ class DeployTab(QWidget):
     def _on_deployed(self, outcome) -> None:
         board, result = outcome
         self._deployment = (board, result["set_env"], result["model_dir"])
-        self.results_label.setText(self.format_result(result))
+        self.results_view.show_result(result)
         self.deployed.emit(result)
         self._set_ready(True)
         self.status_message.emit(f"Deployed to the board: agreement with local {result['agreement']:.2%}")
 
     @staticmethod
     def format_result(result: dict) -> str:
-        """The results as a few lines of text."""
-
-        def pct(value):
-            return "n/a" if value is None else f"{value:.2%}"
-
-        reused = " (reused)" if result["reused_om"] else ""
-        return "\n".join(
-            [
-                f"Model on the board: {result['om_path']} ({result['om_bytes']:,} bytes, "
-                f"{result['soc_version']}){reused}",
-                f"{result['evaluated']} MNIST test images: board accuracy {pct(result['board_accuracy'])}, "
-                f"local accuracy {pct(result['local_accuracy'])}",
-                f"Board and local agree on {pct(result['agreement'])} of the digits; largest probability "
-                f"difference {result['max_probability_difference']:.2e}",
-                f"Latency: board {result['board_ms_per_image']:.3f} ms per image, local onnxruntime "
-                f"{result['local_ms_per_image']:.3f} ms per image",
-            ]
-        )
+        """The results as a few lines of text (see :func:`app.gui.deploy_results.summary_text`)."""
+        return summary_text(result)
 
     @Slot(dict)
     def _on_failed(self, error: dict) -> None:
-        self.results_label.setText("Deploy failed.")
+        self.results_view.show_note("Deploy failed: the failed step and the log say why.")
         self.show_error(error["message"])
         self.status_message.emit("Deploy failed: see the Deploy tab")
 
@@ -458,6 +502,24 @@ class DeployTab(QWidget):
     def closeEvent(self, event) -> None:  # noqa: D102, N802
         self.shutdown()
         super().closeEvent(event)
+
+
+def _form() -> QFormLayout:
+    """A form whose fields grow to the box's width, labels right-aligned like the other tabs."""
+    form = QFormLayout()
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return form
+
+
+def _align_labels(forms) -> None:
+    """Give the labels of several stacked forms one width, so their fields line up."""
+    labels = [
+        form.itemAt(row, QFormLayout.ItemRole.LabelRole) for form in forms for row in range(form.rowCount())
+    ]
+    widgets = [item.widget() for item in labels if item is not None and item.widget() is not None]
+    width = max(widget.sizeHint().width() for widget in widgets)
+    for widget in widgets:
+        widget.setMinimumWidth(width)
 
 
 def main() -> int:

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QColor, QFont, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -26,13 +25,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
 from app.gui.canvas import DEFAULT_PEN_WIDTH, MAX_PEN_WIDTH, MIN_PEN_WIDTH, DrawingCanvas
+from app.gui.charts import ERROR_STYLE, INFO_STYLE, ProbabilityChart, ResultPanel, softmax
 from app.gui.model_choice import ModelPicker
 from core.inference import OnnxClassifier
 from core.preprocess import INK_THRESHOLD, EmptyImageError, ImageReadError, ink_map, load_image, to_mnist
@@ -43,159 +42,8 @@ records the temperature it was distilled at."""
 MAX_TEMPERATURE = 20.0
 PREVIEW_SCALE = 4  # the 28x28 model input is shown at 112x112, pixels kept square
 
-_BAR = QColor(120, 144, 180)
-_BAR_TOP = QColor(33, 102, 172)
 _BAR_SOFT = QColor(214, 96, 77)
-_GRID = QColor(225, 225, 225)
-#: The longest texts a result panel shows under its digit (they set the panel's fixed label width).
-_PANEL_TEXTS = (
-    "confidence 100.0%",
-    "inference 99,999 µs",
-    "no model chosen",
-    "waiting for the board…",
-)
-_ERROR_STYLE = "color: #b2182b;"
-_INFO_STYLE = "color: #4d4d4d;"
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """``softmax(z / T)`` of one row of logits, float64 for a stable sum."""
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = np.exp(z - z.max())
-    return z / z.sum()
-
-
-class _Bars(pg.GraphicsObject):
-    """Ten bars at x = 0..9 and faint lines at 50% and 100%, painted straight with ``fillRect``.
-
-    These charts repaint on every pen event: pyqtgraph's BarGraphItem replays a QPicture each time, and a
-    grid from ``showGrid`` makes the axes (text included) repaint with every bar change, both several times
-    slower than this.
-    """
-
-    def __init__(self, color: QColor, top_color: QColor, width: float = 0.7):
-        super().__init__()
-        self._color, self._top_color, self._width = QColor(color), QColor(top_color), width
-        self.heights = np.zeros(10)
-
-    def set_heights(self, heights: np.ndarray) -> None:
-        self.heights = np.asarray(heights, dtype=float).reshape(10)
-        self.update()
-
-    def boundingRect(self) -> QRectF:  # noqa: D102, N802
-        return QRectF(-0.6, 0.0, 10.2, 1.01)
-
-    def paint(self, painter, option, widget=None) -> None:  # noqa: D102
-        for level in (0.5, 1.0):
-            painter.fillRect(QRectF(-0.6, level, 10.2, 0.004), _GRID)
-        if not self.heights.any():
-            return
-        top = int(np.argmax(self.heights))
-        half = self._width / 2
-        for digit, height in enumerate(self.heights):
-            color = self._top_color if digit == top else self._color
-            painter.fillRect(QRectF(digit - half, 0.0, self._width, float(height)), color)
-
-
-class ProbabilityChart(pg.PlotWidget):
-    """Ten bars, one per digit, on a fixed 0..1 axis; the most likely digit is highlighted."""
-
-    def __init__(self, parent: QWidget | None = None, color: QColor = _BAR, top_color: QColor = _BAR_TOP):
-        super().__init__(parent, background="w")
-        self.setMenuEnabled(False)
-        self.setMouseEnabled(x=False, y=False)
-        self.hideButtons()
-        plot = self.getPlotItem()
-        plot.setXRange(-0.6, 9.6, padding=0)
-        plot.setYRange(0, 1.06, padding=0)  # headroom so the 100% tick shows
-        plot.disableAutoRange()
-        plot.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)], []])
-        plot.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.5, 1.0)], []])
-        for name in ("bottom", "left"):
-            plot.getAxis(name).setPen(pg.mkPen(90, 90, 90))
-            plot.getAxis(name).setTextPen(pg.mkPen(60, 60, 60))
-            plot.getAxis(name).setStyle(tickLength=0)
-        self.bars = _Bars(color, top_color)
-        plot.addItem(self.bars)
-        self.setMinimumSize(160, 110)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def set_probabilities(self, probs: np.ndarray | None) -> None:
-        """Show ``probs`` (10 values); ``None`` empties the chart."""
-        self.bars.set_heights(np.zeros(10) if probs is None else probs)
-
-    def heights(self) -> np.ndarray:
-        """The bar heights shown (for tests and screenshots)."""
-        return self.bars.heights.copy()
-
-
-class ResultPanel(QGroupBox):
-    """One model's answer: the predicted digit, its confidence, the ten probabilities and the inference time."""
-
-    def __init__(self, title: str, parent: QWidget | None = None, header: QWidget | None = None):
-        super().__init__(title, parent)
-        self.digit_label = QLabel("–")
-        font = QFont(self.font())
-        font.setPointSize(34)
-        font.setBold(True)
-        self.digit_label.setFont(font)
-        self.digit_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.confidence_label = QLabel("")
-        self.time_label = QLabel("")
-        self.time_label.setToolTip(
-            "Time of this model's forward pass in onnxruntime for the current drawing (one image, one thread)"
-        )
-        # Fixed sizes: a label whose text changes on every pen event would otherwise re-run the tab's layout.
-        metrics = self.confidence_label.fontMetrics()
-        width = max(metrics.horizontalAdvance(text) for text in _PANEL_TEXTS) + 8
-        for label in (self.confidence_label, self.time_label):
-            label.setStyleSheet(_INFO_STYLE)
-            label.setFixedSize(width, metrics.height() + 4)
-        digit_metrics = self.digit_label.fontMetrics()
-        self.digit_label.setFixedSize(digit_metrics.horizontalAdvance("8") + 16, digit_metrics.height())
-        self.chart = ProbabilityChart(self)
-
-        texts = QVBoxLayout()
-        texts.addStretch(1)
-        texts.addWidget(self.confidence_label)
-        texts.addWidget(self.time_label)
-        texts.addStretch(1)
-        numbers = QHBoxLayout()
-        numbers.addWidget(self.digit_label)
-        numbers.addLayout(texts)
-        numbers.addStretch(1)
-        layout = QVBoxLayout(self)
-        if header is not None:
-            layout.addWidget(header)
-        layout.addLayout(numbers)
-        layout.addWidget(self.chart, 1)
-        self.show_empty()
-
-    def show_result(
-        self, probs: np.ndarray, micros: float | None = None, time_text: str | None = None
-    ) -> None:
-        """Show a prediction; the time as ``micros`` microseconds or a ready-made ``time_text``."""
-        digit = int(np.argmax(probs))
-        self.digit_label.setText(str(digit))
-        self.digit_label.setStyleSheet("")
-        self.confidence_label.setText(f"confidence {probs[digit]:.1%}")
-        if time_text is None:
-            time_text = f"inference {micros:,.0f} µs" if micros is not None else ""
-        self.time_label.setText(time_text)
-        self.chart.set_probabilities(probs)
-
-    def show_empty(self, message: str = "") -> None:
-        """No prediction: a dash, an optional one-line reason, an empty chart."""
-        self.digit_label.setText("–")
-        self.digit_label.setStyleSheet("color: #9a9a9a;")
-        self.confidence_label.setText(message)
-        self.time_label.setText("")
-        self.chart.set_probabilities(None)
-
-    def digit(self) -> int | None:
-        """The digit shown, ``None`` when the panel is empty."""
-        text = self.digit_label.text()
-        return int(text) if text.isdigit() else None
+_BAR_SOFT_REST = QColor(240, 170, 150)
 
 
 class DrawTab(QWidget):
@@ -217,18 +65,25 @@ class DrawTab(QWidget):
     predictions_shown()
         Both panels were updated for the current drawing (or emptied when nothing is drawn).
     status_message(str)
-        A neutral note (file opened or saved) for a status bar; problems are shown in the tab itself.
+        A neutral note (file opened or saved) for a status bar.
+    error_occurred(str)
+        A problem (a refused model file, a model that fails, an unreadable image or board answer), shown under
+        the canvas and sent once per distinct message for the window's error sink.
     """
 
     board_request = Signal(object)
     predictions_shown = Signal()
     status_message = Signal(str)
+    error_occurred = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, *, models_dir: Path | None = None, runs_root=None):
         super().__init__(parent)
         self._input: np.ndarray | None = None  # the (28, 28) image the models saw last
         self._teacher_logits: np.ndarray | None = None
         self._board_available = False
+        self._last_error = (
+            ""  # the last message sent as error_occurred (a failing model repeats it per stroke)
+        )
 
         self.canvas = DrawingCanvas(self)
         self.teacher_picker = ModelPicker("teacher", self, models_dir=models_dir, runs_root=runs_root)
@@ -249,7 +104,7 @@ class DrawTab(QWidget):
         for picker in (self.teacher_picker, self.student_picker):
             self._model_changed(picker.classifier())
         if self.teacher_picker.classifier() is None or self.student_picker.classifier() is None:
-            self.message_label.setStyleSheet(_INFO_STYLE)
+            self.message_label.setStyleSheet(INFO_STYLE)
             self.message_label.setText(
                 "No bundled model found for every slot: open ONNX files with the … buttons, "
                 "or train models in the Train tab and pick the finished runs."
@@ -296,7 +151,7 @@ class DrawTab(QWidget):
             "Esc or Delete clears."
         )
         hint.setWordWrap(True)
-        hint.setStyleSheet(_INFO_STYLE)
+        hint.setStyleSheet(INFO_STYLE)
         hint.setFixedWidth(self.canvas.width())
         column = QVBoxLayout()
         column.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
@@ -313,13 +168,13 @@ class DrawTab(QWidget):
         self.temperature_slider.setToolTip("Temperature T of softmax(z / T) over the teacher's logits z")
         self.temperature_label = QLabel()
         self.temperature_label.setMinimumWidth(56)
-        self.soft_chart = ProbabilityChart(self, color=QColor(240, 170, 150), top_color=_BAR_SOFT)
+        self.soft_chart = ProbabilityChart(self, color=_BAR_SOFT_REST, top_color=_BAR_SOFT)
         explanation = QLabel(
             "The teacher's answer softened, softmax(z / T): the small probabilities it gives to the other "
             "digits are the \u201cdark knowledge\u201d distillation teaches the student."
         )
         explanation.setWordWrap(True)
-        explanation.setStyleSheet(_INFO_STYLE)
+        explanation.setStyleSheet(INFO_STYLE)
         slider_row = QHBoxLayout()
         slider_row.addWidget(QLabel("Temperature"))
         slider_row.addWidget(self.temperature_slider, 1)
@@ -341,7 +196,7 @@ class DrawTab(QWidget):
         layout = QVBoxLayout(box)
         layout.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignCenter)
         caption = QLabel("28 x 28, centred like MNIST")
-        caption.setStyleSheet(_INFO_STYLE)
+        caption.setStyleSheet(INFO_STYLE)
         layout.addWidget(caption, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(1)
         return box
@@ -416,6 +271,7 @@ class DrawTab(QWidget):
 
     def _model_changed(self, classifier) -> None:
         self.message_label.clear()
+        self._last_error = ""
         if classifier is not None:
             # onnxruntime's first run allocates its buffers: do it now so the times shown are steady ones.
             try:
@@ -533,6 +389,19 @@ class DrawTab(QWidget):
         self.board_panel.setVisible(True)
         self.board_request.emit(self._input.copy())
 
+    @Slot(str)
+    def show_board_error(self, message: str) -> None:
+        """The board could not classify the drawing (the Deploy tab's ``board_error``): say so in its panel.
+
+        The message is shown under the canvas but not sent on as ``error_occurred``: the Deploy tab already
+        reports it to the window.
+        """
+        self.board_panel.setTitle("Atlas board")
+        self.board_panel.show_empty("no answer from the board")
+        self.board_panel.setVisible(True)
+        self.message_label.setStyleSheet(ERROR_STYLE)
+        self.message_label.setText(message)
+
     @Slot(dict)
     def show_board_result(self, result: dict) -> None:
         """Show the board's answer ``{"digit", "probabilities", "ms"}`` beside the local ones."""
@@ -553,13 +422,17 @@ class DrawTab(QWidget):
     # ----------------------------------------------------------------------------------- files, errors
     @Slot(str)
     def show_error(self, message: str) -> None:
-        """Show a problem under the canvas until the next one or until a model is chosen."""
-        self.message_label.setStyleSheet(_ERROR_STYLE)
+        """Show a problem under the canvas until the next one or until a model is chosen; pass it on once."""
+        self.message_label.setStyleSheet(ERROR_STYLE)
         self.message_label.setText(message)
+        if message and message != self._last_error:
+            self._last_error = message
+            self.error_occurred.emit(message)
 
     def show_info(self, message: str) -> None:
         """Show a neutral note under the canvas (and pass it on to a status bar)."""
-        self.message_label.setStyleSheet(_INFO_STYLE)
+        self._last_error = ""
+        self.message_label.setStyleSheet(INFO_STYLE)
         self.message_label.setText(message)
         self.status_message.emit(message)
 

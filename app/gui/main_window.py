@@ -148,6 +148,7 @@ class MainWindow(ToolWindow):
         self.show_status(" ".join(problems) if problems else "Ready")
 
     def _wire_board(self) -> None:
+        """Connect the Draw tab's board slot to the Deploy tab: requests, answers, readiness and failures."""
         draw, deploy = self.draw_tab, self.deploy_tab
         if hasattr(draw, "board_request") and hasattr(deploy, "predict_on_board"):
             draw.board_request.connect(deploy.predict_on_board)
@@ -155,6 +156,8 @@ class MainWindow(ToolWindow):
             deploy.board_prediction.connect(draw.show_board_result)
         if hasattr(deploy, "board_ready") and hasattr(draw, "set_board_available"):
             deploy.board_ready.connect(draw.set_board_available)
+        if hasattr(deploy, "board_error") and hasattr(draw, "show_board_error"):
+            deploy.board_error.connect(draw.show_board_error)
 
     def _build_menus(self) -> None:
         menu = self.menuBar()

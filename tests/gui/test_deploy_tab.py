@@ -47,7 +47,18 @@ def test_deploy_from_the_tab_then_classify_a_drawing(qtbot, tab, board, student_
     result = done.args[0]
     assert result["agreement"] == 1.0 and result["evaluated"] == 25 and result["soc_version"] == "Ascend310"
     assert [tab.steps_tree.topLevelItem(i).text(1) for i in range(5)] == ["done"] * 5
-    assert "agree on 100.00%" in tab.results_label.text()
+    view = tab.results_view
+    assert view.note() == "" and "agree on 100.00% of the digits (25 of 25)" in view.agreement_label.text()
+    assert view.figures.item(0, 0).text() == f"{result['board_accuracy']:.2%}"
+    assert view.figures.item(1, 1).text().endswith(" ms")
+    assert view.predictions.columnCount() == 25
+    row = {
+        name: [view.predictions.item(i, c).text() for c in range(25)]
+        for i, name in enumerate(("y", "b", "l"))
+    }
+    assert row["b"] == row["l"] == [str(d) for d in result["board_predictions"]]
+    assert row["y"] == [str(d) for d in result["labels"]]
+    assert "agree on 100.00%" in tab.format_result(result)
     assert "ATC run success, welcome to the next use." in tab.log_view.toPlainText()
     qtbot.waitUntil(tab.deploy_button.isEnabled, timeout=5_000)
     assert tab.error_label.text() == ""
@@ -68,6 +79,7 @@ def test_refused_fingerprint_and_wrong_password_are_shown(qtbot, tab, board):
         tab.deploy()
     assert board.host_key_fingerprint in tab.error_label.text()
     assert tab.steps_tree.topLevelItem(0).text(1) == "FAILED"
+    assert "Deploy failed" in tab.results_view.note()
     assert not tab.is_board_ready()
 
     tab.ask_trust = lambda info: True
@@ -111,3 +123,54 @@ def test_form_is_remembered_without_the_password(qtbot, tab, board, settings_dir
     assert (again.host_edit.text(), again.port_spin.value(), again.user_edit.text()) == (board.host, board.port,
                                                                                          board.user)  # fmt: skip
     assert again.password_edit.text() == "" and again.evaluate_spin.value() == 25
+
+
+def test_step_names_are_not_cut_and_only_needed_rows_show(qtbot, isolated_home, settings_dir):
+    widget = DeployTab()
+    qtbot.addWidget(widget)
+    widget.resize(1000, 700)
+    widget.show()
+    tree = widget.steps_tree
+    longest = max(tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount()))
+    assert tree.columnWidth(0) >= tree.fontMetrics().horizontalAdvance(longest)
+    widget._on_step("check", "done", "board reachable\nsecond line in the tooltip")
+    assert tree.topLevelItem(0).text(2) == "board reachable" and "second line" in tree.topLevelItem(
+        0
+    ).toolTip(2)
+    assert tree.columnWidth(1) >= tree.fontMetrics().horizontalAdvance("FAILED")
+
+    widget.auth_combo.setCurrentIndex(widget.auth_combo.findData("key"))
+    assert widget.key_edit.isVisible() and not widget.password_edit.isVisible()
+    assert not widget.convert_host_edit.isVisible()
+    widget.convert_combo.setCurrentIndex(1)
+    assert widget.convert_host_edit.isVisible() and widget.convert_host_edit.isEnabled()
+
+
+def test_results_view_marks_disagreements_and_errors(qtbot):
+    from app.gui.deploy_results import DeployResultsView
+
+    view = DeployResultsView()
+    qtbot.addWidget(view)
+    assert "No deploy yet" in view.note()
+    result = {
+        "om_path": "~/dd/student/model.om", "om_bytes": 190_123, "soc_version": "Ascend310", "model_dir": "~/dd",
+        "set_env": "/s", "cann_version": "5.0.4", "reused_om": True, "evaluated": 4, "agreement": 0.75,
+        "max_probability_difference": 0.4, "board_accuracy": 0.5, "local_accuracy": 0.75,
+        "board_ms_per_image": 0.4123, "local_ms_per_image": 0.0111,
+        "board_predictions": [7, 2, 6, 0], "local_predictions": [7, 2, 1, 0], "labels": [7, 2, 1, 4],
+    }  # fmt: skip
+    view.show_result(result)
+    assert view.note() == ""
+    assert "190.1 kB" in view.model_label.text() and "reused" in view.model_label.text()
+    assert [view.figures.item(r, c).text() for r in range(2) for c in range(2)] == [
+        "50.00%", "75.00%", "0.412 ms", "0.011 ms"]  # fmt: skip
+    assert "75.00% of the digits (3 of 4)" in view.agreement_label.text()
+    assert "1 board/local disagreements, 2 board errors" in view.predictions_caption.text()
+    shaded = [
+        c for c in range(4) if view.predictions.item(1, c).background().style() != Qt.BrushStyle.NoBrush
+    ]
+    assert shaded == [2]
+    red = [c for c in range(4) if view.predictions.item(1, c).foreground().style() != Qt.BrushStyle.NoBrush]
+    assert red == [2, 3]
+    view.show_note("Deploying…")
+    assert view.note() == "Deploying…" and not view.figures.isVisibleTo(view)

@@ -328,9 +328,10 @@ def test_bundled_models_are_chosen_by_default(tab, quick_models):
 def test_bad_model_files_are_refused_with_a_message(qtbot, tab, tmp_path, quick_models, content, expected):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(content)
-    with qtbot.waitSignal(tab.teacher_picker.error, timeout=1000):
+    with qtbot.waitSignal(tab.error_occurred, timeout=1000) as sent:
         assert not tab.teacher_picker.choose_file(bad)
     assert expected in tab.message() and "Cannot use this teacher model" in tab.message()
+    assert sent.args == [tab.message()]  # the same words reach the window's error sink
     assert tab.teacher_picker.source().path == quick_models / "teacher.onnx"  # the old model stays
 
 
@@ -474,6 +475,31 @@ def test_board_slot(qtbot, tab):
     assert "could not be read" in tab.message()
     tab.set_board_available(False)
     assert not tab.board_button.isEnabled() and not tab.board_panel.isVisible()
+
+
+def test_board_error_resets_the_waiting_panel(qtbot, tab):
+    tab.set_board_available(True)
+    draw(qtbot, tab, [np.array([(140, 50), (140, 230)])])
+    tab.request_board()
+    assert "waiting" in tab.board_panel.confidence_label.text()
+    with qtbot.assertNotEmitted(tab.error_occurred):  # the Deploy tab reports it to the window already
+        tab.show_board_error("Classifying on the board failed: connection reset")
+    assert tab.board_panel.isVisible() and tab.board_panel.digit() is None
+    assert tab.board_panel.confidence_label.text() == "no answer from the board"
+    assert tab.board_panel.chart.heights().sum() == 0
+    assert tab.message() == "Classifying on the board failed: connection reset"
+    assert tab.board_button.isEnabled()  # the person can try again
+
+
+def test_a_repeated_error_is_sent_once_until_something_changes(qtbot, tab):
+    with qtbot.waitSignals([tab.error_occurred], timeout=1000):
+        tab.show_error("The teacher model failed on this drawing: boom")
+    with qtbot.assertNotEmitted(tab.error_occurred):
+        tab.show_error("The teacher model failed on this drawing: boom")
+    tab.show_info("Opened digit.png")
+    with qtbot.waitSignal(tab.error_occurred, timeout=1000) as again:
+        tab.show_error("The teacher model failed on this drawing: boom")
+    assert again.args == ["The teacher model failed on this drawing: boom"]
 
 
 # ------------------------------------------------------------------------------------- entry point

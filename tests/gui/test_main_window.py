@@ -7,6 +7,7 @@ import time
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -164,7 +165,7 @@ class FakeDraw(QObject):
 
     def __init__(self):
         super().__init__()
-        self.results, self.available = [], None
+        self.results, self.available, self.errors = [], None, []
 
     def show_board_result(self, result):
         self.results.append(result)
@@ -172,10 +173,14 @@ class FakeDraw(QObject):
     def set_board_available(self, available):
         self.available = available
 
+    def show_board_error(self, message):
+        self.errors.append(message)
+
 
 class FakeDeploy(QObject):
     board_ready = Signal(bool)
     board_prediction = Signal(dict)
+    board_error = Signal(str)
 
     def __init__(self):
         super().__init__()
@@ -194,6 +199,27 @@ def test_board_signals_are_wired_between_draw_and_deploy():
     assert stand_in.deploy_tab.requests == ["image"]
     assert stand_in.draw_tab.available is True
     assert stand_in.draw_tab.results == [{"digit": 7}]
+    stand_in.deploy_tab.board_error.emit("board unreachable")
+    assert stand_in.draw_tab.errors == ["board unreachable"]
+
+
+def test_draw_tab_errors_reach_the_window(window):
+    window.draw_tab.show_error("Cannot use this teacher model. not an ONNX model")
+    assert window.last_error == "Cannot use this teacher model. not an ONNX model"
+    assert "not an ONNX model" in window.statusBar().currentMessage()
+    for box in visible_boxes(window):
+        box.close()
+
+
+def test_a_board_failure_resets_the_draw_tabs_board_panel(window):
+    draw = window.draw_tab
+    draw.board_panel.show_empty("waiting for the board…")
+    draw.board_panel.setVisible(True)
+    window.deploy_tab.predict_on_board(np.zeros((28, 28), np.float32))  # nothing deployed: refused
+    assert draw.board_panel.confidence_label.text() == "no answer from the board"
+    assert "deploy one" in draw.message() and "deploy one" in window.last_error
+    for box in visible_boxes(window):
+        box.close()
 
 
 def _run_without_event_loop(monkeypatch) -> list:

@@ -1,0 +1,168 @@
+"""The Draw tab's answer views: probability bar charts and one model's result panel.
+
+:class:`ProbabilityChart` paints ten bars straight with ``fillRect`` (it repaints on every pen event);
+:class:`ResultPanel` shows one model's digit, confidence, time and chart. The Draw tab shows three of them
+(teacher, student, Atlas board).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+BAR = QColor(120, 144, 180)
+BAR_TOP = QColor(33, 102, 172)
+_GRID = QColor(225, 225, 225)
+#: The longest texts a result panel shows under its digit (they set the panel's fixed label width).
+_PANEL_TEXTS = (
+    "confidence 100.0%",
+    "inference 99,999 µs",
+    "no model chosen",
+    "waiting for the board…",
+    "no answer from the board",
+)
+ERROR_STYLE = "color: #b2182b;"
+INFO_STYLE = "color: #4d4d4d;"
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """``softmax(z / T)`` of one row of logits, float64 for a stable sum."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = np.exp(z - z.max())
+    return z / z.sum()
+
+
+class _Bars(pg.GraphicsObject):
+    """Ten bars at x = 0..9 and faint lines at 50% and 100%, painted straight with ``fillRect``.
+
+    These charts repaint on every pen event: pyqtgraph's BarGraphItem replays a QPicture each time, and a
+    grid from ``showGrid`` makes the axes (text included) repaint with every bar change, both several times
+    slower than this.
+    """
+
+    def __init__(self, color: QColor, top_color: QColor, width: float = 0.7):
+        super().__init__()
+        self._color, self._top_color, self._width = QColor(color), QColor(top_color), width
+        self.heights = np.zeros(10)
+
+    def set_heights(self, heights: np.ndarray) -> None:
+        self.heights = np.asarray(heights, dtype=float).reshape(10)
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: D102, N802
+        return QRectF(-0.6, 0.0, 10.2, 1.01)
+
+    def paint(self, painter, option, widget=None) -> None:  # noqa: D102
+        for level in (0.5, 1.0):
+            painter.fillRect(QRectF(-0.6, level, 10.2, 0.004), _GRID)
+        if not self.heights.any():
+            return
+        top = int(np.argmax(self.heights))
+        half = self._width / 2
+        for digit, height in enumerate(self.heights):
+            color = self._top_color if digit == top else self._color
+            painter.fillRect(QRectF(digit - half, 0.0, self._width, float(height)), color)
+
+
+class ProbabilityChart(pg.PlotWidget):
+    """Ten bars, one per digit, on a fixed 0..1 axis; the most likely digit is highlighted."""
+
+    def __init__(self, parent: QWidget | None = None, color: QColor = BAR, top_color: QColor = BAR_TOP):
+        super().__init__(parent, background="w")
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        plot = self.getPlotItem()
+        plot.setXRange(-0.6, 9.6, padding=0)
+        plot.setYRange(0, 1.06, padding=0)  # headroom so the 100% tick shows
+        plot.disableAutoRange()
+        plot.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)], []])
+        plot.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.5, 1.0)], []])
+        for name in ("bottom", "left"):
+            plot.getAxis(name).setPen(pg.mkPen(90, 90, 90))
+            plot.getAxis(name).setTextPen(pg.mkPen(60, 60, 60))
+            plot.getAxis(name).setStyle(tickLength=0)
+        self.bars = _Bars(color, top_color)
+        plot.addItem(self.bars)
+        self.setMinimumSize(160, 110)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_probabilities(self, probs: np.ndarray | None) -> None:
+        """Show ``probs`` (10 values); ``None`` empties the chart."""
+        self.bars.set_heights(np.zeros(10) if probs is None else probs)
+
+    def heights(self) -> np.ndarray:
+        """The bar heights shown (for tests and screenshots)."""
+        return self.bars.heights.copy()
+
+
+class ResultPanel(QGroupBox):
+    """One model's answer: the predicted digit, its confidence, the ten probabilities and the inference time."""
+
+    def __init__(self, title: str, parent: QWidget | None = None, header: QWidget | None = None):
+        super().__init__(title, parent)
+        self.digit_label = QLabel("–")
+        font = QFont(self.font())
+        font.setPointSize(34)
+        font.setBold(True)
+        self.digit_label.setFont(font)
+        self.digit_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.confidence_label = QLabel("")
+        self.time_label = QLabel("")
+        self.time_label.setToolTip(
+            "Time of this model's forward pass in onnxruntime for the current drawing (one image, one thread)"
+        )
+        # Fixed sizes: a label whose text changes on every pen event would otherwise re-run the tab's layout.
+        metrics = self.confidence_label.fontMetrics()
+        width = max(metrics.horizontalAdvance(text) for text in _PANEL_TEXTS) + 8
+        for label in (self.confidence_label, self.time_label):
+            label.setStyleSheet(INFO_STYLE)
+            label.setFixedSize(width, metrics.height() + 4)
+        digit_metrics = self.digit_label.fontMetrics()
+        self.digit_label.setFixedSize(digit_metrics.horizontalAdvance("8") + 16, digit_metrics.height())
+        self.chart = ProbabilityChart(self)
+
+        texts = QVBoxLayout()
+        texts.addStretch(1)
+        texts.addWidget(self.confidence_label)
+        texts.addWidget(self.time_label)
+        texts.addStretch(1)
+        numbers = QHBoxLayout()
+        numbers.addWidget(self.digit_label)
+        numbers.addLayout(texts)
+        numbers.addStretch(1)
+        layout = QVBoxLayout(self)
+        if header is not None:
+            layout.addWidget(header)
+        layout.addLayout(numbers)
+        layout.addWidget(self.chart, 1)
+        self.show_empty()
+
+    def show_result(
+        self, probs: np.ndarray, micros: float | None = None, time_text: str | None = None
+    ) -> None:
+        """Show a prediction; the time as ``micros`` microseconds or a ready-made ``time_text``."""
+        digit = int(np.argmax(probs))
+        self.digit_label.setText(str(digit))
+        self.digit_label.setStyleSheet("")
+        self.confidence_label.setText(f"confidence {probs[digit]:.1%}")
+        if time_text is None:
+            time_text = f"inference {micros:,.0f} µs" if micros is not None else ""
+        self.time_label.setText(time_text)
+        self.chart.set_probabilities(probs)
+
+    def show_empty(self, message: str = "") -> None:
+        """No prediction: a dash, an optional one-line reason, an empty chart."""
+        self.digit_label.setText("–")
+        self.digit_label.setStyleSheet("color: #9a9a9a;")
+        self.confidence_label.setText(message)
+        self.time_label.setText("")
+        self.chart.set_probabilities(None)
+
+    def digit(self) -> int | None:
+        """The digit shown, ``None`` when the panel is empty."""
+        text = self.digit_label.text()
+        return int(text) if text.isdigit() else None
