@@ -182,7 +182,7 @@ class DeployResultsView(QGroupBox):
         )
         for r, values in enumerate(rows):
             for c, text in enumerate(values):
-                self.figures.setItem(r, c, _cell(text, bold=c == 0))
+                self.figures.setItem(r, c, _cell(text))
         self.figures.resizeRowsToContents()
         _fixed_height(self.figures)
 

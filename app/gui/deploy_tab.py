@@ -271,7 +271,7 @@ class DeployTab(QWidget):
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
-        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.log_view.setPlaceholderText("The board's answers to each step appear here.")
         self.results_view = DeployResultsView(self)
 
@@ -283,10 +283,18 @@ class DeployTab(QWidget):
             left.addWidget(box)
         left.addWidget(self.deploy_button)
         left.addWidget(self.error_label)
+        how = QLabel(
+            "A deploy checks the board, uploads the ONNX model, converts it with ATC, runs the MNIST test images "
+            "on the board with pyACL and compares every answer with onnxruntime on this computer. Afterwards "
+            "the Draw tab's \u201cClassify on board\u201d sends a drawing to the board."
+        )
+        how.setWordWrap(True)
+        how.setStyleSheet("color: #4d4d4d;")
+        left.addWidget(how)
         left.addStretch(1)
         left_widget = QWidget()
         left_widget.setLayout(left)
-        left_widget.setMaximumWidth(480)
+        left_widget.setMaximumWidth(540)
         left.setContentsMargins(0, 0, 0, 0)
         steps_box = QGroupBox("Steps")
         QVBoxLayout(steps_box).addWidget(self.steps_tree)

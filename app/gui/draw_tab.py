@@ -90,7 +90,11 @@ class DrawTab(QWidget):
         self.student_picker = ModelPicker("student", self, models_dir=models_dir, runs_root=runs_root)
         self.teacher_panel = ResultPanel("Teacher", self, header=self.teacher_picker)
         self.student_panel = ResultPanel("Student", self, header=self.student_picker)
-        self.board_panel = ResultPanel("Atlas board", self)
+        self.board_header = QLabel("the model deployed in the Deploy tab")
+        self.board_header.setStyleSheet(INFO_STYLE)
+        # As high as the model pickers above the other panels, so the three digits and charts line up.
+        self.board_header.setFixedHeight(self.teacher_picker.sizeHint().height())
+        self.board_panel = ResultPanel("Atlas board", self, header=self.board_header)
         self.board_panel.setVisible(False)
 
         self._coalesce = QTimer(self)
@@ -388,6 +392,14 @@ class DrawTab(QWidget):
         self.board_panel.show_empty("waiting for the board…")
         self.board_panel.setVisible(True)
         self.board_request.emit(self._input.copy())
+
+    @Slot(dict)
+    def show_deployed(self, result: dict) -> None:
+        """Name the model the board runs (the Deploy tab's ``deployed`` dict) above the board's answer."""
+        om_path, soc = str(result.get("om_path", "")), result.get("soc_version", "")
+        name = om_path.rsplit("/", 1)[-1] or "the deployed model"
+        self.board_header.setText(f"{name} on {soc}" if soc else name)
+        self.board_header.setToolTip(om_path)
 
     @Slot(str)
     def show_board_error(self, message: str) -> None:

@@ -158,6 +158,8 @@ class MainWindow(ToolWindow):
             deploy.board_ready.connect(draw.set_board_available)
         if hasattr(deploy, "board_error") and hasattr(draw, "show_board_error"):
             deploy.board_error.connect(draw.show_board_error)
+        if hasattr(deploy, "deployed") and hasattr(draw, "show_deployed"):
+            deploy.deployed.connect(draw.show_deployed)
 
     def _build_menus(self) -> None:
         menu = self.menuBar()

@@ -491,6 +491,13 @@ def test_board_error_resets_the_waiting_panel(qtbot, tab):
     assert tab.board_button.isEnabled()  # the person can try again
 
 
+def test_the_board_panel_names_the_deployed_model(tab):
+    tab.show_deployed({"om_path": "/home/u/digit-distill/model/model.om", "soc_version": "Ascend310"})
+    assert tab.board_header.text() == "model.om on Ascend310"
+    assert tab.board_header.toolTip() == "/home/u/digit-distill/model/model.om"
+    assert tab.board_header.height() == tab.teacher_picker.height()  # digits and charts line up
+
+
 def test_a_repeated_error_is_sent_once_until_something_changes(qtbot, tab):
     with qtbot.waitSignals([tab.error_occurred], timeout=1000):
         tab.show_error("The teacher model failed on this drawing: boom")

@@ -165,7 +165,7 @@ class FakeDraw(QObject):
 
     def __init__(self):
         super().__init__()
-        self.results, self.available, self.errors = [], None, []
+        self.results, self.available, self.errors, self.deployed = [], None, [], []
 
     def show_board_result(self, result):
         self.results.append(result)
@@ -176,11 +176,15 @@ class FakeDraw(QObject):
     def show_board_error(self, message):
         self.errors.append(message)
 
+    def show_deployed(self, result):
+        self.deployed.append(result)
+
 
 class FakeDeploy(QObject):
     board_ready = Signal(bool)
     board_prediction = Signal(dict)
     board_error = Signal(str)
+    deployed = Signal(dict)
 
     def __init__(self):
         super().__init__()
@@ -201,6 +205,8 @@ def test_board_signals_are_wired_between_draw_and_deploy():
     assert stand_in.draw_tab.results == [{"digit": 7}]
     stand_in.deploy_tab.board_error.emit("board unreachable")
     assert stand_in.draw_tab.errors == ["board unreachable"]
+    stand_in.deploy_tab.deployed.emit({"om_path": "~/dd/model.om"})
+    assert stand_in.draw_tab.deployed == [{"om_path": "~/dd/model.om"}]
 
 
 def test_draw_tab_errors_reach_the_window(window):
