@@ -216,7 +216,16 @@ def curves_figure(results: dict[str, dict]) -> str | None:
             ],
             10,
         )
-        ax.set_ylim(lo, None)
+        top = max(
+            100 * r["teacher"]["accuracy"],
+            *(
+                h["test_acc"] * 100
+                for role in ("student", "distilled")
+                for run in r[role]["runs"]
+                for h in run["history"]
+            ),
+        )
+        ax.set_ylim(lo, min(100.0, top + 0.5))
         ax.axhline(100 * r["teacher"]["accuracy"], color="grey", ls="--", lw=1, label="teacher")
         ax.set_title(f"recipe {n} (T={r['temperature']:g}, alpha={r['alpha']:g}, {r['seeds']} seeds)")
         ax.set_xlabel("epoch")
