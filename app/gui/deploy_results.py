@@ -76,6 +76,11 @@ def _agreeing(result: dict) -> str:
     return f" ({same:,} of {len(board):,})"
 
 
+def _count(n: int, noun: str) -> str:
+    """``3 errors``, ``1 error``."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _cell(text: str, bold: bool = False) -> QTableWidgetItem:
     item = QTableWidgetItem(text)
     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -219,8 +224,8 @@ class DeployResultsView(QGroupBox):
         wrong = sum(b != y for b, y in zip(board, labels, strict=False))
         differ = sum(b != loc for b, loc in zip(board, local, strict=False))
         self.predictions_caption.setText(
-            f"Digit by digit ({count:,} images): {differ:,} board/local disagreements, "
-            f"{wrong:,} board errors against the labels (red)"
+            f"Digit by digit ({count:,} images): {_count(differ, 'board/local disagreement')}, "
+            f"{_count(wrong, 'board error')} against the labels (red)"
         )
         self.predictions.resizeRowsToContents()
         _fixed_height(self.predictions)

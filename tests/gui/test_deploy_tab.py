@@ -165,7 +165,7 @@ def test_results_view_marks_disagreements_and_errors(qtbot):
     assert [view.figures.item(r, c).text() for r in range(2) for c in range(2)] == [
         "50.00%", "75.00%", "0.412 ms", "0.011 ms"]  # fmt: skip
     assert "75.00% of the digits (3 of 4)" in view.agreement_label.text()
-    assert "1 board/local disagreements, 2 board errors" in view.predictions_caption.text()
+    assert "1 board/local disagreement, 2 board errors against" in view.predictions_caption.text()
     shaded = [
         c for c in range(4) if view.predictions.item(1, c).background().style() != Qt.BrushStyle.NoBrush
     ]
