@@ -252,6 +252,7 @@ class DeployTab(QWidget):
         self.steps_tree.setHeaderLabels(["Step", "Status", "Details"])
         self.steps_tree.setRootIsDecorated(False)
         self.steps_tree.setUniformRowHeights(True)
+        self.steps_tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # long paths keep both ends
         self.steps_tree.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.steps_tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         header = self.steps_tree.header()
