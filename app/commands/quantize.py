@@ -69,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except (QuantizationError, InvalidModelError) as exc:
         raise CommandError(str(exc)) from None
-    command = "digit-distill " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["quantize"] else ""
+    command = getattr(args, "command_line", "") or (
+        "digit-distill " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["quantize"] else ""
+    )
     result = {"model": str(args.model), "command": command, "rows": rows}
     atomic_write_json(args.out / "quantize.json", result)
     if args.json:
@@ -78,3 +80,21 @@ def run(args: argparse.Namespace) -> int:
         print(format_rows(rows, args.model.stem))
         print(f"results: {args.out / 'quantize.json'}", file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m app.commands.quantize MODEL --out DIR ...``: the same command without the CLI front end."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m app.commands.quantize")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["quantize", *argv])
+    args.command_line = "python -m app.commands.quantize " + shlex.join(argv)
+    try:
+        return run(args)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
