@@ -7,7 +7,7 @@ Usage (as root: the Deploy and Draw shots deploy to the board emulator, which ad
 
 Without ``--runs-root`` the script trains a teacher, a normal student and a distilled student on MNIST
 (``--samples`` images, 0 for all; ``--epochs``): real training, only shorter than the full 20-epoch runs. The
-committed PNGs come from the defaults (all 60,000 images, 3 epochs: about 10 minutes on two busy CPU cores). With a
+committed PNGs come from the defaults (all 60,000 images, 3 epochs: 3 to 10 minutes on two shared CPU cores). With a
 ``--runs-root`` holding finished runs, the results table and curves come from those and the script trains one
 short extra student in a temporary folder only to show a job in progress. The Draw tab shows the bundled models
 (``resources/models``) when both exist, else the runs just trained. The student shown there is deployed from the
