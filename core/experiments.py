@@ -514,7 +514,7 @@ def format_table(results: dict) -> str:
         f"recipe {r['recipe']}: T={r['temperature']:g}, alpha={r['alpha']:g}, {r['seeds']} seed(s), "
         f"{r['seconds']:.0f} s",
         f"{'model':<28}{'params':>11}  {'paper':>8}  {'ours':>17}  {'drawn digits':>12}",
-        f"{'teacher 784-2000-2000-10':<28}{r['teacher']['params']:>11,}  {pct(PAPER['teacher']):>8}  "
+        f"{'teacher 784-2000-2000-10' if r.get('preset', 'paper') == 'paper' else 'teacher (' + r['preset'] + ')':<28}{r['teacher']['params']:>11,}  {pct(PAPER['teacher']):>8}  "
         f"{pct(r['teacher']['accuracy']):>17}  {pct(r['teacher'].get('drawn_accuracy')):>12}",
     ]
     for role, name in (("student", "student, trained normally"), ("distilled", "student, distilled")):
