@@ -371,6 +371,15 @@ def findings(results: dict[str, dict], sweep: dict | None, quant: dict[str, dict
                 f"- On digits drawn by people distillation does not help the student here: {pct(d)} distilled vs "
                 f"{pct(s)} trained normally (teacher {pct(r['teacher'].get('drawn_accuracy'))})."
             )
+    if "cnn" in results:
+        r = results["cnn"]
+        out.append(
+            f"- The CNN pair ({r['teacher']['params']:,} vs {r['distilled']['params']:,} parameters, "
+            f"{r['compression_ratio']:.0f}x): teacher {pct(r['teacher']['accuracy'])}, student trained normally "
+            f"{pct(r['student']['accuracy_mean'])}, distilled {pct(r['distilled']['accuracy_mean'])}: KD gain "
+            f"{100 * r['kd_gain']:+.2f} pp over {r['seeds']} seeds. A convolutional student this size needs no teacher "
+            "on MNIST."
+        )
     if sweep:
         out.append(f"- Sweep (no augmentation): {best_cell(sweep)}")
     if quant:
