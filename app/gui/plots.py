@@ -67,7 +67,7 @@ class EpochAxis(pg.AxisItem):
         return [(max(1.0, spacing), offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size)]
 
 
-def _plot(title: str, left: str) -> pg.PlotWidget:
+def _plot(title: str, left: str, legend_offset: tuple[int, int] = (-10, 10)) -> pg.PlotWidget:
     widget = pg.PlotWidget(background="w", axisItems={"bottom": EpochAxis("bottom")})
     item = widget.getPlotItem()
     item.setTitle(title, color="#333", size="10pt")
@@ -81,7 +81,7 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
         item.getAxis(axis).setStyle(maxTickLevel=0)
     item.setClipToView(True)
     item.setDownsampling(auto=True, mode="peak")
-    item.addLegend(offset=(-10, 10), labelTextColor="#333", brush=pg.mkBrush(255, 255, 255, 200))
+    item.addLegend(offset=legend_offset, labelTextColor="#333", brush=pg.mkBrush(255, 255, 255, 200))
     return widget
 
 
@@ -92,7 +92,10 @@ class TrainingPlots(QWidget):
         super().__init__(parent)
         self.loss_plot = _plot("Loss per batch  (grey: earlier runs)", "loss (log scale)")
         self.loss_plot.getPlotItem().setLogMode(y=True)
-        self.acc_plot = _plot("Accuracy per epoch  (grey: earlier runs, test)", "accuracy (%)")
+        # Accuracy rises towards the top right, so its legend sits bottom right, off the curves.
+        self.acc_plot = _plot(
+            "Accuracy per epoch  (grey: earlier runs, test)", "accuracy (%)", legend_offset=(-10, -10)
+        )
         self.loss_plot.setToolTip("Training loss as reported during the epoch; grey: earlier runs")
         self.acc_plot.setToolTip(
             "Accuracy on the training batches and on the 10,000 test images; grey: earlier runs"

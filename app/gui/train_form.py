@@ -41,6 +41,17 @@ DEFAULTS = {
 }
 
 
+def teacher_label(info) -> str:
+    """The Teacher list's text for a run: its time stamp, test accuracy and epochs, short enough to read.
+
+    The folder name's ``-<preset>-teacher`` ending is left out (the list holds only the current preset's
+    teachers); the full folder name and path are in the item's tooltip.
+    """
+    stamp = info.name.replace(f"-{info.preset}-teacher", "", 1)
+    acc = f"{info.test_accuracy:.2%}" if info.test_accuracy is not None else "?"
+    return f"{stamp} · {acc} · {info.epochs_done}/{info.epochs} ep"
+
+
 class LabelledSlider(QWidget):
     """A horizontal slider with its value shown beside it (``scale`` maps slider steps to the value)."""
 
@@ -120,7 +131,7 @@ class TrainForm(QWidget):
         )
         self.teacher = QComboBox()
         self.teacher.setToolTip("The trained teacher the student learns from")
-        self.teacher.setMinimumContentsLength(24)
+        self.teacher.setMinimumContentsLength(20)
         self.teacher.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.preset.currentIndexChanged.connect(lambda _: self.preset_changed.emit(self.preset.currentData()))
         self.teacher.currentIndexChanged.connect(lambda _: self.teacher_changed.emit())
@@ -204,11 +215,10 @@ class TrainForm(QWidget):
         self.teacher.blockSignals(True)
         self.teacher.clear()
         for info in teacher_runs(self.preset.currentData(), runs_root):
-            acc = f"{info.test_accuracy:.2%}" if info.test_accuracy is not None else "?"
-            self.teacher.addItem(
-                f"{info.name}  ·  {acc}  ·  {info.epochs_done}/{info.epochs} ep", str(info.path)
+            self.teacher.addItem(teacher_label(info), str(info.path))
+            self.teacher.setItemData(
+                self.teacher.count() - 1, f"{info.name}\n{info.path}", Qt.ItemDataRole.ToolTipRole
             )
-            self.teacher.setItemData(self.teacher.count() - 1, str(info.path), Qt.ItemDataRole.ToolTipRole)
         if self.teacher.count() == 0:
             self.teacher.addItem("no teacher yet: train one (Ctrl+T)", None)
         index = self.teacher.findData(current) if current is not None and not select_newest else -1

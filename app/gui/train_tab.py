@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QFontMetrics, QKeySequence, QTextBlockFormat, QTextCursor
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QPlainTextEdit,
+    QLabel,
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +38,39 @@ def _format_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class LogView(QTextEdit):
+    """A read-only log: one block per line, wrapped lines indented under the text, following the end.
+
+    Scrolls by pixels (a ``QPlainTextEdit`` scrolls by lines and leaves the last line half hidden), keeps at
+    most ``max_lines`` lines, and jumps to the newest line unless the person scrolled up to read.
+    """
+
+    def __init__(self, max_lines: int = MAX_LOG_LINES, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setAcceptRichText(False)
+        self.setLineWrapMode(QTextEdit.LineWrapMode.WidgetWidth)
+        self.document().setMaximumBlockCount(max_lines)
+        self.document().setDocumentMargin(4)
+
+    def append_line(self, text: str, indent_like: str = "") -> None:
+        """Add ``text`` as a new line; its wrapped parts start under ``text[len(indent_like):]``."""
+        bar = self.verticalScrollBar()
+        follow = bar.value() >= bar.maximum() - 4
+        indent = QFontMetrics(self.font()).horizontalAdvance(indent_like)
+        block = QTextBlockFormat()
+        block.setLeftMargin(indent)
+        block.setTextIndent(-indent)
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        if not self.document().isEmpty():
+            cursor.insertBlock()
+        cursor.setBlockFormat(block)
+        cursor.insertText(text)
+        if follow:
+            bar.setValue(bar.maximum())
 
 
 class TrainTab(QWidget):
@@ -85,12 +119,18 @@ class TrainTab(QWidget):
         self.student_button = QPushButton("Train Student")
         self.distill_button = QPushButton("Distill")
         self.stop_button = QPushButton("Stop")
+        # The text sits beside the bar, not on it: on the bar the fill splits it into two unreadable halves.
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
-        self.progress.setFormat("idle")
-        self.progress.setTextVisible(True)
-        self.log = QPlainTextEdit(readOnly=True)
-        self.log.setMaximumBlockCount(MAX_LOG_LINES)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(12)
+        self.progress_label = QLabel()
+        self.progress_label.setMinimumWidth(
+            QFontMetrics(self.font()).horizontalAdvance("epoch 20/20 · 100% · ETA 00:00")
+        )
+        self.progress_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._set_progress_text("idle")
+        self.log = LogView(MAX_LOG_LINES)
         self.log.setPlaceholderText("Training log")
         self.log.setToolTip("What the trainer reports; errors appear here and in the status bar")
         self.plots = TrainingPlots()
@@ -147,7 +187,10 @@ class TrainTab(QWidget):
         left_layout.addWidget(self.data_panel)
         left_layout.addWidget(self.form)
         left_layout.addLayout(buttons)
-        left_layout.addWidget(self.progress)
+        progress = QHBoxLayout()
+        progress.addWidget(self.progress, 1)
+        progress.addWidget(self.progress_label)
+        left_layout.addLayout(progress)
         left_layout.addWidget(self.log, 1)
 
         right = QSplitter(Qt.Orientation.Vertical)
@@ -160,7 +203,7 @@ class TrainTab(QWidget):
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([380, 900])
+        self.splitter.setSizes([400, 900])
         layout = QVBoxLayout(self)
         layout.addWidget(self.splitter)
 
@@ -224,7 +267,7 @@ class TrainTab(QWidget):
         if self.is_running():
             self.runner.stop()
             self.append_log("stopping after the current batch…")
-            self.progress.setFormat("stopping…")
+            self._set_progress_text("stopping…")
             self._update_buttons()
 
     def shutdown(self, timeout_ms: int = 15_000) -> bool:
@@ -249,7 +292,12 @@ class TrainTab(QWidget):
     # -- slots ----------------------------------------------------------------------------------------
     def append_log(self, text: str) -> None:
         """Add a time-stamped line to the log pane."""
-        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+        stamp = f"{time.strftime('%H:%M:%S')}  "
+        self.log.append_line(stamp + text, indent_like=stamp)
+
+    def _set_progress_text(self, text: str) -> None:
+        self.progress_label.setText(text)
+        self.progress.setToolTip(text)
 
     def report_error(self, message: str) -> None:
         """Log an error and pass it to whoever shows errors (the main window)."""
@@ -259,7 +307,7 @@ class TrainTab(QWidget):
     def _on_started(self, name: str) -> None:
         self._job_t0 = time.monotonic()
         self.progress.setValue(0)
-        self.progress.setFormat("starting…")
+        self._set_progress_text("starting…")
         self.append_log(f"{name}: started")
         self.status_message.emit(f"{name}…")
         self._update_buttons()
@@ -273,8 +321,10 @@ class TrainTab(QWidget):
         if self.runner.stop_requested():
             return
         elapsed = time.monotonic() - self._job_t0
-        eta = f"ETA {_format_seconds(elapsed * (1 - fraction) / fraction)}" if fraction > 0 else ""
-        self.progress.setFormat(f"epoch {info['epoch']}/{self._job_epochs}  ·  %p%  ·  {eta}")
+        parts = [f"epoch {info['epoch']}/{self._job_epochs}", f"{fraction:.0%}"]
+        if fraction > 0:
+            parts.append(f"ETA {_format_seconds(elapsed * (1 - fraction) / fraction)}")
+        self._set_progress_text(" · ".join(parts))
 
     def _on_succeeded(self, row: dict) -> None:
         if row["epochs_done"] == 0:
@@ -304,7 +354,7 @@ class TrainTab(QWidget):
             self.report_error(error["message"])
 
     def _on_finished(self, name: str) -> None:
-        self.progress.setFormat("idle" if self.progress.value() < 1000 else "done")
+        self._set_progress_text("idle" if self.progress.value() < 1000 else "done")
         self.form.refresh_teachers(self.runs_root, select_newest=self._role == "teacher")
         self._update_buttons()
 
