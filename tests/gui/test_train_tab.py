@@ -76,6 +76,7 @@ def test_short_training_job_fills_plots_and_table(qtbot, tab):
     assert tab.results.measure_text("gain", paper=True) == "+1.95 pp"
     assert "test accuracy" in tab.log.toPlainText()
     assert tab.progress.value() == 1000
+    assert tab.progress_label.text() == "done" and not tab.progress.isTextVisible()
 
 
 def test_teacher_then_distill_fills_the_three_measures(qtbot, tab):
@@ -84,6 +85,9 @@ def test_teacher_then_distill_fills_the_three_measures(qtbot, tab):
     assert teacher["params"] == 5_592_010
     assert tab.form.teacher.currentData() == teacher["run_dir"]
     assert tab.distill_button.isEnabled()
+    shown = tab.form.teacher.currentText()
+    assert "-paper-teacher" not in shown and shown.endswith("1/1 ep")
+    assert tab.form.teacher.fontMetrics().horizontalAdvance(shown) < tab.form.teacher.width() - 20  # not cut
 
     run_job(qtbot, tab, "student")
     tab.form.temperature.set_value(6)
@@ -303,3 +307,32 @@ def test_failed_export_keeps_the_trained_run_and_says_why(qtbot, tab, monkeypatc
         "The student (normal) was trained and saved, but its ONNX export failed: "
         "onnxruntime and PyTorch disagree by 0.0006 (allowed 0.0001)"
     ]
+
+
+def test_progress_text_sits_beside_the_bar_with_epoch_percent_and_eta(tab):
+    tab._job_epochs, tab._job_t0 = 3, time.monotonic() - 20.0
+    tab._on_batches([{"epoch": 2, "batch": 30, "batches": 100}])  # 130 of 300 batches
+    assert tab.progress.value() == 433
+    epoch, percent, eta = tab.progress_label.text().split(" · ")
+    assert (epoch, percent) == ("epoch 2/3", "43%")
+    assert eta.startswith("ETA 0:2")  # 20 s for 43%: about 26 s to go
+    assert not tab.progress.isTextVisible()
+
+
+def test_log_follows_the_newest_line_unless_scrolled_up(qtbot, tab):
+    bar = tab.log.verticalScrollBar()
+    for i in range(80):
+        tab.append_log(f"line {i}: " + "a long message that wraps in the narrow log pane " * 2)
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=2000)
+    assert bar.value() == bar.maximum()
+    last = tab.log.document().lastBlock()
+    assert last.text().endswith("pane ") and "line 79" in last.text()
+    # Wrapped parts start under the message, not under the time stamp.
+    assert (
+        last.blockFormat().leftMargin() > 0
+        and last.blockFormat().textIndent() == -last.blockFormat().leftMargin()
+    )
+    bar.setValue(0)  # the person scrolls up to read
+    tab.append_log("one more")
+    assert bar.value() == 0
+    assert tab.log.toPlainText().splitlines()[-1].endswith("  one more")
