@@ -36,7 +36,8 @@ DOCS = ROOT / "docs"
 RESULTS = DOCS / "results"
 FIGURES = DOCS / "figures"
 MODELS = ROOT / "resources" / "models"
-RECIPE_NAMES = ("paper", "strong", "cnn", "app")
+#: Results folders under docs/results, in report order (``strong-long``: the strong students, longer teacher).
+RECIPE_NAMES = ("paper", "strong", "strong-long", "cnn", "app")
 
 
 def load(path: Path) -> dict | None:
@@ -319,7 +320,7 @@ def recipe_section(name: str, r: dict) -> str:
         for s, d in zip(r["student"]["runs"], r["distilled"]["runs"])
     )
     teacher_note = (
-        f"reused from `{Path(r['teacher']['run_dir']).name}` (trained once, seed 0)"
+        f"reused from `{r['teacher']['run_dir']}` ({r['teacher']['epochs']} epochs, trained separately, seed 0)"
         if r["teacher"].get("reused")
         else "trained once (seed 0) by this command"
     )
@@ -371,6 +372,14 @@ def findings(results: dict[str, dict], sweep: dict | None, quant: dict[str, dict
                 f"- On digits drawn by people distillation does not help the student here: {pct(d)} distilled vs "
                 f"{pct(s)} trained normally (teacher {pct(r['teacher'].get('drawn_accuracy'))})."
             )
+    if "strong-long" in results and "strong" in results:
+        r, base = results["strong-long"], results["strong"]
+        out.append(
+            f"- A longer-trained teacher ({r['teacher']['epochs']} epochs, {pct(r['teacher']['accuracy'])}, vs "
+            f"{base['teacher']['epochs']} epochs, {pct(base['teacher']['accuracy'])}) gives the same students a KD "
+            f"gain of {100 * r['kd_gain']:+.2f} pp (distilled {pct(r['distilled']['accuracy_mean'])}) instead of "
+            f"{100 * base['kd_gain']:+.2f} pp."
+        )
     if "cnn" in results:
         r = results["cnn"]
         out.append(
