@@ -128,7 +128,7 @@ class TrainTab(QWidget):
         self.progress_label.setMinimumWidth(
             QFontMetrics(self.font()).horizontalAdvance("epoch 20/20 · 100% · ETA 00:00")
         )
-        self.progress_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.progress_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self._set_progress_text("idle")
         self.log = LogView(MAX_LOG_LINES)
         self.log.setPlaceholderText("Training log")
