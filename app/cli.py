@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "app.commands.predict",
     "app.commands.reproduce",
     "app.commands.sweep",
+    "app.commands.quantize",
     "app.commands.runs",
     "app.commands.deploy",
 )
