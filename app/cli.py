@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="digit-distill",
         description="Knowledge-distillation workbench for handwritten digits. Without a subcommand, opens the app.",
     )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -46,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - every user-facing error becomes one readable line
-        if getattr(args, "debug", False) or isinstance(exc, (AssertionError, NameError, TypeError)):
-            raise
+        if args.debug or isinstance(exc, (AssertionError, NameError, TypeError, AttributeError)):
+            raise  # programming errors keep their traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
