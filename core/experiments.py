@@ -692,9 +692,12 @@ def sweep(
             for row in pool.map(_run_sweep_job, jobs):
                 record(row)
     result = sweep_table(rows, temperatures, alphas)
+    _, teacher_meta = load_teacher(spec.teacher)
     result.update(
         recipe=spec.recipe,
         teacher=str(spec.teacher),
+        teacher_accuracy=teacher_meta["test_accuracy"],
+        teacher_epochs=len(teacher_meta["history"]),
         epochs=spec.epochs or get_recipe(spec.recipe).distilled.epochs,
         seeds=seeds,
         workers=workers,

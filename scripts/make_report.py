@@ -514,7 +514,8 @@ def build_markdown() -> str:
     if sweep:
         out += [
             f"Command: `{sweep['command']}`. Student 784-50-50-10, {sweep['epochs']} epochs, no augmentation, "
-            f"the `strong` recipe's teacher (`{sweep['teacher']}`), {sweep['seeds']} seed(s) per cell. Cells: accuracy "
+            f"teacher `{sweep['teacher']}` ({sweep.get('teacher_epochs', '?')} epochs, "
+            f"{pct(sweep.get('teacher_accuracy'))}), {sweep['seeds']} seed(s) per cell. Cells: accuracy "
             "(gain over the student trained normally with the same settings, in pp).",
             "",
             sweep_table(sweep),
