@@ -162,9 +162,8 @@ def timing_table(results: dict[str, dict], sweep: dict | None) -> str:
             f"{r['seconds']:.0f} |"
         )
     if sweep:
-        lines.append(
-            f"| sweep, {len(sweep['runs'])} runs, {sweep['workers']} process(es) | {sweep['seconds']:.0f} |"
-        )
+        total = sum(run["seconds"] for run in sweep["runs"])
+        lines.append(f"| sweep, {len(sweep['runs'])} runs, sum of the runs' training times | {total:.0f} |")
     return "\n".join(lines)
 
 
