@@ -90,7 +90,7 @@ RECIPES: dict[str, Recipe] = {
         teacher_model=replace(_paper.teacher, dropout=0.2),
         student_model=_paper.student,
         teacher=TrainConfig(
-            epochs=10,
+            epochs=25,
             batch_size=512,
             lr=0.1,
             weight_decay=5e-5,
