@@ -232,8 +232,12 @@ def curves_figure(results: dict[str, dict]) -> str | None:
     names = [n for n in RECIPE_NAMES if n in results]
     if not names:
         return None
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.8), squeeze=False)
-    for ax, n in zip(axes[0], names):
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4 * rows), squeeze=False)
+    for ax in axes.flat[len(names) :]:
+        ax.set_visible(False)
+    for ax, n in zip(axes.flat, names):
         r = results[n]
         for role, colour, label in (
             ("student", "tab:blue", "trained normally"),
@@ -264,10 +268,11 @@ def curves_figure(results: dict[str, dict]) -> str | None:
         ax.set_ylim(lo, min(100.0, top + 0.5))
         ax.axhline(100 * r["teacher"]["accuracy"], color="grey", ls="--", lw=1, label="teacher")
         ax.set_title(f"recipe {n} (T={r['temperature']:g}, alpha={r['alpha']:g}, {r['seeds']} seeds)")
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (one pass over the augmentation pool)" if r.get("pool_copies") else "epoch")
         ax.set_ylabel("MNIST test accuracy (%)")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
     return save_figure(fig, "learning_curves.png")
 
 
