@@ -63,6 +63,20 @@ class Recipe:
 _paper = get_preset("paper")
 _cnn = get_preset("cnn")
 _JITTER = AugmentConfig(shift=2.0, rotate=10.0, scale=0.1, shear=10.0, thickness=0.3)
+# The strong and app recipes share these; the plain and the distilled student get the very same settings.
+_STRONG_TEACHER_MODEL = replace(_paper.teacher, dropout=0.2)
+_STRONG_TEACHER = TrainConfig(
+    epochs=25,
+    batch_size=512,
+    lr=0.1,
+    weight_decay=5e-5,
+    warmup_epochs=0.5,
+    augment=True,
+    augmentation=_JITTER,
+)
+_STRONG_STUDENT = TrainConfig(
+    epochs=12, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
+)
 
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe(
@@ -87,23 +101,11 @@ RECIPES: dict[str, Recipe] = {
             "Same architectures trained well: teacher with dropout and jitter, students on a jitter pool, "
             "European writing styles mixed in."
         ),
-        teacher_model=replace(_paper.teacher, dropout=0.2),
+        teacher_model=_STRONG_TEACHER_MODEL,
         student_model=_paper.student,
-        teacher=TrainConfig(
-            epochs=25,
-            batch_size=512,
-            lr=0.1,
-            weight_decay=5e-5,
-            warmup_epochs=0.5,
-            augment=True,
-            augmentation=_JITTER,
-        ),
-        student=TrainConfig(
-            epochs=12, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
-        ),
-        distilled=TrainConfig(
-            epochs=12, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
-        ),
+        teacher=replace(_STRONG_TEACHER, epochs=25),
+        student=_STRONG_STUDENT,
+        distilled=_STRONG_STUDENT,
         kd=KDConfig(temperature=4.0, alpha=0.9),
         pool_copies=4,
         styles=0.3,
@@ -112,26 +114,14 @@ RECIPES: dict[str, Recipe] = {
         name="app",
         preset="paper",
         description=(
-            "The bundled models: the strong recipe with more European-style digits (50%) and a longer teacher, "
-            "for digits drawn in the app."
+            "The bundled models: the strong recipe with more European-style digits (50%) and a 12-epoch "
+            "teacher, for digits drawn in the app."
         ),
-        teacher_model=replace(_paper.teacher, dropout=0.2),
+        teacher_model=_STRONG_TEACHER_MODEL,
         student_model=_paper.student,
-        teacher=TrainConfig(
-            epochs=12,
-            batch_size=512,
-            lr=0.1,
-            weight_decay=5e-5,
-            warmup_epochs=0.5,
-            augment=True,
-            augmentation=_JITTER,
-        ),
-        student=TrainConfig(
-            epochs=12, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
-        ),
-        distilled=TrainConfig(
-            epochs=12, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
-        ),
+        teacher=replace(_STRONG_TEACHER, epochs=12),
+        student=_STRONG_STUDENT,
+        distilled=_STRONG_STUDENT,
         kd=KDConfig(temperature=4.0, alpha=0.9),
         pool_copies=4,
         styles=0.5,
