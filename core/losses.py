@@ -59,9 +59,30 @@ def distillation_loss(
         ``total``, ``soft`` (the KL term times T^2, before alpha) and ``hard`` (the cross-entropy).
     """
     check_kd_params(temperature, alpha)
+    return distillation_loss_from_soft_targets(
+        student_logits, soft_targets(teacher_logits, temperature), labels, temperature, alpha
+    )
+
+
+def soft_targets(teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The teacher's softened distribution as log-probabilities, ``log_softmax(z_t / T)`` (no gradient)."""
+    return F.log_softmax(teacher_logits.detach() / temperature, dim=1)
+
+
+def distillation_loss_from_soft_targets(
+    student_logits: torch.Tensor,
+    teacher_log_probs: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float,
+    alpha: float,
+) -> KDLossParts:
+    """:func:`distillation_loss` with the teacher's :func:`soft_targets` computed beforehand.
+
+    The trainer caches the soft targets of the whole training set once per distillation, so each step only
+    gathers them.
+    """
     hard = F.cross_entropy(student_logits, labels)
     log_p_student = F.log_softmax(student_logits / temperature, dim=1)
-    log_p_teacher = F.log_softmax(teacher_logits.detach() / temperature, dim=1)
-    soft = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True) * temperature**2
+    soft = F.kl_div(log_p_student, teacher_log_probs, reduction="batchmean", log_target=True) * temperature**2
     total = alpha * soft + (1.0 - alpha) * hard
     return KDLossParts(total, soft, hard)

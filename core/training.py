@@ -19,7 +19,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from core.augment import AugmentConfig, random_affine
-from core.losses import check_kd_params, distillation_loss
+from core.losses import check_kd_params, distillation_loss_from_soft_targets, soft_targets
 from core.models import ModelConfig, build_model, count_params
 
 if TYPE_CHECKING:
@@ -316,6 +316,8 @@ def train(
         elif not cfg.augment:
             progress.status("caching the teacher's logits for the whole training set")
             teacher_logits = predict_logits(teacher, train_x)
+    # Without augmentation every step reuses the cached soft targets: one gather instead of a teacher pass.
+    cached_targets = soft_targets(teacher_logits, kd.temperature) if teacher_logits is not None else None
 
     history: list[dict] = []
     start_epoch = 0
@@ -360,12 +362,14 @@ def train(
                 x = random_affine(x, cfg.augmentation, aug_gen)
             logits = net(x)
             if role == "distilled":
-                if teacher_logits is not None:
-                    t_logits = teacher_logits[idx]
+                if cached_targets is not None:
+                    targets = cached_targets[idx]
                 else:
                     with torch.no_grad():
-                        t_logits = teacher(x)
-                loss, soft, hard = distillation_loss(logits, t_logits, y, kd.temperature, kd.alpha)
+                        targets = soft_targets(teacher(x), kd.temperature)
+                loss, soft, hard = distillation_loss_from_soft_targets(
+                    logits, targets, y, kd.temperature, kd.alpha
+                )
             else:
                 loss = hard = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
                 soft = torch.zeros((), device=device)
