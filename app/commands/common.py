@@ -120,6 +120,13 @@ class ConsoleProgress:
         return self._stop
 
 
+def recorded_command(name: str) -> str:
+    """The command line that ran ``name``, for results files to record; empty when called another way."""
+    import shlex
+
+    return "digit-distill " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == [name] else ""
+
+
 def existing_path(text: str) -> Path:
     """Argparse type: a path that must exist."""
     path = Path(text).expanduser()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -15,9 +14,9 @@ from app.commands.common import (
     existing_path,
     load_data,
     print_json,
+    recorded_command,
 )
 from core.experiments import (
-    ExperimentError,
     ExperimentStopped,
     ReproduceOptions,
     format_table,
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         alpha=args.alpha,
         drawn_path=drawn,
-        command="digit-distill " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["reproduce"] else "",
+        command=recorded_command("reproduce"),
     )
     data = load_data(args)
     print(f"results folder: {args.out}", file=sys.stderr)
@@ -97,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
     except ExperimentStopped as exc:
         print(str(exc), file=sys.stderr)
         return 130
-    except (ExperimentError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
     if args.json:
         print_json(results)
     else:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
 from app.commands import CommandError
-from app.commands.common import ConsoleProgress, add_data_args, add_json_arg, existing_path, print_json
+from app.commands.common import (
+    ConsoleProgress,
+    add_data_args,
+    add_json_arg,
+    existing_path,
+    print_json,
+    recorded_command,
+)
 from core.experiments import (
     DEFAULT_ALPHAS,
     DEFAULT_TEMPERATURES,
-    ExperimentError,
     ExperimentStopped,
     SweepSpec,
     format_sweep,
@@ -94,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    command = "digit-distill " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["sweep"] else ""
+    command = recorded_command("sweep")
     try:
         with ConsoleProgress(quiet=True) as progress:
             result = sweep(
@@ -103,8 +108,6 @@ def run(args: argparse.Namespace) -> int:
     except ExperimentStopped as exc:
         print(str(exc), file=sys.stderr)
         return 130
-    except (ExperimentError, ValueError) as exc:
-        raise CommandError(str(exc)) from None
     if args.json:
         print_json(result)
     else:
