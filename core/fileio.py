@@ -1,14 +1,64 @@
-"""Atomic file writes: a crash mid-write never leaves a half-written file behind."""
+"""Atomic file writes: a crash mid-write never leaves a half-written file behind.
+
+Each write goes to a new temporary file in the destination's folder, is flushed to disk, renamed over the
+destination (``os.replace``, atomic on one file system) and the folder itself is flushed so that the rename
+survives a power cut. The temporary file is created with mode ``0o666`` and the kernel applies the process
+umask, so the final file gets the usual permissions without this module ever reading or changing the umask
+(``os.umask`` sets it process-wide: a race with any other thread creating files).
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _create_temporary(folder: Path, name: str) -> Path:
+    """Create an empty, new file ``.<name>.<random>.tmp`` in ``folder`` with mode 0o666 minus the umask."""
+    for _ in range(100):
+        tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, _TMP_FLAGS, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(folder))
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename in it) to disk, where the OS supports it.
+
+    Windows cannot open a folder this way, and some file systems refuse ``fsync`` on one (EINVAL); the rename is
+    then as durable as the OS makes it, which is all that can be done.
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES, errno.EPERM):
+            raise
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -23,26 +73,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     Yields
     ------
     Path
-        A temporary file in the same folder (same file system, so ``os.replace`` is atomic).
-        On an exception the temporary file is removed and ``path`` is left untouched.
+        A new, empty temporary file in the same folder (same file system, so ``os.replace`` is atomic). Write it
+        by path (``open(tmp, "wb")``, ``torch.save``, ``onnx.save``...). On an exception, here or in the body,
+        the temporary file is removed and ``path`` is left untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    # mkstemp creates files readable by the owner only; give the final file the usual permissions instead.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
+    tmp_path = _create_temporary(path.parent, path.name)
     try:
         yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
+        _fsync_file(tmp_path)
         os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
+    except BaseException:
+        try:
             tmp_path.unlink()
+        except OSError:
+            pass  # already gone, or the folder became read-only: the original error matters more
+        raise
+    fsync_folder(path.parent)
 
 
 def atomic_write(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any]) -> Path:
@@ -58,6 +106,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    """Write ``obj`` as indented JSON to ``path`` atomically.
+
+    The object is serialised before anything is written: one JSON cannot hold raises ``TypeError`` and leaves
+    ``path`` untouched.
+    """
     text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
     return atomic_write_bytes(path, text.encode("utf-8"))

@@ -11,7 +11,10 @@ a white canvas and white chalk on a dark board give the same result.
 
 from __future__ import annotations
 
+import math
 import os
+import stat
+import struct
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -37,13 +40,57 @@ class ImageReadError(ValueError):
     """Raised when an image file cannot be read (missing, unreadable, or not an image)."""
 
 
+#: Largest image :func:`load_image` decodes, in pixels (a 48-megapixel phone photo fits); checked from the file's
+#: header before decoding, so a small file that would expand to gigabytes (a "decompression bomb") is refused.
+MAX_PIXELS = 50_000_000
+#: Longer side above which a decoded image is reduced (by whole-pixel averaging) before preprocessing: the digit
+#: ends up 20 pixels tall, so more detail only costs memory and time.
+MAX_SIDE = 4096
+
+# Errors PIL's decoders raise on malformed files besides OSError/ValueError (found by tests/test_properties.py).
+_DECODER_ERRORS = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    ZeroDivisionError,
+    MemoryError,
+    Image.DecompressionBombError,
+)
+
+
+def _open_regular_file(path: str | os.PathLike):
+    """Open ``path`` for reading as a binary file object, refusing anything but a regular file.
+
+    The file is opened without blocking and checked with ``fstat`` on the open descriptor (no gap between check
+    and use): a FIFO named ``x.png`` would otherwise block forever, and a device (``/dev/zero``) never ends.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ImageReadError(f"{path}: is a folder, not an image file")
+        if not stat.S_ISREG(mode):
+            raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device cannot be an image)")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file into a uint8 array for :func:`to_mnist`.
 
     Parameters
     ----------
     path
-        A PNG, JPEG, BMP, ... file that PIL can open. EXIF orientation (phone photos) is applied.
+        A PNG, JPEG, BMP, ... file that PIL can open, at most :data:`MAX_PIXELS` pixels. EXIF orientation (phone
+        photos) is applied; images with a side longer than :data:`MAX_SIDE` are reduced by a whole factor.
 
     Returns
     -------
@@ -53,25 +100,51 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     ImageReadError
-        The file is missing, unreadable, or not an image PIL understands.
+        The file is missing, unreadable, not a regular file, too large, or not an image PIL can decode.
     """
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            if img.mode.startswith("I;16") or img.mode in ("I", "F"):  # 16-bit or float grey (scans)
-                grey = np.asarray(img, dtype=np.float64)
-                top = 65535.0 if img.mode.startswith("I;16") else max(float(grey.max()), 1.0)
-                return np.round(np.clip(grey / top, 0, 1) * 255).astype(np.uint8)
-            has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-            return np.asarray(img.convert("RGBA" if has_alpha else "L"))
+        file = _open_regular_file(path)
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ImageReadError(f"{path}: is a folder, not an image file") from None
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not an image file (use PNG or JPEG)") from None
-    except (OSError, ValueError) as exc:  # permission denied, truncated or corrupt data
-        raise ImageReadError(f"{path}: cannot read the image ({exc})") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot open the file ({exc.strerror or exc})") from None
+    with file:
+        try:
+            with Image.open(file) as img:
+                pixels = img.size[0] * img.size[1]
+                if pixels > MAX_PIXELS:
+                    raise ImageReadError(
+                        f"{path}: image of {img.size[0]} x {img.size[1]} = {pixels:,} pixels is larger than "
+                        f"the limit of {MAX_PIXELS:,} pixels"
+                    )
+                return _decode(img)
+        except ImageReadError:
+            raise
+        except UnidentifiedImageError:
+            raise ImageReadError(f"{path}: not an image file (use PNG or JPEG)") from None
+        except Image.DecompressionBombError:
+            raise ImageReadError(f"{path}: image larger than the limit of {MAX_PIXELS:,} pixels") from None
+        except _DECODER_ERRORS as exc:  # truncated or corrupt data, a mode PIL cannot convert
+            raise ImageReadError(f"{path}: cannot read the image ({type(exc).__name__}: {exc})") from None
+
+
+def _decode(img: Image.Image) -> np.ndarray:
+    """Decode an opened image into ``(H, W)`` grey or ``(H, W, 4)`` RGBA uint8, reduced to :data:`MAX_SIDE`."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):  # 16-bit or float grey (scans)
+        grey = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(grey).all():
+            raise ValueError("the image holds NaN or infinite values")
+        top = 65535.0 if img.mode.startswith("I;16") else max(float(grey.max()), 1.0)
+        decoded = Image.fromarray(np.round(np.clip(grey / top, 0, 1) * 255).astype(np.uint8))
+    else:
+        has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+        decoded = img.convert("RGBA" if has_alpha else "L")
+    if max(decoded.size) > MAX_SIDE:
+        decoded = decoded.reduce(math.ceil(max(decoded.size) / MAX_SIDE))
+    return np.asarray(decoded)
 
 
 def _to_grey(image: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["tests.board_emulator.fixtures"]
 
@@ -16,6 +17,22 @@ DRAWN_DIGITS = SHARED / "data" / "drawn-digits-dev" / "strokes.npz"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("DIGIT_DISTILL_DATA", str(MNIST_DIR))
+
+# Property-based tests: a CI budget by default; HYPOTHESIS_PROFILE=long for a longer local run.
+_PROPERTY_SETTINGS = dict(
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.register_profile("ci", max_examples=60, derandomize=True, database=None, **_PROPERTY_SETTINGS)
+settings.register_profile("long", max_examples=2000, **_PROPERTY_SETTINGS)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Write the bad-input counts (tests/reliability.py) where $DIGIT_DISTILL_RELIABILITY_JSON says."""
+    from tests import reliability
+
+    if os.environ.get(reliability.ENV) and reliability.COUNTS:
+        reliability.write_counts(os.environ[reliability.ENV])
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -255,3 +256,69 @@ def test_predict_bad_model(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code != 0 and out == ""
     assert "not an ONNX model" in err
+
+
+def _png_header_only(path, width: int, height: int):
+    """A valid PNG header claiming ``width`` x ``height`` pixels (a decompression bomb needs no more to be caught)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_predict_reports_each_bad_file_and_classifies_every_good_one(student_path, mnist, tmp_path, capsys):
+    import os
+
+    from tests.reliability import time_limit
+
+    good = [str(_digit_png(tmp_path / f"d{i}.png", mnist.test_images[i, 0].numpy())) for i in range(2)]
+    bomb = _png_header_only(tmp_path / "bomb.png", 20000, 20000)  # PIL itself refuses this one
+    big = _png_header_only(tmp_path / "big.png", 8000, 8000)  # under PIL's limit, over ours
+    fifo = tmp_path / "x.png"
+    os.mkfifo(fifo)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(Path(good[0]).read_bytes()[:300])
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    files = [
+        str(bomb),
+        good[0],
+        str(fifo),
+        str(big),
+        str(tmp_path),
+        str(truncated),
+        str(empty),
+        "missing.png",
+        good[1],
+    ]
+    with time_limit(60):
+        code = main(["predict", "--model", str(student_path), "--json", *files])
+    out, err = capsys.readouterr()
+    assert code == 1
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["file"] for r in records] == files
+    by_file = {r["file"]: r for r in records}
+    for file in good:
+        assert set(by_file[file]) == {"file", "digit", "probabilities"}
+    assert [by_file[good[0]]["digit"], by_file[good[1]]["digit"]] == [7, 2]
+    errors = {f: by_file[f]["error"] for f in files if f not in good}
+    assert all(set(by_file[f]) == {"file", "error"} for f in errors)
+    assert all(message.startswith(file) for file, message in errors.items())
+    assert "larger than the limit" in errors[str(bomb)]
+    assert "8000 x 8000 = 64,000,000 pixels" in errors[str(big)]
+    assert "not a regular file" in errors[str(fifo)]
+    assert "folder" in errors[str(tmp_path)]
+    assert "cannot read the image" in errors[str(truncated)]
+    assert "not an image file" in errors[str(empty)]
+    assert "no such file" in errors["missing.png"]
+    assert err.strip() == "7 of 9 images could not be classified"

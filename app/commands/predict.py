@@ -28,7 +28,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--json",
         action="store_true",
-        help='one JSON object per image and line: {"file", "digit", "probabilities"}',
+        help='one JSON object per image and line: {"file", "digit", "probabilities"} or {"file", "error"}',
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
     parser.set_defaults(func=run)
@@ -40,8 +40,25 @@ def _format_line(file: str, probs: list[float]) -> str:
     return f"{file}: {best} ({probs[best]:.1%}; next {second} {probs[second]:.1%})"
 
 
+def _classify(classifier: OnnxClassifier, file: str) -> list[float]:
+    """Probabilities for one image file; raises :class:`ValueError` (with a message naming the file) when it fails."""
+    try:
+        x = to_mnist(load_image(file))
+    except EmptyImageError:
+        raise ValueError(f"{file}: blank image, no digit found") from None
+    except ImageReadError:
+        raise
+    except ValueError as exc:
+        raise ValueError(f"{file}: {exc}") from None
+    return [float(p) for p in classifier.probabilities(x)[0]]
+
+
 def run(args: argparse.Namespace) -> int:
-    """Classify each image; images that cannot be read are reported on stderr and make the exit status 1."""
+    """Classify every image it can; each one that fails is reported on its own line; exit status 1 if any failed.
+
+    With ``--json`` every image gives one line on stdout, ``{"file", "digit", "probabilities"}`` or
+    ``{"file", "error"}``; without it, failures go to stderr as ``error: FILE: reason``.
+    """
     try:
         classifier = OnnxClassifier(args.model)
     except InvalidModelError as exc:
@@ -50,20 +67,14 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for file in args.images:
         try:
-            x = to_mnist(load_image(file))
-        except ImageReadError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        except EmptyImageError:
-            print(f"error: {file}: blank image, no digit found", file=sys.stderr)
-            failed += 1
-            continue
+            probs = _classify(classifier, file)
         except ValueError as exc:
-            print(f"error: {file}: {exc}", file=sys.stderr)
             failed += 1
+            if args.json:
+                print(json.dumps({"file": file, "error": str(exc)}), flush=True)
+            else:
+                print(f"error: {exc}", file=sys.stderr, flush=True)
             continue
-        probs = [float(p) for p in classifier.probabilities(x)[0]]
         digit = max(range(10), key=probs.__getitem__)
         if args.json:
             print(json.dumps({"file": file, "digit": digit, "probabilities": probs}), flush=True)
