@@ -50,6 +50,8 @@ LABELS_MAGIC = 2049
 IMAGE_SIZE = 28
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 64 * 1024
+#: Default size of the validation split held out from the end of the training set (:meth:`MNIST.hold_out_validation`).
+VALIDATION_SIZE = 5000
 _REPLACE_HINT = "Replace it with a good copy, or delete it and run `digit-distill data --download`"
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -363,6 +365,11 @@ class MNIST:
         int64 ``(N,)`` digits 0-9.
     data_dir
         The folder it was loaded from (None for a derived subset of unknown origin).
+    val_images, val_labels
+        A validation split held out from the training set (:meth:`hold_out_validation`), or None. Sweeps and
+        searches choose settings on it, never on the test set.
+    validation
+        Where the validation split comes from (recorded in results), or None.
     """
 
     train_images: torch.Tensor
@@ -370,10 +377,38 @@ class MNIST:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     data_dir: Path | None = None
+    val_images: torch.Tensor | None = None
+    val_labels: torch.Tensor | None = None
+    validation: dict | None = None
 
     def __repr__(self) -> str:
+        val = f", validation={len(self.val_labels)}" if self.val_labels is not None else ""
         return (
-            f"MNIST(train={len(self.train_labels)}, test={len(self.test_labels)}, data_dir={self.data_dir})"
+            f"MNIST(train={len(self.train_labels)}{val}, test={len(self.test_labels)}, "
+            f"data_dir={self.data_dir})"
+        )
+
+    def hold_out_validation(self, n: int = VALIDATION_SIZE) -> MNIST:
+        """The last ``n`` training images as a validation split; the training set keeps the others.
+
+        The split is positional (the last ``n`` of the training set in file order), so it is the same on every
+        machine and is recorded in :attr:`validation` as ``{"source": "training set", "first": i, "count": n}``.
+        """
+        total = len(self.train_labels)
+        if self.val_labels is not None:
+            raise ValueError("this dataset already has a validation split")
+        if not 0 < n < total:
+            raise ValueError(f"validation size must be between 1 and {total - 1}, not {n}")
+        first = total - n
+        return MNIST(
+            train_images=self.train_images[:first],
+            train_labels=self.train_labels[:first],
+            test_images=self.test_images,
+            test_labels=self.test_labels,
+            data_dir=self.data_dir,
+            val_images=self.train_images[first:],
+            val_labels=self.train_labels[first:],
+            validation={"source": "training set", "first": first, "count": n},
         )
 
     def subset(self, n_train: int, n_test: int, seed: int = 0) -> MNIST:
@@ -401,6 +436,9 @@ class MNIST:
             self.test_images[test],
             self.test_labels[test],
             self.data_dir,
+            self.val_images,  # a validation split is kept whole
+            self.val_labels,
+            self.validation,
         )
 
 

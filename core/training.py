@@ -124,7 +124,10 @@ class Progress(Protocol):
         """Every few batches: epoch, batch, batches, step, loss, soft, hard, lr."""
 
     def on_epoch(self, info: dict) -> None:
-        """After each epoch: epoch, epochs, loss, soft, hard, train_acc, test_acc, seconds, lr."""
+        """After each epoch: epoch, epochs, loss, soft, hard, train_acc, test_acc, seconds, lr (and val_acc).
+
+        ``val_acc`` is there when the data has a validation split (:meth:`core.data.MNIST.hold_out_validation`).
+        """
 
     def status(self, text: str) -> None:
         """A human-readable line for a log or status bar."""
@@ -422,6 +425,7 @@ def train(
                 f"learning rate (now {cfg.lr})."
             )
         test_acc = evaluate(model, test_x, test_y)
+        val_acc = evaluate(model, data.val_images, data.val_labels) if data.val_images is not None else None
         row = {
             "epoch": epoch + 1,
             "epochs": cfg.epochs,
@@ -430,6 +434,7 @@ def train(
             "hard": hard_sum,
             "train_acc": correct / seen,
             "test_acc": test_acc,
+            **({"val_acc": val_acc} if val_acc is not None else {}),
             "seconds": time.perf_counter() - t_epoch,
             "lr": lr,
         }

@@ -311,3 +311,17 @@ def test_data_command_on_empty_folder_explains_how_to_get_the_files(tmp_path, ca
     with pytest.raises(MissingDataError, match="--download"):
         run_data_command(["--data-dir", str(tmp_path)])
     assert "missing" in capsys.readouterr().out
+
+
+def test_validation_split_is_the_end_of_the_training_set(mnist):
+    split = mnist.hold_out_validation(5000)
+    assert split.validation == {"source": "training set", "first": 55000, "count": 5000}
+    assert len(split.train_labels) == 55000 and len(split.val_labels) == 5000
+    assert torch.equal(split.val_images, mnist.train_images[55000:])
+    assert torch.equal(split.train_labels, mnist.train_labels[:55000])
+    assert split.test_images is mnist.test_images
+    assert split.subset(100, 10).val_labels is split.val_labels  # a subset keeps the validation split whole
+    with pytest.raises(ValueError, match="already has a validation split"):
+        split.hold_out_validation(10)
+    with pytest.raises(ValueError, match="between 1 and 59999"):
+        mnist.hold_out_validation(60000)
