@@ -1,4 +1,10 @@
-"""The ``digit-distill`` command line: subcommands for training, export, inference and deploy; none starts the GUI."""
+"""The ``digit-distill`` command line: subcommands for training, export, inference and deploy; none starts the GUI.
+
+Start-up stays fast: this module imports nothing heavy. The subcommands' modules (which import torch,
+onnxruntime, ...) are imported only for the subcommand being run; ``--help`` and ``--version`` list the
+subcommands from :data:`COMMANDS` alone. Each module's ``register(subparsers)`` adds its parsers without a
+``help=`` (it comes from :data:`COMMANDS`, the one home of the one-line summaries).
+"""
 
 from __future__ import annotations
 
@@ -6,41 +12,107 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = (
-    "app.commands.data",
-    "app.commands.train",
-    "app.commands.evaluate",
-    "app.commands.export",
-    "app.commands.predict",
-    "app.commands.reproduce",
-    "app.commands.sweep",
-    "app.commands.quantize",
-    "app.commands.runs",
-    "app.commands.deploy",
-)
+#: Subcommand -> (module that registers and runs it, one-line summary for ``digit-distill --help``).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("app.commands.data", "show where MNIST is read from; download and check it"),
+    "train-teacher": ("app.commands.train", "train the large teacher network"),
+    "train-student": ("app.commands.train", "train the small student network normally (no teacher)"),
+    "distill": ("app.commands.train", "train the small student by distillation from a trained teacher"),
+    "evaluate": ("app.commands.evaluate", "test accuracy of a run, checkpoint or ONNX model"),
+    "export": (
+        "app.commands.export",
+        "export a run or checkpoint to ONNX (opset 11, checked against PyTorch)",
+    ),
+    "predict": (
+        "app.commands.predict",
+        "classify digit images with an ONNX model (default: the bundled student)",
+    ),
+    "reproduce": (
+        "app.commands.reproduce",
+        "reproduce the paper's table: teacher, student trained normally, distilled student",
+    ),
+    "sweep": ("app.commands.sweep", "distil the student over a temperature x alpha grid"),
+    "quantize": ("app.commands.quantize", "INT8-quantize an ONNX model with onnxruntime and measure it"),
+    "runs": ("app.commands.runs", "list training runs"),
+    "deploy": (
+        "app.commands.deploy",
+        "deploy an ONNX model to an Atlas board over SSH and evaluate it there",
+    ),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every subcommand registered."""
+class _Subcommands:
+    """Wraps argparse's subparsers: each ``add_parser(name)`` gets its summary from :data:`COMMANDS`."""
+
+    def __init__(self, subparsers):
+        self._subparsers = subparsers
+        self.added: set[str] = set()
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        kwargs["help"] = COMMANDS[name][1]
+        self.added.add(name)
+        return self._subparsers.add_parser(name, **kwargs)
+
+
+def version() -> str:
+    """The installed package's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("digit-distill")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _chosen_command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line (the first word that is not an option), if any."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; only the subcommand named in ``argv`` is fully registered (all of them without ``argv``).
+
+    The other subcommands appear as summaries only, so parsing never imports their modules.
+    """
     parser = argparse.ArgumentParser(
         prog="digit-distill",
         description="Knowledge-distillation workbench for handwritten digits. Without a subcommand, opens the app.",
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="open the app, close it after the window's first paint and exit (checks that the app starts)",
+    )
+    sub = _Subcommands(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    chosen = _chosen_command(argv) if argv is not None else None
+    modules = dict.fromkeys(module for module, _ in COMMANDS.values())
+    if argv is not None:
+        modules = {COMMANDS[chosen][0]: None} if chosen in COMMANDS else {}
+    for module in modules:
+        importlib.import_module(module).register(sub)
+    for name in COMMANDS:
+        if name not in sub.added:
+            sub.add_parser(name, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; with no subcommand, start the GUI."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         from app.gui.main_window import run_app
 
-        return run_app()
+        return run_app(quit_after_paint=args.smoke)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

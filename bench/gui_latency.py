@@ -6,7 +6,7 @@ classified the drawing (render, ``to_mnist``, teacher, student) and repainted bo
 the teacher's and the student's bar charts have each received a paint event and the loop has returned.
 Prints p50/p95/max of that, and the median cost of each step measured on its own.
 
-Models: the bundled ``resources/models/{teacher,student}.onnx``, or ``--teacher``/``--student`` files. Where
+Models: the bundled ``core/bundled/{teacher,student}.onnx``, or ``--teacher``/``--student`` files. Where
 none exist yet, the paper's architectures (784-2000-2000-10 and 784-50-50-10) are exported with random
 weights: inference time depends on the architecture, not on the weight values.
 
@@ -37,10 +37,9 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-import app.gui  # noqa: E402,F401  (applies the PySide6 reference-count guard before Qt is used)
 from app.gui.canvas import CANVAS_SIZE  # noqa: E402
 from app.gui.draw_tab import DrawTab  # noqa: E402
-from app.gui.model_choice import BUNDLED_DIR  # noqa: E402
+from core.bundled import BUNDLED_DIR  # noqa: E402
 from core.preprocess import to_mnist  # noqa: E402
 from core.strokes import canvas_transform, load_drawn  # noqa: E402
 

@@ -17,7 +17,7 @@ schedule and augmentation: the comparison between them must be fair (``tests/tes
     zeros, ones and sevens are redrawn in European writing styles (``core.styles``) so that digits drawn by
     people elsewhere are recognised. Epoch counts are sized for a shared 2-core CPU; more epochs help.
 ``app``
-    What the bundled models (``resources/models``) come from: ``strong`` with half of the zeros, ones and sevens
+    What the bundled models (``core/bundled``) come from: ``strong`` with half of the zeros, ones and sevens
     in European styles and two more teacher epochs. The share was raised from 30% after the ``strong`` teacher
     still read slashed zeros and flagged ones wrongly on the drawn-digits development set (used to pick
     augmentation strength only, never for training).

@@ -1,4 +1,4 @@
-"""Copy a reproduced teacher and distilled student into resources/models/ with their model cards.
+"""Copy a reproduced teacher and distilled student into core/bundled/ with their model cards.
 
 Usage::
 
@@ -31,7 +31,7 @@ from core.fileio import atomic_path, atomic_write_json  # noqa: E402
 from core.inference import OnnxClassifier  # noqa: E402
 from core.strokes import evaluate_drawn  # noqa: E402
 
-MODELS = ROOT / "resources" / "models"
+MODELS = ROOT / "core" / "bundled"
 DRAWN = ROOT.parent / "shared" / "data" / "drawn-digits-dev" / "strokes.npz"
 
 

@@ -10,7 +10,7 @@ Without ``--runs-root`` the script trains a teacher, a normal student and a dist
 committed PNGs come from the defaults (all 60,000 images, 3 epochs: 3 to 10 minutes on two shared CPU cores). With a
 ``--runs-root`` holding finished runs, the results table and curves come from those and the script trains one
 short extra student in a temporary folder only to show a job in progress. The Draw tab shows the bundled models
-(``resources/models``) when both exist, else the runs just trained. The student shown there is deployed from the
+(``core/bundled``) when both exist, else the runs just trained. The student shown there is deployed from the
 Deploy tab to the board emulator (``tests/board_emulator``: a real sshd with stand-in ATC and pyACL), then the
 drawn digit is classified on that board, so both shots show a finished deploy. Nothing is faked or hard-coded.
 Writes ``train-running.png``, ``train-results.png``, ``deploy.png`` and ``draw.png`` to ``--out``.
@@ -117,7 +117,7 @@ def wait_for(app: QApplication, done, timeout: float, what: str) -> None:
 
 def bundled_models() -> tuple[Path, Path] | None:
     """The bundled teacher and student, when both exist."""
-    from app.gui.model_choice import BUNDLED_DIR
+    from core.bundled import BUNDLED_DIR
 
     teacher, student = BUNDLED_DIR / "teacher.onnx", BUNDLED_DIR / "student.onnx"
     return (teacher, student) if teacher.is_file() and student.is_file() else None

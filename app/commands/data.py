@@ -13,7 +13,6 @@ def register(subparsers) -> None:
     """Add the ``data`` subcommand."""
     parser = subparsers.add_parser(
         "data",
-        help="show where MNIST is read from; download and check it",
         description="Show which folder MNIST is read from and why (--data-dir, DIGIT_DISTILL_DATA or the user "
         "cache folder), download missing files with --download, and check every file (header, size, checksum).",
     )

@@ -3,7 +3,7 @@ r"""``digit-distill deploy``: convert an ONNX model on an Atlas board (or a conv
 Example::
 
     digit-distill deploy --host 192.168.1.2 --user HwHiAiUser --password-stdin \
-        --trust-host-key SHA256:... --model resources/models/student.onnx --evaluate 200 --json
+        --trust-host-key SHA256:... --model core/bundled/student.onnx --evaluate 200 --json
 
 Progress and the remote output go to stderr; with ``--json`` the last stdout line is
 ``{"om_path", "om_bytes", "soc_version", "evaluated", "board_accuracy", "agreement", "board_ms_per_image",
@@ -31,7 +31,6 @@ def register(subparsers) -> None:
     """Add the ``deploy`` subcommand."""
     parser = subparsers.add_parser(
         "deploy",
-        help="deploy an ONNX model to an Atlas board over SSH and evaluate it there",
         description=(
             "Upload an ONNX digit model to a Huawei Atlas board, convert it with ATC, run MNIST test images "
             "on the NPU with pyACL and compare with local onnxruntime."

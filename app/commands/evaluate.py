@@ -18,7 +18,6 @@ def register(subparsers) -> None:
     """Add the ``evaluate`` subcommand."""
     p = subparsers.add_parser(
         "evaluate",
-        help="test accuracy of a run, checkpoint or ONNX model",
         description="Accuracy on the 10,000 MNIST test images, and optionally on digits drawn by people "
         "(a strokes .npz such as ../shared/data/drawn-digits-dev/strokes.npz).",
     )

@@ -13,7 +13,6 @@ def register(subparsers) -> None:
     """Add the ``export`` subcommand."""
     p = subparsers.add_parser(
         "export",
-        help="export a run or checkpoint to ONNX (opset 11, checked against PyTorch)",
         description="Export to ONNX at opset 11 (what the Atlas 200 DK's ATC accepts): input 'input' "
         "(batch, 1, 28, 28) in [0, 1], output 'logits'; onnxruntime is checked against PyTorch on 1,000 test images.",
     )

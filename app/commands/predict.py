@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from core.bundled import bundled_model
 from core.inference import InvalidModelError, OnnxClassifier
 from core.preprocess import EmptyImageError, ImageReadError, load_image, to_mnist
 
@@ -16,14 +17,15 @@ def register(subparsers) -> None:
     """Add the ``predict`` subcommand."""
     parser = subparsers.add_parser(
         "predict",
-        help="classify digit images with an ONNX model",
         description=(
             "Classify PNG/JPEG images of single handwritten digits (any size, dark ink on a light background, "
             "or light on dark) with an exported ONNX model. Each image is preprocessed like MNIST first."
         ),
     )
     parser.add_argument(
-        "--model", required=True, metavar="PATH.onnx", help="ONNX model (digit-distill export)"
+        "--model",
+        metavar="PATH.onnx",
+        help="ONNX model (digit-distill export; default: the bundled student)",
     )
     parser.add_argument(
         "--json",
@@ -59,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     With ``--json`` every image gives one line on stdout, ``{"file", "digit", "probabilities"}`` or
     ``{"file", "error"}``; without it, failures go to stderr as ``error: FILE: reason``.
     """
+    model = args.model if args.model is not None else bundled_model("student")
     try:
-        classifier = OnnxClassifier(args.model)
+        classifier = OnnxClassifier(model)
     except InvalidModelError as exc:
         raise CommandError(str(exc)) from None
 

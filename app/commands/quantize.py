@@ -20,7 +20,6 @@ def register(subparsers) -> None:
     """Add the ``quantize`` subcommand."""
     p = subparsers.add_parser(
         "quantize",
-        help="INT8-quantize an ONNX model with onnxruntime and measure it",
         description=(
             "Write dynamic and static (calibrated on training images) INT8 versions of an ONNX digit model to "
             "DIR and measure size, single-image latency (1 thread), throughput and test accuracy of all three."

@@ -33,7 +33,6 @@ def register(subparsers) -> None:
     """Add the ``reproduce`` subcommand."""
     p = subparsers.add_parser(
         "reproduce",
-        help="reproduce the paper's table: teacher, student trained normally, distilled student",
         description=(
             "Train the teacher once, then for each seed the student trained normally and the distilled student "
             "with the same epochs, optimiser and augmentation; write DIR/results.json and print the table beside "

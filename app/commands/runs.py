@@ -11,9 +11,7 @@ from core import runs
 
 def register(subparsers) -> None:
     """Add the ``runs`` subcommand."""
-    p = subparsers.add_parser(
-        "runs", help="list training runs", description="List run folders, newest first."
-    )
+    p = subparsers.add_parser("runs", description="List run folders, newest first.")
     p.add_argument(
         "--runs-dir",
         type=Path,

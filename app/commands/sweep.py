@@ -37,7 +37,6 @@ def register(subparsers) -> None:
     """Add the ``sweep`` subcommand."""
     p = subparsers.add_parser(
         "sweep",
-        help="distil the student over a temperature x alpha grid",
         description=(
             "Train the student trained normally and one distilled student per (temperature, alpha), without "
             "augmentation and with the teacher's logits computed once; write DIR/sweep.json and print the grid. "

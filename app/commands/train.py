@@ -31,9 +31,7 @@ COMMANDS = {
 def register(subparsers) -> None:
     """Add the three training subcommands."""
     for name, (role, help_text) in COMMANDS.items():
-        p = subparsers.add_parser(
-            name, help=help_text, description=help_text[0].upper() + help_text[1:] + "."
-        )
+        p = subparsers.add_parser(name, description=help_text[0].upper() + help_text[1:] + ".")
         p.add_argument(
             "--recipe",
             default="strong",

@@ -54,7 +54,7 @@ class DrawTab(QWidget):
     parent
         Parent widget.
     models_dir
-        Folder of the bundled models (default: the project's ``resources/models``).
+        Folder of the bundled models (default: :data:`core.bundled.BUNDLED_DIR`).
     runs_root
         Folder of training runs listed as model choices (default: ``core.runs.default_runs_root()``).
 

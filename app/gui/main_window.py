@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QUrl
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
@@ -268,17 +268,34 @@ def install_error_hook(window: ToolWindow) -> None:
     sys.excepthook = hook
 
 
-def _run(window_factory: Callable[[], ToolWindow]) -> int:
+class _QuitAfterFirstPaint(QObject):
+    """Event filter: at the window's first paint, print one line on stdout and quit the event loop."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Paint:
+            watched.removeEventFilter(self)
+            print("digit-distill: main window painted", flush=True)
+            QTimer.singleShot(0, watched.close)
+        return False
+
+
+def _run(window_factory: Callable[[], ToolWindow], quit_after_paint: bool = False) -> int:
     app = _application()
     window = window_factory()
     install_error_hook(window)
+    if quit_after_paint:
+        window._quit_filter = _QuitAfterFirstPaint(window)
+        window.installEventFilter(window._quit_filter)
     window.show()
     return app.exec()
 
 
-def run_app() -> int:
-    """Open the main window and run the event loop until it closes; returns the exit code."""
-    return _run(MainWindow)
+def run_app(quit_after_paint: bool = False) -> int:
+    """Open the main window and run the event loop until it closes; returns the exit code.
+
+    With ``quit_after_paint`` the window closes right after its first paint (``digit-distill --smoke``).
+    """
+    return _run(MainWindow, quit_after_paint)
 
 
 def run_single_tab(tab_factory: Callable[[], QWidget], title: str) -> int:

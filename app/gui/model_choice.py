@@ -14,11 +14,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QToolButton, QWidget
 
+from core.bundled import BUNDLED_DIR
 from core.inference import InvalidModelError, OnnxClassifier
 from core.runs import list_runs
-
-BUNDLED_DIR = Path(__file__).resolve().parents[2] / "resources" / "models"
-"""Where the bundled ``teacher.onnx`` / ``student.onnx`` and their model cards (``.json``) live."""
 
 ROLES = ("teacher", "student")
 #: Run roles that suit each slot, best first.

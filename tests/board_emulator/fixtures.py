@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.bundled import bundled_model
 from tests.board_emulator.server import SSHD, BoardEmulator, EmulatorConfig
 
-ROOT = Path(__file__).resolve().parents[2]
-BUNDLED_STUDENT = ROOT / "resources" / "models" / "student.onnx"
+BUNDLED_STUDENT = bundled_model("student")
 __all__ = ["_emulator", "board", "remote_dir", "student_onnx", "opset17_onnx", "test_images", "copy_as"]
 
 

@@ -60,7 +60,7 @@ def _train_one_epoch(cfg: ModelConfig, images, labels) -> torch.nn.Module:
 
 @pytest.fixture(scope="session")
 def quick_models(tmp_path_factory, mnist) -> Path:
-    """A folder laid out like resources/models: teacher/student ONNX files and model cards, 1 epoch on 5,000."""
+    """A folder laid out like core/bundled: teacher/student ONNX files and model cards, 1 epoch on 5,000."""
     folder = tmp_path_factory.mktemp("models")
     images, labels = mnist.train_images[:5000], mnist.train_labels[:5000]
     for role, cfg in (("teacher", TEST_TEACHER), ("student", get_preset("paper").student)):
