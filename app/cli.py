@@ -49,6 +49,10 @@ class _Subcommands:
         self.added: set[str] = set()
 
     def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        if name not in COMMANDS:
+            raise KeyError(
+                f"subcommand {name!r} is missing from app.cli.COMMANDS (module and one-line summary)"
+            )
         kwargs["help"] = COMMANDS[name][1]
         self.added.add(name)
         return self._subparsers.add_parser(name, **kwargs)
