@@ -36,6 +36,7 @@ from atlas_bridge.errors import (
     RemoteTimeoutError,
 )
 from atlas_bridge.hostkeys import TrustCallback, TrustOnConfirmPolicy, app_known_hosts_path, fingerprint
+from core import validation as fields
 
 LineCallback = Callable[[str], None]
 AUTH_METHODS = ("key", "agent", "password")
@@ -82,6 +83,10 @@ class ConnectionConfig:
     def __post_init__(self):
         if self.auth not in AUTH_METHODS:
             raise ValueError(f"auth must be one of {AUTH_METHODS}, not {self.auth!r}")
+        self.port = fields.PORT.check_optional(self.port)
+        self.connect_timeout = fields.CONNECT_TIMEOUT.check(self.connect_timeout)
+        self.command_timeout = fields.COMMAND_TIMEOUT.check(self.command_timeout)
+        self.keepalive_s = fields.KEEPALIVE.check(self.keepalive_s)
 
     def to_dict(self) -> dict:
         """Plain data for saving settings: everything except the password."""

@@ -50,6 +50,7 @@ from atlas_bridge.errors import (
 )
 from atlas_bridge.hostkeys import TrustCallback
 from atlas_bridge.local import compare, run_local
+from core import validation as fields
 
 RUNNER = Path(__file__).resolve().parent / "remote" / "acl_runner.py"
 RESULT_MARKER = "ACL_RUNNER_RESULT "
@@ -130,8 +131,9 @@ class DeployTarget:
             raise ValueError(
                 f"soc_version must be one of {atc.SOC_VERSIONS} or None, not {self.soc_version!r}"
             )
-        if self.batch < 1:
-            raise ValueError("batch must be >= 1")
+        self.batch = fields.DEPLOY_BATCH.check(self.batch)
+        self.atc_timeout = fields.ATC_TIMEOUT.check(self.atc_timeout)
+        self.run_timeout = fields.RUN_TIMEOUT.check(self.run_timeout)
 
 
 @dataclass

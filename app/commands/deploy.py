@@ -22,6 +22,7 @@ from atlas_bridge.connection import ConnectionConfig
 from atlas_bridge.errors import BridgeError
 from atlas_bridge.hostkeys import HostKeyInfo, trust_fingerprint
 from atlas_bridge.pipeline import STEPS, Deployer, DeployTarget
+from core import validation as fields
 
 from . import CommandError
 from .common import add_data_args, add_json_arg, existing_path, load_data, print_json
@@ -37,7 +38,7 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("--host", required=True, help="board address or ~/.ssh/config alias")
-    parser.add_argument("--port", type=int, help="SSH port (default: ssh config or 22)")
+    parser.add_argument("--port", type=fields.PORT.argtype, help="SSH port (default: ssh config or 22)")
     parser.add_argument(
         "--user", help="login user (default: ssh config or your user name; 200 DK: HwHiAiUser)"
     )
@@ -52,7 +53,7 @@ def register(subparsers) -> None:
     parser.add_argument("--trust-host-key", metavar="FINGERPRINT",
                         help="trust this host key fingerprint (SHA256:...) if the board's key is not yet known")  # fmt: skip
     parser.add_argument("--model", required=True, type=existing_path, metavar="PATH.onnx", help="ONNX model")
-    parser.add_argument("--evaluate", type=int, default=200, metavar="N",
+    parser.add_argument("--evaluate", type=fields.DEPLOY_IMAGES.argtype, default=200, metavar="N",
                         help="run the first N MNIST test images on the board (default 200)")  # fmt: skip
     parser.add_argument(
         "--remote-dir", default="~/digit-distill", help="remote folder (default ~/digit-distill)"
@@ -61,13 +62,23 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--convert-host", help="convert on this x86 host with the CANN toolkit instead of the board"
     )
-    parser.add_argument("--convert-port", type=int, help="SSH port of the conversion host")
+    parser.add_argument("--convert-port", type=fields.PORT.argtype, help="SSH port of the conversion host")
     parser.add_argument("--convert-user", help="login user on the conversion host")
     parser.add_argument(
         "--convert-key", metavar="FILE", help="key for the conversion host (default: board's login)"
     )
-    parser.add_argument("--atc-timeout", type=float, default=600.0, help="seconds ATC may take (default 600)")
-    parser.add_argument("--connect-timeout", type=float, default=15.0, help="SSH connect timeout in seconds")
+    parser.add_argument(
+        "--atc-timeout",
+        type=fields.ATC_TIMEOUT.argtype,
+        default=600.0,
+        help="seconds ATC may take (default 600)",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=fields.CONNECT_TIMEOUT.argtype,
+        default=15.0,
+        help="SSH connect timeout in seconds",
+    )
     add_data_args(parser)
     add_json_arg(parser)
     parser.set_defaults(func=run)
@@ -116,8 +127,6 @@ def _login(args: argparse.Namespace, password: str | None) -> ConnectionConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Deploy, evaluate and print the summary."""
-    if args.evaluate < 1:
-        raise CommandError("--evaluate must be at least 1 (images run on the board)")
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

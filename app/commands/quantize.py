@@ -11,6 +11,7 @@ import numpy as np
 
 from app.commands import CommandError
 from app.commands.common import add_data_args, add_json_arg, existing_path, load_data, print_json
+from core import validation as fields
 from core.fileio import atomic_write_json
 from core.inference import InvalidModelError, OnnxClassifier
 from core.quantize import QuantizationError, compare, format_rows
@@ -28,10 +29,22 @@ def register(subparsers) -> None:
     p.add_argument("model", type=existing_path, metavar="MODEL.onnx", help="float32 ONNX model")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the INT8 files")
     p.add_argument(
-        "--calibration-samples", type=int, default=500, help="training images for static calibration"
+        "--calibration-samples",
+        type=fields.CALIBRATION_SAMPLES.argtype,
+        default=500,
+        help="training images for static calibration",
     )
-    p.add_argument("--test-samples", type=int, help="measure accuracy on the first N test images only")
-    p.add_argument("--repeats", type=int, default=500, help="single-image calls timed for the latency")
+    p.add_argument(
+        "--test-samples",
+        type=fields.TEST_SAMPLES.argtype,
+        help="measure accuracy on the first N test images only",
+    )
+    p.add_argument(
+        "--repeats",
+        type=fields.LATENCY_REPEATS.argtype,
+        default=500,
+        help="single-image calls timed for the latency",
+    )
     p.add_argument("--drawn", type=existing_path, metavar="NPZ", help="also measure on this drawn-digits set")
     add_data_args(p)
     add_json_arg(p)

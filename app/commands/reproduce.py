@@ -16,6 +16,7 @@ from app.commands.common import (
     print_json,
     recorded_command,
 )
+from core import validation as fields
 from core.experiments import (
     ExperimentStopped,
     ReproduceOptions,
@@ -41,7 +42,7 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("--recipe", default="strong", choices=sorted(RECIPES), help="recipe (default: strong)")
-    p.add_argument("--seeds", type=int, default=3, help="student seeds (default: 3)")
+    p.add_argument("--seeds", type=fields.SEEDS.argtype, default=3, help="student seeds (default: 3)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="results folder")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, ...")
     p.add_argument(
@@ -53,7 +54,12 @@ def register(subparsers) -> None:
     p.add_argument("-T", "--temperature", type=float, help="distillation temperature (default: the recipe's)")
     p.add_argument("--alpha", type=float, help="soft-loss weight (default: the recipe's)")
     p.add_argument("--max-train-samples", type=int, help="quick mode: train on a fixed random subset")
-    p.add_argument("--epochs-scale", type=float, default=1.0, help="quick mode: multiply every job's epochs")
+    p.add_argument(
+        "--epochs-scale",
+        type=fields.EPOCHS_SCALE.argtype,
+        default=1.0,
+        help="quick mode: multiply every job's epochs",
+    )
     p.add_argument(
         "--drawn",
         type=Path,

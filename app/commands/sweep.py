@@ -15,6 +15,7 @@ from app.commands.common import (
     print_json,
     recorded_command,
 )
+from core import validation as fields
 from core.experiments import (
     DEFAULT_ALPHAS,
     DEFAULT_TEMPERATURES,
@@ -59,12 +60,17 @@ def register(subparsers) -> None:
     p.add_argument(
         "--alphas", type=_floats, default=list(DEFAULT_ALPHAS), help="comma-separated (default: %(default)s)"
     )
-    p.add_argument("--seeds", type=int, default=1, help="seeds per cell (default: 1)")
+    p.add_argument("--seeds", type=fields.SEEDS.argtype, default=1, help="seeds per cell (default: 1)")
     p.add_argument("--epochs", type=int, help="epochs per run (default: the recipe's)")
     p.add_argument("--max-train-samples", type=int, help="quick mode: train on a fixed random subset")
-    p.add_argument("--workers", type=int, default=1, help="processes to run jobs in (default: 1)")
     p.add_argument(
-        "--threads", type=int, default=0, help="torch threads per worker (default: cores / workers)"
+        "--workers", type=fields.WORKERS.argtype, default=1, help="processes to run jobs in (default: 1)"
+    )
+    p.add_argument(
+        "--threads",
+        type=fields.THREADS.argtype,
+        default=0,
+        help="torch threads per worker (default: cores / workers)",
     )
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, ...")
     add_data_args(p)

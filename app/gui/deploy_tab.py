@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.deploy_results import DeployResultsView, summary_text
+from app.gui.fields import apply_range
 from app.gui.model_choice import ModelPicker
 from app.gui.settings import app_settings, read_value, write_values
 from app.gui.workers import JobRunner
@@ -44,6 +45,7 @@ from atlas_bridge.atc import SOC_VERSIONS
 from atlas_bridge.connection import ConnectionConfig
 from atlas_bridge.hostkeys import HostKeyInfo
 from atlas_bridge.pipeline import STEPS, Deployer, DeployTarget, predict_on_board
+from core import validation as fields
 
 AUTO_SOC = "Read from the board (npu-smi)"
 AUTH_CHOICES = (("Password", "password"), ("Key file", "key"), ("SSH agent", "agent"))
@@ -177,7 +179,7 @@ class DeployTab(QWidget):
     def _build(self) -> None:
         self.host_edit = QLineEdit("192.168.1.2")
         self.port_spin = QSpinBox()
-        self.port_spin.setRange(1, 65535)
+        apply_range(self.port_spin, fields.PORT)
         self.port_spin.setValue(22)
         self.user_edit = QLineEdit("HwHiAiUser")
         self.auth_combo = QComboBox()
@@ -199,13 +201,13 @@ class DeployTab(QWidget):
         self.convert_combo.addItems(["On the board", "On a conversion host (x86 with the CANN toolkit)"])
         self.convert_host_edit = QLineEdit()
         self.convert_port_spin = QSpinBox()
-        self.convert_port_spin.setRange(1, 65535)
+        apply_range(self.convert_port_spin, fields.PORT)
         self.convert_port_spin.setValue(22)
         self.convert_user_edit = QLineEdit()
         self.model_picker = ModelPicker("student", self)
         self.model_picker.error.connect(self.show_error)
         self.evaluate_spin = QSpinBox()
-        self.evaluate_spin.setRange(1, 10000)
+        apply_range(self.evaluate_spin, fields.DEPLOY_IMAGES)
         self.evaluate_spin.setValue(200)
 
         self.port_spin.setMaximumWidth(110)

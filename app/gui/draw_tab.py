@@ -9,6 +9,7 @@ Run ``python -m app.gui.draw_tab`` to show the tab on its own.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -256,6 +257,8 @@ class DrawTab(QWidget):
         try:
             t = float(student.metadata["temperature"]) if student is not None else DEFAULT_TEMPERATURE
         except (KeyError, ValueError):
+            return DEFAULT_TEMPERATURE
+        if not math.isfinite(t):  # a hand-edited or foreign model's metadata
             return DEFAULT_TEMPERATURE
         return min(max(t, 1.0), MAX_TEMPERATURE)
 
