@@ -23,6 +23,8 @@ from atlas_bridge.errors import BridgeError
 from atlas_bridge.hostkeys import HostKeyInfo, trust_fingerprint
 from atlas_bridge.pipeline import STEPS, Deployer, DeployTarget
 from core import validation as fields
+from core.inference import InvalidModelError, OnnxClassifier
+from core.sanity import check_model
 
 from . import CommandError
 from .common import add_data_args, add_json_arg, existing_path, load_data, print_json
@@ -127,6 +129,12 @@ def _login(args: argparse.Namespace, password: str | None) -> ConnectionConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Deploy, evaluate and print the summary."""
+    try:
+        sanity = check_model(OnnxClassifier(args.model))
+    except InvalidModelError as exc:
+        raise CommandError(str(exc)) from None
+    if sanity.warning:
+        print(f"warning: {sanity.warning}", file=sys.stderr, flush=True)
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -9,6 +9,7 @@ import sys
 from core.bundled import bundled_model
 from core.inference import InvalidModelError, OnnxClassifier
 from core.preprocess import EmptyImageError, ImageReadError, load_image, to_mnist
+from core.sanity import check_model
 
 from . import CommandError
 
@@ -64,8 +65,11 @@ def run(args: argparse.Namespace) -> int:
     model = args.model if args.model is not None else bundled_model("student")
     try:
         classifier = OnnxClassifier(model)
+        sanity = check_model(classifier)
     except InvalidModelError as exc:
         raise CommandError(str(exc)) from None
+    if sanity.warning:
+        print(f"warning: {sanity.warning}", file=sys.stderr, flush=True)
 
     failed = 0
     for file in args.images:

@@ -137,6 +137,11 @@ class DeployTab(QWidget):
         self.board_runner.failed.connect(self._on_board_failed)
         self._build()
         self.restore_settings()
+        report = self.model_picker.sanity()
+        if (
+            report is not None and report.warning
+        ):  # the model chosen before the picker's signals were connected
+            self.show_error(f"Warning: {report.warning}")
 
     # ------------------------------------------------------------------------------------------ settings
     def _form_values(self) -> dict:
@@ -206,6 +211,7 @@ class DeployTab(QWidget):
         self.convert_user_edit = QLineEdit()
         self.model_picker = ModelPicker("student", self)
         self.model_picker.error.connect(self.show_error)
+        self.model_picker.warning.connect(self.show_error)
         self.evaluate_spin = QSpinBox()
         apply_range(self.evaluate_spin, fields.DEPLOY_IMAGES)
         self.evaluate_spin.setValue(200)

@@ -241,6 +241,10 @@ class DrawTab(QWidget):
         for picker in (self.teacher_picker, self.student_picker):
             picker.model_changed.connect(self._model_changed)
             picker.error.connect(self.show_error)
+            picker.warning.connect(self.show_error)
+            report = picker.sanity()
+            if report is not None and report.warning:  # the model chosen before this connection
+                self.show_error(f"Warning: {report.warning}")
         for keys, slot in (
             (QKeySequence.StandardKey.Undo, self.canvas.undo),
             (QKeySequence(Qt.Key.Key_Escape), self.canvas.clear),

@@ -2,7 +2,9 @@
 
 :class:`ModelPicker` is a combo box with a browse button that any tab can embed. Every choice is validated by
 loading it with :class:`core.inference.OnnxClassifier`; a file that is not a digit classifier is refused with
-the loader's message (through the ``error`` signal) and the previous choice stays.
+the loader's message (through the ``error`` signal) and the previous choice stays. A model that loads is run on
+the check images (:func:`core.sanity.check_model`); one that does far worse than its card says, or is no better
+than guessing, is used but announced through the ``warning`` signal.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QToolButton, 
 from core.bundled import BUNDLED_DIR
 from core.inference import InvalidModelError, OnnxClassifier
 from core.runs import list_runs
+from core.sanity import SanityReport, check_model
 
 ROLES = ("teacher", "student")
 #: Run roles that suit each slot, best first.
@@ -146,10 +149,13 @@ class ModelPicker(QWidget):
         is available at all).
     error(str)
         A choice was refused; the message says why and what to do.
+    warning(str)
+        The chosen model was taken but looks broken (after ``model_changed``); the message says why.
     """
 
     model_changed = Signal(object)
     error = Signal(str)
+    warning = Signal(str)
 
     def __init__(
         self,
@@ -167,6 +173,7 @@ class ModelPicker(QWidget):
         self._files: list[ModelSource] = []  # files opened this session stay in the list
         self._source: ModelSource | None = None
         self._classifier: OnnxClassifier | None = None
+        self._sanity: SanityReport | None = None
 
         self.combo = _RefreshingCombo(self)
         self.combo.setMinimumContentsLength(16)
@@ -198,6 +205,10 @@ class ModelPicker(QWidget):
     def classifier(self) -> OnnxClassifier | None:
         """The loaded classifier of the chosen model (``None`` until a model is chosen)."""
         return self._classifier
+
+    def sanity(self) -> SanityReport | None:
+        """How the chosen model did on the check images (``None`` until a model is chosen)."""
+        return self._sanity
 
     # ---------------------------------------------------------------------------------------- choices
     def _sources(self) -> list[ModelSource]:
@@ -266,18 +277,32 @@ class ModelPicker(QWidget):
         """Load ``source`` and make it the current model; on failure emit ``error`` and keep the old one."""
         try:
             classifier = OnnxClassifier(source.path)
+            sanity = check_model(classifier)
         except InvalidModelError as exc:
             self._show_current()
             self.error.emit(f"Cannot use this {self.role} model. {exc}")
             return False
-        self.set_model(source, classifier)
+        self.set_model(source, classifier, sanity)
         return True
 
-    def set_model(self, source: ModelSource, classifier: OnnxClassifier) -> None:
-        """Make an already loaded classifier the current model (see :meth:`choose` to load and validate)."""
+    def set_model(
+        self, source: ModelSource, classifier: OnnxClassifier, sanity: SanityReport | None = None
+    ) -> None:
+        """Make an already loaded classifier the current model (see :meth:`choose` to load and validate).
+
+        ``sanity``: its :func:`core.sanity.check_model` report when already made; else it is made here.
+        """
+        if sanity is None:
+            try:
+                sanity = check_model(classifier)
+            except InvalidModelError as exc:
+                sanity = SanityReport(0.0, 0, None, None, str(exc))
         if source.kind == "file" and source not in self._files:
             self._files.append(source)
         self._source = source
         self._classifier = classifier
+        self._sanity = sanity
         self.refresh()
         self.model_changed.emit(classifier)
+        if sanity.warning:
+            self.warning.emit(f"Warning: {sanity.warning}")

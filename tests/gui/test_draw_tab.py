@@ -335,6 +335,18 @@ def test_bad_model_files_are_refused_with_a_message(qtbot, tab, tmp_path, quick_
     assert tab.teacher_picker.source().path == quick_models / "teacher.onnx"  # the old model stays
 
 
+def test_a_model_with_meaningless_answers_is_used_with_a_warning(qtbot, tab, tmp_path):
+    """Right shapes, random weights: taken (the user chose it), but the tab says it looks meaningless."""
+    from tests.test_sanity import random_model
+
+    path = random_model(tmp_path / "random.onnx")
+    with qtbot.waitSignal(tab.student_picker.warning, timeout=1000):
+        assert tab.student_picker.choose_file(path)
+    assert tab.student_picker.source().path == path
+    assert "Warning: random.onnx recognises" in tab.message() and "look meaningless" in tab.message()
+    assert not tab.student_picker.sanity().ok
+
+
 def test_a_model_with_the_wrong_input_is_refused(qtbot, tab, tmp_path):
     """A valid ONNX file that takes flat 784-vectors instead of (batch, 1, 28, 28) images."""
     weights = onnx.numpy_helper.from_array(np.zeros((784, 10), dtype=np.float32), "w")
