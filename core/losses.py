@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -17,9 +18,9 @@ class KDLossParts(NamedTuple):
 
 
 def check_kd_params(temperature: float, alpha: float) -> None:
-    """Refuse a temperature <= 0 or an alpha outside [0, 1] with a clear message."""
-    if not temperature > 0:
-        raise ValueError(f"temperature T must be > 0, got {temperature}")
+    """Refuse a temperature that is not finite and > 0, or an alpha outside [0, 1], with a clear message."""
+    if not (temperature > 0 and math.isfinite(temperature)):
+        raise ValueError(f"temperature T must be finite and > 0, got {temperature}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
 

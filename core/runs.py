@@ -1,15 +1,20 @@
 """Run folders: where each training job's config, metrics, weights and ONNX live, and how to list them.
 
-A run folder holds ``config.json`` (what was asked), ``metrics.json`` (per-epoch history, written every epoch),
-``checkpoint.pt`` (weights + everything needed to rebuild and resume) and, once exported, ``model.onnx``.
+A run folder (named ``<date>-<time>-<recipe>-<role>``) holds ``config.json`` (the resolved job, written once and
+never rewritten), ``metrics.json`` (per-epoch history, written every epoch), ``checkpoint.pt`` (weights, optimiser
+and every random state: enough to resume bit for bit), ``status.json`` (running, complete, stopped, diverged or
+failed, with a message) and, once exported, ``model.onnx``. A job holds ``.lock`` while it writes the folder.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +28,24 @@ CONFIG = "config.json"
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
 ONNX = "model.onnx"
+STATUS = "status.json"
+LOCK = ".lock"
+LOCK_PID = ".lock.pid"
 CHECKPOINT_FORMAT = "digit-distill-checkpoint/1"
+#: What a run folder can say about its job. Only ``complete`` runs are ever chosen automatically.
+STATUSES = ("running", "complete", "stopped", "diverged", "failed")
+
+
+class RunError(RuntimeError):
+    """A run folder cannot be used as asked (in use by another job, not found, not writable)."""
+
+
+class RunLockedError(RunError):
+    """Another process holds the run folder's lock."""
+
+
+class RunSaveError(RunError):
+    """Saving into the run folder failed (disk full, permission denied); the previous files are kept."""
 
 
 def default_runs_root() -> Path:
@@ -39,24 +61,61 @@ def default_runs_root() -> Path:
     return base / "digit-distill" / "runs"
 
 
-def new_run_dir(role: str, preset: str, root: Path | None = None) -> Path:
-    """Create and return a fresh, uniquely named run folder such as ``20261127-193012-paper-teacher``."""
+def new_run_dir(role: str, recipe: str, root: Path | None = None) -> Path:
+    """Create and return a fresh, uniquely named run folder such as ``20261127-193012-strong-teacher``."""
     root = Path(root) if root else default_runs_root()
-    root.mkdir(parents=True, exist_ok=True)
+    with saving(root):
+        root.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for i in range(1000):
-        name = f"{stamp}-{preset}-{role}" + (f"-{i}" if i else "")
+        name = f"{stamp}-{recipe}-{role}" + (f"-{i}" if i else "")
         try:
             (root / name).mkdir()
             return root / name
         except FileExistsError:
             continue
-    raise RuntimeError(f"could not create a new run folder in {root}")
+    raise RunError(f"could not create a new run folder in {root}")
+
+
+def resolve_run(text: str | Path, root: Path | None = None) -> Path:
+    """A run given as a path (folder or checkpoint) or as a name that ``digit-distill runs`` prints."""
+    path = Path(text).expanduser()
+    if path.exists():
+        return path
+    root = Path(root) if root else default_runs_root()
+    if path.name == str(text) and (root / path.name).is_dir():
+        return root / path.name
+    raise RunError(
+        f"no run {str(text)!r}: not an existing path, nor a run name in {root} "
+        "(`digit-distill runs` lists the names; --runs-dir chooses the folder)"
+    )
+
+
+@contextmanager
+def saving(path: Path) -> Iterator[None]:
+    """Turn "disk full" and "permission denied" while writing ``path`` into a :class:`RunSaveError` naming it."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            what = "disk full"
+        elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            what = "permission denied"
+        else:
+            raise
+        raise RunSaveError(
+            f"{what} while saving {path} ({exc.strerror}); the last good files in {Path(path).parent} are kept"
+        ) from exc
 
 
 def write_config(run_dir: Path, role, preset, model_cfg, train_cfg, kd, teacher_info=None) -> None:
-    """Write config.json: everything that defines the job."""
-    atomic_write_json(
+    """Write config.json for a bare :func:`core.training.train` call (the job runner writes its own first).
+
+    An existing config.json is never rewritten: it records what the run was started with.
+    """
+    if (run_dir / CONFIG).exists():
+        return
+    write_json(
         run_dir / CONFIG,
         {
             "role": role,
@@ -71,9 +130,15 @@ def write_config(run_dir: Path, role, preset, model_cfg, train_cfg, kd, teacher_
     )
 
 
+def write_json(path: Path, obj) -> None:
+    """Write a run folder's JSON file atomically; disk-full and permission errors name the path."""
+    with saving(path):
+        atomic_write_json(path, obj)
+
+
 def write_metrics(run_dir: Path, role, preset, history, params, finished, stopped=False) -> None:
     """Write metrics.json: the per-epoch history so far."""
-    atomic_write_json(
+    write_json(
         run_dir / METRICS,
         {
             "role": role,
@@ -89,9 +154,13 @@ def write_metrics(run_dir: Path, role, preset, history, params, finished, stoppe
 
 
 def write_checkpoint(
-    path: Path, model, optimizer, generator, history, role, preset, model_cfg, train_cfg, kd
+    path: Path, model, optimizer, generator, history, role, preset, model_cfg, train_cfg, kd, extra=None
 ):
-    """Save weights, optimizer and RNG state, history and configs atomically."""
+    """Save weights, optimizer and RNG state, history and configs atomically.
+
+    ``extra`` adds entries (the trainer's random states and divergence reference). On "disk full" or
+    "permission denied" a :class:`RunSaveError` names the path and the previous checkpoint stays as it was.
+    """
     state = {
         "format": CHECKPOINT_FORMAT,
         "role": role,
@@ -103,8 +172,9 @@ def write_checkpoint(
         "optimizer": optimizer.state_dict(),
         "generator": generator.get_state().cpu(),
         "history": history,
+        **(extra or {}),
     }
-    with atomic_path(path) as tmp:
+    with saving(path), atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
@@ -131,9 +201,98 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
     state = read_checkpoint(path)
     model = build_model(ModelConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["state_dict"])
-    meta = {k: v for k, v in state.items() if k not in ("state_dict", "optimizer", "generator")}
+    meta = {k: v for k, v in state.items() if k not in ("state_dict", "optimizer", "generator", "rng")}
     meta["test_accuracy"] = state["history"][-1]["test_acc"] if state["history"] else None
     return model.eval(), meta
+
+
+# --------------------------------------------------------------------------------------- status and lock
+
+
+def write_status(run_dir: Path, status: str, message: str = "", **extra) -> None:
+    """Record the job's state in status.json (entries of an earlier status, such as extensions, are kept)."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    previous = read_status(run_dir)
+    previous.pop("message", None)
+    write_json(
+        Path(run_dir) / STATUS,
+        previous
+        | extra
+        | {
+            "status": status,
+            "message": message,
+            "pid": os.getpid(),
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
+
+
+def read_status(run_dir: Path) -> dict:
+    """status.json as a dict (``{}`` when missing or unreadable)."""
+    try:
+        data = json.loads((Path(run_dir) / STATUS).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """Exclusive use of a run folder by one job (an OS file lock, released even when the process dies).
+
+    Raises :class:`RunLockedError` naming the other process when the folder is in use.
+    """
+
+    def __init__(self, run_dir: Path):
+        from filelock import FileLock
+
+        self.run_dir = Path(run_dir)
+        self._lock = FileLock(str(self.run_dir / LOCK), timeout=0)
+
+    def __enter__(self) -> RunLock:
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire()
+        except Timeout:
+            try:
+                pid = (self.run_dir / LOCK_PID).read_text().strip()
+            except OSError:
+                pid = "unknown"
+            raise RunLockedError(
+                f"{self.run_dir} is in use by another job (process {pid}); wait for it to end or stop it first"
+            ) from None
+        with saving(self.run_dir / LOCK_PID):
+            (self.run_dir / LOCK_PID).write_text(f"{os.getpid()}\n")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        (self.run_dir / LOCK_PID).unlink(missing_ok=True)
+        self._lock.release()
+
+
+def clean_temp_files(run_dir: Path) -> list[Path]:
+    """Remove the temporary files a killed writer left behind (``.NAME.XXXX.tmp``); call with the lock held."""
+    removed = []
+    for tmp in Path(run_dir).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+# --------------------------------------------------------------------------------------------- listing
 
 
 @dataclass
@@ -148,15 +307,41 @@ class RunInfo:
     params: int
     epochs_done: int
     epochs: int
-    finished: bool
+    status: str
     onnx_path: Path | None
     kd: dict | None
+    recipe: str | None = None
+    message: str = ""
+    config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         """The folder name."""
         return self.path.name
+
+    @property
+    def finished(self) -> bool:
+        """True for a complete run (all epochs done; the only runs chosen automatically)."""
+        return self.status == "complete"
+
+    @property
+    def teacher_run(self) -> str | None:
+        """Path of the teacher a distilled run learned from (None for other roles)."""
+        teacher = self.config.get("teacher") or {}
+        return teacher.get("run") or teacher.get("path")
+
+
+def _status_of(run_dir: Path, metrics: dict, history: list) -> tuple[str, str, dict]:
+    saved = read_status(run_dir)
+    if not saved:  # a folder from before status.json: judge by its metrics
+        if metrics.get("finished"):
+            return "complete", "", saved
+        return ("stopped" if history else "failed"), "", saved
+    status, message = saved.get("status", "failed"), saved.get("message", "")
+    if status == "running" and saved.get("pid") != os.getpid() and not _alive(saved.get("pid")):
+        status, message = "stopped", "the job's process ended without finishing (killed?)"
+    return status, message, saved
 
 
 def read_run(run_dir: Path) -> RunInfo:
@@ -168,6 +353,7 @@ def read_run(run_dir: Path) -> RunInfo:
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{run_dir} is not a readable run folder: {exc}") from exc
     history = metrics.get("history", [])
+    status, message, saved = _status_of(run_dir, metrics, history)
     onnx_path = run_dir / ONNX
     return RunInfo(
         path=run_dir,
@@ -177,10 +363,13 @@ def read_run(run_dir: Path) -> RunInfo:
         test_accuracy=metrics.get("test_accuracy"),
         params=metrics.get("params", 0),
         epochs_done=len(history),
-        epochs=config["train"]["epochs"],
-        finished=bool(metrics.get("finished")),
+        epochs=saved.get("epochs", config["train"]["epochs"]),
+        status=status,
         onnx_path=onnx_path if onnx_path.exists() else None,
         kd=config.get("kd"),
+        recipe=config.get("recipe"),
+        message=message,
+        config=config,
         history=history,
     )
 

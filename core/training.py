@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
@@ -27,10 +29,18 @@ if TYPE_CHECKING:
 
 ROLES = ("teacher", "student", "distilled")
 REPORT_EVERY = 10  # batches between on_batch reports (each report syncs the device)
+#: A loss above this multiple of the first batch's loss ...
+EXPLODE_FACTOR = 10.0
+#: ... at this many reports in a row (or an epoch's mean loss above it) ends the job as diverged.
+EXPLODE_REPORTS = 3
 
 
 class TrainingError(RuntimeError):
-    """Training cannot go on (a NaN/inf loss, a missing teacher, an unusable checkpoint)."""
+    """Training cannot go on (a missing teacher, an unusable checkpoint)."""
+
+
+class TrainingDiverged(TrainingError):
+    """The loss became non-finite or exploded; the model is left at its last finished epoch."""
 
 
 def _from_dict(cls, d: dict, what: str):
@@ -71,19 +81,19 @@ class TrainConfig:
         if int(self.batch_size) != self.batch_size or self.batch_size < 1:
             raise ValueError(f"batch size must be an integer >= 1, got {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"learning rate must be > 0, got {self.lr}")
+            raise ValueError(f"learning rate must be finite and > 0, got {self.lr}")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
-        if not 0 <= self.momentum < 1:
+        if not 0 <= self.momentum < 1:  # also refuses NaN
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"weight decay must be finite and >= 0, got {self.weight_decay}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.warmup_epochs < 0:
-            raise ValueError(f"warm-up epochs must be >= 0, got {self.warmup_epochs}")
+        if not (self.warmup_epochs >= 0 and math.isfinite(self.warmup_epochs)):
+            raise ValueError(f"warm-up epochs must be finite and >= 0, got {self.warmup_epochs}")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"max_train_samples must be >= 1, got {self.max_train_samples}")
 
@@ -167,7 +177,7 @@ class TrainResult:
     run_dir: Path | None
 
 
-def _rank_and_world() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
     """Rank of the current process and the number of processes (0 and 1 without torch.distributed)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -209,6 +219,79 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> fl
     """Top-1 accuracy (fraction) of ``model`` on ``images``."""
     logits = predict_logits(model, images)
     return (logits.argmax(1).cpu() == labels.cpu()).float().mean().item()
+
+
+def random_states(gen: torch.Generator, aug_gen: torch.Generator) -> dict:
+    """Every random state a training step draws from, in a form ``torch.load(weights_only=True)`` reads.
+
+    Torch's global state (dropout), CUDA's, numpy's, Python's, the data-order generator and the augmentation one.
+    """
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "gauss": float(np_state[4]),
+        },
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+        "generator": gen.get_state().cpu(),
+        "augmentation": aug_gen.get_state().cpu() if aug_gen is not gen else None,
+    }
+    return state
+
+
+def restore_random_states(state: dict, gen: torch.Generator, aug_gen: torch.Generator) -> None:
+    """Put back what :func:`random_states` saved."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"])
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    gen.set_state(state["generator"].to(gen.get_state().device))
+    if state["augmentation"] is not None and aug_gen is not gen:
+        aug_gen.set_state(state["augmentation"].to(aug_gen.get_state().device))
+
+
+class DivergenceGuard:
+    """Stops a job whose loss is not finite, or stays above ``EXPLODE_FACTOR`` x the first batch's loss."""
+
+    def __init__(self, cfg: TrainConfig, kd: KDConfig | None, reference: float | None = None):
+        self.cfg, self.kd = cfg, kd
+        self.reference = reference
+        self.strikes = 0
+
+    def _fail(self, what: str, where: str) -> None:
+        cause = f"the learning rate ({self.cfg.lr:g}) is probably too high"
+        if self.kd is not None:
+            cause += f", or the temperature (T={self.kd.temperature:g}) too high for it"
+        raise TrainingDiverged(
+            f"training diverged: {what} {where}; {cause}. Lower it and train again; no ONNX model was exported."
+        )
+
+    def check(self, loss: float, where: str, epoch_mean: bool = False) -> None:
+        """Raise :class:`TrainingDiverged` for a non-finite or exploding ``loss``."""
+        if not math.isfinite(loss):
+            self._fail(f"the loss became {loss}", where)
+        if self.reference is None:
+            self.reference = max(loss, 1e-3)
+            return
+        if loss > EXPLODE_FACTOR * self.reference:
+            self.strikes += 1
+            if epoch_mean or self.strikes >= EXPLODE_REPORTS:
+                self._fail(
+                    f"the loss rose to {loss:.4g}, over {EXPLODE_FACTOR:g}x its first value {self.reference:.4g},",
+                    where,
+                )
+        elif not epoch_mean:
+            self.strikes = 0
 
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -255,7 +338,8 @@ def train(
     run_dir
         If given, config.json, metrics.json and checkpoint.pt are written there (atomically, every epoch).
     resume
-        Continue from ``run_dir/checkpoint.pt`` if it exists.
+        Continue from ``run_dir/checkpoint.pt`` if it exists: weights, optimiser, every random state and the
+        divergence reference come back, so the run goes on exactly as if it had not been interrupted.
     teacher_info
         Where the teacher came from (saved in config.json for traceability).
     teacher_logits
@@ -279,7 +363,7 @@ def train(
     optimizer = _make_optimizer(model, cfg)
     # Under torchrun (torch.distributed initialised, see core.distributed) every process takes its share of
     # each batch and DistributedDataParallel averages the gradients: the same steps as one process would take.
-    rank, world = _rank_and_world()
+    rank, world = rank_and_world()
     net, aug_gen = model, gen
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -324,6 +408,7 @@ def train(
 
     history: list[dict] = []
     start_epoch = 0
+    guard = DivergenceGuard(cfg, kd if role == "distilled" else None)
     ckpt_path = run_dir / runs.CHECKPOINT if run_dir else None
     if run_dir:
         if rank == 0:
@@ -332,7 +417,11 @@ def train(
             state = runs.read_checkpoint(ckpt_path)
             model.load_state_dict(state["state_dict"])
             optimizer.load_state_dict(state["optimizer"])
-            gen.set_state(state["generator"].to(gen.get_state().device))
+            if "rng" in state:
+                restore_random_states(state["rng"], gen, aug_gen)
+            else:  # a checkpoint from before every random state was saved
+                gen.set_state(state["generator"].to(gen.get_state().device))
+            guard.reference = state.get("loss_reference")
             history = state["history"]
             start_epoch = len(history)
             progress.status(f"resumed from {ckpt_path} after epoch {start_epoch}")
@@ -391,12 +480,11 @@ def train(
             )
             if b % REPORT_EVERY == 0 or b == steps_per_epoch - 1:
                 loss_v, soft_v, hard_v = loss.item(), soft.item(), hard.item()
-                if not math.isfinite(loss_v):
+                try:
+                    guard.check(loss_v, f"at epoch {epoch + 1}, batch {b + 1}")
+                except TrainingDiverged:
                     model.load_state_dict(last_good)
-                    raise TrainingError(
-                        f"the loss became {loss_v} at epoch {epoch + 1}, batch {b + 1}: training diverged. "
-                        f"Lower the learning rate (now {cfg.lr}) and try again; the last finished epoch is kept."
-                    )
+                    raise
                 progress.on_batch(
                     {
                         "epoch": epoch + 1,
@@ -418,12 +506,11 @@ def train(
             torch.distributed.all_reduce(totals)
             sums, seen = totals[:4], int(totals[4].item())
         loss_sum, soft_sum, hard_sum, correct = (sums / seen).tolist()[:3] + [sums[3].item()]
-        if not math.isfinite(loss_sum):
+        try:
+            guard.check(loss_sum, f"over epoch {epoch + 1}", epoch_mean=True)
+        except TrainingDiverged:
             model.load_state_dict(last_good)
-            raise TrainingError(
-                f"the loss became {loss_sum} in epoch {epoch + 1}: training diverged; lower the "
-                f"learning rate (now {cfg.lr})."
-            )
+            raise
         test_acc = evaluate(model, test_x, test_y)
         val_acc = evaluate(model, data.val_images, data.val_labels) if data.val_images is not None else None
         row = {
@@ -441,7 +528,10 @@ def train(
         history.append(row)
         last_good = copy.deepcopy(model.state_dict())
         if run_dir and rank == 0:
-            runs.write_checkpoint(ckpt_path, model, optimizer, gen, history, role, preset, model_cfg, cfg, kd)
+            extra = {"rng": random_states(gen, aug_gen), "loss_reference": guard.reference}
+            runs.write_checkpoint(
+                ckpt_path, model, optimizer, gen, history, role, preset, model_cfg, cfg, kd, extra=extra
+            )
             runs.write_metrics(run_dir, role, preset, history, params, finished=epoch + 1 == cfg.epochs)
         progress.on_epoch(dict(row))
     if run_dir and stopped and rank == 0:

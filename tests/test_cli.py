@@ -83,7 +83,7 @@ def test_teacher_student_distill_evaluate_export_runs(capsys, runs_dir, tmp_path
     assert distilled["role"] == "distilled"
     config = json.loads((Path(distilled["run_dir"]) / "config.json").read_text())
     assert config["kd"] == {"temperature": 4.0, "alpha": 0.5}
-    assert config["teacher"]["path"] == teacher["run_dir"]  # the newest teacher run was found by itself
+    assert config["teacher"]["run"] == teacher["run_dir"]  # the newest teacher run was found by itself
 
     evaluated = run_json(capsys, ["evaluate", distilled["run_dir"], "--json"])
     assert evaluated["accuracy"] == pytest.approx(distilled["test_accuracy"], abs=1e-6)
@@ -103,14 +103,14 @@ def test_teacher_student_distill_evaluate_export_runs(capsys, runs_dir, tmp_path
 def test_bad_hyperparameters_get_one_clear_line(capsys, runs_dir):
     assert main(["distill", "--recipe", "paper", *QUICK, "-T", "0", "--runs-dir", str(runs_dir)]) == 1
     err = capsys.readouterr().err
-    assert "temperature T must be > 0" in err and "Traceback" not in err
+    assert "temperature T must be finite and > 0, got 0.0" in err and "Traceback" not in err
     assert main(["train-student", "--recipe", "paper", "--lr", "-1", "--runs-dir", str(runs_dir)]) == 1
-    assert "learning rate must be > 0" in capsys.readouterr().err
+    assert "learning rate must be finite and > 0, got -1.0" in capsys.readouterr().err
 
 
 def test_distill_without_teacher_says_what_to_do(capsys, tmp_path):
     assert main(["distill", *QUICK, "--runs-dir", str(tmp_path)]) == 1
-    assert "run `digit-distill train-teacher` first" in capsys.readouterr().err
+    assert "run `digit-distill train-teacher --recipe strong` first" in capsys.readouterr().err
 
 
 def test_missing_data_is_explained(capsys, tmp_path):
@@ -137,40 +137,95 @@ def test_runs_on_empty_folder(capsys, tmp_path):
     assert "no runs" in capsys.readouterr().out
 
 
-def test_ctrl_c_stops_after_the_batch_and_keeps_finished_epochs(tmp_path):
+def _cli(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "app", *argv]
+
+
+def test_ctrl_c_then_resume_with_no_other_flag_is_bit_identical(tmp_path):
+    """The issue's "done when", scaled down: a dropout teacher with jitter, SIGINT after epoch 1, --resume RUN."""
     import os
     import signal
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "app",
-        "train-student",
-        "--recipe",
-        "paper",
-        "--epochs",
-        "500",
-        "--max-train-samples",
-        "2000",
-        "--device",
-        "cpu",
-        "--runs-dir",
-        str(tmp_path),
-        "--no-export",
-    ]
+    import torch
+
+    job = ["--recipe", "strong", "--epochs", "2", "--max-train-samples", "1000", "--batch-size", "100"]
+    job += ["--lr", "5e-4", "--seed", "3", "--no-export"]
+    cut_dir, whole_dir = tmp_path / "cut", tmp_path / "whole"
     proc = subprocess.Popen(
-        cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+        _cli("train-teacher", *job, "--runs-dir", str(cut_dir)),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
     lines = []
     for line in proc.stderr:
         lines.append(line)
-        if "epoch 2/500" in line:
+        if "epoch 1/2" in line:
             proc.send_signal(signal.SIGINT)
             break
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, "".join(lines) + err
-    assert "resume with --resume" in err
+    (run_dir,) = cut_dir.iterdir()
+    assert f"resume with --resume {run_dir.name}" in err
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "stopped"
+    config_before = (run_dir / "config.json").read_bytes()
+
+    resumed = subprocess.run(
+        _cli("train-teacher", "--resume", run_dir.name, "--runs-dir", str(cut_dir), "--no-export"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    whole = subprocess.run(
+        _cli("train-teacher", *job, "--runs-dir", str(whole_dir)), capture_output=True, text=True, timeout=300
+    )
+    assert whole.returncode == 0, whole.stderr
+    (whole_run,) = whole_dir.iterdir()
+    a = torch.load(run_dir / "checkpoint.pt", weights_only=True)["state_dict"]
+    b = torch.load(whole_run / "checkpoint.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (run_dir / "config.json").read_bytes() == config_before
+
+
+def test_diverging_student_exits_non_zero_without_onnx(capsys, tmp_path):
+    argv = [
+        "train-student",
+        "--lr",
+        "1e6",
+        "--epochs",
+        "1",
+        "--max-train-samples",
+        "2000",
+        "--runs-dir",
+        str(tmp_path),
+    ]
+    code = main(argv)
+    assert code not in (0, 130) and code == 3
+    assert "diverged" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("model.onnx"))
     (run_dir,) = tmp_path.iterdir()
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["stopped"] and len(metrics["history"]) >= 2
-    assert (run_dir / "checkpoint.pt").exists()
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "diverged"
+
+
+def test_resume_refuses_contradicting_flags_and_extends_with_epochs(capsys, tmp_path):
+    first = run_json(
+        capsys, ["train-student", "--recipe", "paper", *QUICK, "--runs-dir", str(tmp_path), "--json"]
+    )
+    name = first["run"]
+    assert name.endswith("-paper-student") and first["status"] == "complete"
+    resume = ["train-student", "--resume", name, "--runs-dir", str(tmp_path), "--no-export"]
+    assert main([*resume, "--lr", "0.5", "--seed", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "--lr 0.5 (the run has 0.01)" in err and "--seed" not in err  # an equal value is no contradiction
+    assert main(["train-teacher", "--resume", name, "--runs-dir", str(tmp_path)]) == 1
+    assert "digit-distill train-student --resume" in capsys.readouterr().err
+    assert main(resume) == 1
+    assert "pass --epochs N" in capsys.readouterr().err
+    extended = run_json(capsys, [*resume, "--epochs", "2", "--json"])
+    assert extended["status"] == "complete" and extended["epochs"] == 2
+    listed = run_json(capsys, ["runs", "--runs-dir", str(tmp_path), "--json"])
+    assert listed["epochs"] == 2 and listed["status"] == "complete"
+    evaluated = run_json(capsys, ["evaluate", name, "--runs-dir", str(tmp_path), "--json"])
+    assert evaluated["accuracy"] == pytest.approx(extended["test_accuracy"], abs=1e-6)

@@ -127,6 +127,22 @@ def recorded_command(name: str) -> str:
     return "digit-distill " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == [name] else ""
 
 
+def add_runs_dir_arg(parser: argparse.ArgumentParser) -> None:
+    """``--runs-dir``: where run folders are (and where run names are looked up)."""
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        help="folder of the run folders (default: $DIGIT_DISTILL_RUNS or the user data dir)",
+    )
+
+
+def run_path(text: str, runs_dir: Path | None) -> Path:
+    """A run given as a path or as a name printed by ``digit-distill runs`` (looked up in ``runs_dir``)."""
+    from core.runs import resolve_run
+
+    return resolve_run(text, runs_dir)
+
+
 def existing_path(text: str) -> Path:
     """Argparse type: a path that must exist."""
     path = Path(text).expanduser()

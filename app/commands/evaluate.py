@@ -8,7 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from app.commands.common import add_data_args, add_json_arg, existing_path, load_data, print_json
+from app.commands.common import (
+    add_data_args,
+    add_json_arg,
+    add_runs_dir_arg,
+    existing_path,
+    load_data,
+    print_json,
+    run_path,
+)
 from core import runs
 from core.inference import OnnxClassifier
 from core.training import evaluate
@@ -21,8 +29,11 @@ def register(subparsers) -> None:
         description="Accuracy on the 10,000 MNIST test images, and optionally on digits drawn by people "
         "(a strokes .npz such as ../shared/data/drawn-digits-dev/strokes.npz).",
     )
-    p.add_argument("model", type=existing_path, help="run folder, checkpoint.pt or .onnx file")
+    p.add_argument(
+        "model", help="run (a name from `digit-distill runs` or a folder), checkpoint.pt or .onnx file"
+    )
     p.add_argument("--drawn", type=existing_path, metavar="STROKES_NPZ", help="also evaluate on drawn digits")
+    add_runs_dir_arg(p)
     add_data_args(p)
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -38,6 +49,7 @@ def _onnx_path(model: Path) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate the model and print the accuracies."""
+    args.model = run_path(args.model, args.runs_dir)
     data = load_data(args)
     result: dict = {"model": str(args.model)}
     start = time.perf_counter()

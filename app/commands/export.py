@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.commands.common import add_data_args, add_json_arg, existing_path, load_data, print_json
+from app.commands.common import add_data_args, add_json_arg, add_runs_dir_arg, load_data, print_json, run_path
 from core import runs
 
 
@@ -16,8 +16,9 @@ def register(subparsers) -> None:
         description="Export to ONNX at opset 11 (what the Atlas 200 DK's ATC accepts): input 'input' "
         "(batch, 1, 28, 28) in [0, 1], output 'logits'; onnxruntime is checked against PyTorch on 1,000 test images.",
     )
-    p.add_argument("model", type=existing_path, help="run folder or checkpoint.pt")
+    p.add_argument("model", help="run (a name from `digit-distill runs` or a folder) or checkpoint.pt")
     p.add_argument("-o", "--output", type=Path, help="ONNX file to write (default: <run>/model.onnx)")
+    add_runs_dir_arg(p)
     add_data_args(p)
     add_json_arg(p)
     p.set_defaults(func=run)
@@ -25,8 +26,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export and print where the file went and how well it matches PyTorch."""
+    model = run_path(args.model, args.runs_dir)
     data = load_data(args)
-    report = runs.export_run(args.model, data, args.output)
+    report = runs.export_run(model, data, args.output)
     result = {
         "onnx": str(report.path),
         "bytes": report.bytes,

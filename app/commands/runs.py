@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from app.commands.common import add_json_arg, print_json
+from app.commands.common import add_json_arg, add_runs_dir_arg, print_json
 from core import runs
 
 
 def register(subparsers) -> None:
     """Add the ``runs`` subcommand."""
     p = subparsers.add_parser("runs", description="List run folders, newest first.")
-    p.add_argument(
-        "--runs-dir",
-        type=Path,
-        help="folder holding the runs (default: $DIGIT_DISTILL_RUNS or the user data dir)",
-    )
+    add_runs_dir_arg(p)
     add_json_arg(p)
     p.set_defaults(func=run)
 
@@ -37,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
                     "epochs_done": r.epochs_done,
                     "epochs": r.epochs,
                     "finished": r.finished,
+                    "status": r.status,
+                    "recipe": r.recipe,
+                    "name": r.name,
                     "onnx": str(r.onnx_path) if r.onnx_path else None,
                     "kd": r.kd,
                 }
@@ -45,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if not infos:
         print(f"no runs in {args.runs_dir or runs.default_runs_root()}")
         return 0
-    print(f"{'run':<40} {'role':<10} {'accuracy':>9} {'params':>10} {'epochs':>7}  onnx")
+    print(f"{'run':<40} {'status':<9} {'accuracy':>9} {'params':>10} {'epochs':>7}  onnx")
     for r in infos:
         acc = f"{r.test_accuracy:.2%}" if r.test_accuracy is not None else "-"
-        state = f"{r.epochs_done}/{r.epochs}" + ("" if r.finished else "*")
         print(
-            f"{r.name:<40} {r.role:<10} {acc:>9} {r.params:>10,} {state:>7}  {'yes' if r.onnx_path else 'no'}"
+            f"{r.name:<40} {r.status:<9} {acc:>9} {r.params:>10,} {f'{r.epochs_done}/{r.epochs}':>7}  "
+            f"{'yes' if r.onnx_path else 'no'}"
         )
-    if any(not r.finished for r in infos):
-        print("* unfinished: resume with `digit-distill <command> --resume RUN_DIR`")
+    if any(r.status == "stopped" for r in infos):
+        print("stopped runs continue with `digit-distill <train-teacher|train-student|distill> --resume RUN`")
     return 0

@@ -1,45 +1,56 @@
-"""``train-teacher``, ``train-student`` and ``distill``: one training job each, in a run folder, exported to ONNX."""
+"""``train-teacher``, ``train-student`` and ``distill``: one training job each, through ``core.jobs``.
+
+The flags describe a :class:`core.jobs.JobSpec` (a recipe, a role and what the job changes); ``--resume RUN``
+continues a run from its own config.json and refuses flags that contradict it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
-from pathlib import Path
 
 from app.commands import CommandError
 from app.commands.common import (
     ConsoleProgress,
     add_data_args,
     add_json_arg,
-    existing_path,
+    add_runs_dir_arg,
     load_data,
     print_json,
+    run_path,
 )
-from core import runs
-from core.models import get_preset
-from core.recipes import RECIPES, get_recipe
-from core.training import KDConfig, TrainResult, train
+from core.recipes import RECIPES
 
 COMMANDS = {
     "train-teacher": ("teacher", "train the large teacher network"),
     "train-student": ("student", "train the small student network normally (no teacher)"),
     "distill": ("distilled", "train the small student by distillation from a trained teacher"),
 }
+#: Flags that change what the job computes: (argparse dest, JobSpec/override key). All default to None.
+JOB_FLAGS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "optimizer": "optimizer",
+    "weight_decay": "weight_decay",
+    "augment": "augment",
+    "temperature": "temperature",
+    "alpha": "alpha",
+}
+EXIT_HELP = "exit status: 0 complete, 1 error, 3 diverged, 130 stopped (Ctrl+C)"
 
 
 def register(subparsers) -> None:
     """Add the three training subcommands."""
     for name, (role, help_text) in COMMANDS.items():
-        p = subparsers.add_parser(name, description=help_text[0].upper() + help_text[1:] + ".")
-        p.add_argument(
-            "--recipe",
-            default="strong",
-            choices=sorted(RECIPES),
-            help="hyperparameter recipe (default: strong)",
+        p = subparsers.add_parser(
+            name,
+            description=help_text[0].upper() + help_text[1:] + ". Defaults come from the recipe; "
+            "each flag given overrides one recipe value and is recorded in the run's config.json.",
+            epilog=EXIT_HELP,
         )
-        p.add_argument("--preset", help="architecture preset (paper, cnn); default: the recipe's")
-        p.add_argument("--epochs", type=int)
+        p.add_argument("--recipe", choices=sorted(RECIPES), help="hyperparameter recipe (default: strong)")
+        p.add_argument("--epochs", type=int, help="epochs (with --resume: more than saved extends the run)")
         p.add_argument("--batch-size", type=int)
         p.add_argument("--lr", type=float, help="peak learning rate")
         p.add_argument("--optimizer", choices=["sgd", "adam"])
@@ -47,138 +58,161 @@ def register(subparsers) -> None:
         p.add_argument(
             "--augment", action=argparse.BooleanOptionalAction, default=None, help="random affine jitter"
         )
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+        p.add_argument("--seed", type=int, help="random seed (default: 0)")
+        p.add_argument("--device", help="auto (CUDA if available; default), cpu, cuda, cuda:1, ...")
         p.add_argument("--max-train-samples", type=int, help="train on a fixed random subset (quick runs)")
         if role == "distilled":
             p.add_argument(
                 "--teacher",
-                type=existing_path,
-                help="teacher run folder or checkpoint (default: newest teacher run)",
+                metavar="RUN",
+                help="teacher run (a name from `digit-distill runs` or a path; default: the newest complete "
+                "teacher of the recipe)",
             )
             p.add_argument("-T", "--temperature", type=float)
             p.add_argument("--alpha", type=float, help="weight of the soft (teacher) loss, in [0, 1]")
+        add_runs_dir_arg(p)
         p.add_argument(
-            "--runs-dir",
-            type=Path,
-            help="where run folders go (default: $DIGIT_DISTILL_RUNS or the user data dir)",
+            "--resume",
+            metavar="RUN",
+            help="continue a run (a name from `digit-distill runs` or a path) from its own config.json",
         )
-        p.add_argument("--resume", type=existing_path, metavar="RUN_DIR", help="continue an interrupted run")
         p.add_argument("--no-export", action="store_true", help="skip the ONNX export at the end")
         add_data_args(p)
         add_json_arg(p)
         p.set_defaults(func=run, role=role)
 
 
-def job_configs(args: argparse.Namespace):
-    """Resolve recipe + preset + command-line overrides into (preset name, model config, train config, kd)."""
-    recipe = get_recipe(args.recipe)
-    role = args.role
-    preset = args.preset or recipe.preset
-    model_cfg = recipe.model_for(role)
-    if args.preset and args.preset != recipe.preset:
-        p = get_preset(args.preset)
-        model_cfg = p.teacher if role == "teacher" else p.student
-    overrides = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "optimizer": args.optimizer,
-        "weight_decay": args.weight_decay,
-        "augment": args.augment,
-        "device": args.device,
-        "max_train_samples": args.max_train_samples,
-    }
-    cfg = replace(
-        recipe.train_for(role), seed=args.seed, **{k: v for k, v in overrides.items() if v is not None}
-    )
-    kd = None
-    if role == "distilled":
-        kd = KDConfig(
-            temperature=recipe.kd.temperature if args.temperature is None else args.temperature,
-            alpha=recipe.kd.alpha if args.alpha is None else args.alpha,
+def job_spec(args: argparse.Namespace):
+    """The :class:`core.jobs.JobSpec` the arguments describe.
+
+    A distillation without ``--teacher`` gets the newest complete teacher of the recipe.
+    """
+    from core import jobs
+
+    recipe = args.recipe or "strong"
+    teacher = None
+    if args.role == "distilled":
+        teacher = (
+            run_path(args.teacher, args.runs_dir)
+            if args.teacher
+            else jobs.find_teacher(recipe, args.runs_dir)
         )
-    return preset, model_cfg, cfg, kd
-
-
-def find_teacher(path: Path | None, preset: str, root: Path | None) -> Path:
-    """The teacher's run folder or checkpoint: the given one, else the newest finished teacher run of ``preset``."""
-    if path is not None:
-        return path
-    for info in runs.list_runs(root):
-        if info.role == "teacher" and info.preset == preset and info.epochs_done > 0:
-            return info.path
-    raise CommandError(
-        f"no trained {preset!r} teacher found in {root or runs.default_runs_root()}: "
-        "run `digit-distill train-teacher` first or pass --teacher RUN_DIR"
+    return jobs.JobSpec(
+        recipe=recipe,
+        role=args.role,
+        overrides={key: getattr(args, dest, None) for dest, key in JOB_FLAGS.items()},
+        teacher_run=teacher,
+        seed=0 if args.seed is None else args.seed,
+        device=args.device or "auto",
+        max_train_samples=args.max_train_samples,
+        data_dir=args.data_dir,
+        runs_root=args.runs_dir,
+        export=not args.no_export,
     )
 
 
-def result_summary(result: TrainResult, onnx_path: Path | None) -> dict:
+def _check_resume_flags(args: argparse.Namespace, config) -> None:
+    """Refuse a flag that contradicts the saved job, naming it (equal values and --epochs are fine)."""
+    from core import jobs
+
+    asked = {key: getattr(args, dest, None) for dest, key in JOB_FLAGS.items() if key != "epochs"}
+    asked |= {"recipe": args.recipe, "seed": args.seed, "max_train_samples": args.max_train_samples}
+    if getattr(args, "teacher", None):
+        asked["teacher_run"] = run_path(args.teacher, args.runs_dir)
+    conflicts = jobs.resume_conflicts(config, asked)
+    if conflicts:
+        flags = "; ".join(
+            f"--{key.replace('_run', '').replace('_', '-')} {value} (the run has {have})"
+            for key, value, have in conflicts
+        )
+        raise CommandError(
+            f"--resume continues the run as it was started (its config.json); these flags contradict it: {flags}. "
+            "Leave them out, or start a new run."
+        )
+
+
+def result_summary(result) -> dict:
     """The machine-readable result of a training command."""
     return {
-        "role": result.role,
-        "preset": result.preset,
+        "status": result.status,
+        "role": result.config.role,
+        "recipe": result.config.recipe,
+        "preset": result.config.preset,
         "run_dir": str(result.run_dir) if result.run_dir else None,
+        "run": result.run_dir.name if result.run_dir else None,
         "test_accuracy": result.test_accuracy,
         "params": result.params,
         "epochs": len(result.history),
         "seconds": round(result.seconds, 2),
-        "stopped": result.stopped,
-        "onnx": str(onnx_path) if onnx_path else None,
+        "stopped": result.status == "stopped",
+        "onnx": str(result.onnx_path) if result.onnx_path else None,
+        "message": result.message,
     }
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train one model as the arguments say."""
-    preset, model_cfg, cfg, kd = job_configs(args)
-    teacher = teacher_info = None
-    if args.role == "distilled":
-        teacher_path = find_teacher(args.teacher, preset, args.runs_dir)
-        teacher, meta = runs.load_checkpoint(teacher_path)
-        teacher_info = {
-            "path": str(teacher_path),
-            "test_accuracy": meta["test_accuracy"],
-            "preset": meta["preset"],
-        }
-        print(f"teacher: {teacher_path} (test accuracy {meta['test_accuracy']:.2%})", file=sys.stderr)
-    data = load_data(args)
+    """Train one model as the arguments say; the exit status follows the job's status (see ``EXIT_HELP``)."""
+    from core import jobs
+
     if args.resume:
-        run_dir = args.resume
-        saved = runs.read_run(run_dir)
-        if saved.role != args.role:
-            raise CommandError(f"{run_dir} is a {saved.role} run, not a {args.role} run")
+        run_dir = run_path(args.resume, args.runs_dir)
+        if run_dir.is_file():
+            run_dir = run_dir.parent
+        config = jobs.load_config(run_dir)
+        if config.role != args.role:
+            command = next(name for name, (role, _) in COMMANDS.items() if role == config.role)
+            raise CommandError(
+                f"{run_dir.name} is a {config.role} run: resume it with `digit-distill {command} --resume`"
+            )
+        _check_resume_flags(args, config)
+        data = load_data(args)
+        print(f"run folder: {run_dir}", file=sys.stderr)
+        with ConsoleProgress(quiet=False) as progress:
+            result = jobs.resume_job(
+                run_dir,
+                progress,
+                epochs=args.epochs,
+                device=args.device,
+                data=data,
+                export=not args.no_export,
+            )
     else:
-        run_dir = runs.new_run_dir(args.role, preset, args.runs_dir)
-    print(f"run folder: {run_dir}", file=sys.stderr)
-    with ConsoleProgress(quiet=False) as progress:
-        result = train(
-            args.role,
-            preset,
-            model_cfg,
-            cfg,
-            data,
-            kd=kd,
-            teacher=teacher,
-            progress=progress,
-            run_dir=run_dir,
-            resume=bool(args.resume),
-            teacher_info=teacher_info,
-        )
-    onnx_path = None
-    if result.history and not args.no_export:
-        onnx_path = runs.export_run(run_dir, data).path
-        print(f"exported {onnx_path}", file=sys.stderr)
-    if result.stopped:
-        print(
-            f"stopped after {len(result.history)} epoch(s); resume with --resume {run_dir}", file=sys.stderr
-        )
-    summary = result_summary(result, onnx_path)
+        spec = job_spec(args)
+        config = jobs.resolve(spec)  # every value checked before anything loads or starts
+        if config.teacher:
+            acc = config.teacher["test_accuracy"]
+            print(f"teacher: {config.teacher['run']} (test accuracy {acc:.2%})", file=sys.stderr)
+        data = load_data(args)
+        with ConsoleProgress(quiet=False) as progress:
+            result = jobs.run_job(spec, progress, data=data)
+    return report(args, result)
+
+
+def report(args: argparse.Namespace, result) -> int:
+    """Print the outcome and return the exit status."""
+    if result.onnx_path:
+        print(f"exported {result.onnx_path}", file=sys.stderr)
+    if result.status == "stopped":
+        if result.run_dir:
+            print(
+                f"stopped after {len(result.history)} epoch(s); resume with --resume {result.run_dir.name}",
+                file=sys.stderr,
+            )
+        else:
+            print("stopped before the first epoch ended: no run folder was kept", file=sys.stderr)
+    elif result.status == "diverged":
+        print(f"error: {result.message}", file=sys.stderr)
     if args.json:
-        print_json(summary)
-    else:
+        print_json(result_summary(result))
+    elif result.status in ("complete", "stopped") and result.history:
         print(
-            f"{args.role}: test accuracy {result.test_accuracy:.2%}, {result.params:,} parameters, "
-            f"{result.seconds:.1f} s -> {run_dir}"
+            f"{result.config.role}: test accuracy {result.test_accuracy:.2%}, {result.params:,} parameters, "
+            f"{result.seconds:.1f} s -> {result.run_dir}"
         )
-    return 0 if not result.stopped else 130
+    if result.export_error:
+        print(
+            f"error: the model was trained and saved, but its ONNX export failed: {result.export_error}",
+            file=sys.stderr,
+        )
+        return 1
+    return result.exit_code

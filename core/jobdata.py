@@ -1,0 +1,122 @@
+"""The training data a job sees: a fixed subset, the recipe's writing styles, the students' augmentation pool.
+
+A recipe's data choices apply wherever the recipe is used (``digit-distill train-*``/``distill``, the Train tab,
+``reproduce``, ``sweep``, torchrun), because :mod:`core.jobs` is the only caller of :func:`prepare`.
+
+Order: the recipe's share of zeros, ones and sevens is redrawn in European styles over the whole training set
+(fixed seed), then the subset of ``max_train_samples`` is taken (the same fixed pick as ``core.training``), then,
+for the students of a recipe with ``pool_copies``, the subset plus that many jittered, restyled copies is drawn
+once (fixed seed). Both students then see exactly the same images; only their targets differ, and the teacher's
+logits on the pool are computed once per teacher (:class:`JobCache`) instead of on every batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.augment import AugmentConfig, random_affine
+from core.data import MNIST
+from core.styles import add_styles
+
+#: Seed of the styles and of the augmentation pool (fixed: every job of a recipe sees the same data).
+POOL_SEED = 1234
+
+
+def _with_train(data: MNIST, images: torch.Tensor, labels: torch.Tensor) -> MNIST:
+    return replace(data, train_images=images, train_labels=labels)
+
+
+def styled(data: MNIST, share: float, seed: int = POOL_SEED) -> MNIST:
+    """``data`` with ``share`` of its zeros, ones and sevens redrawn in European styles (:mod:`core.styles`)."""
+    if not share:
+        return data
+    gen = torch.Generator().manual_seed(seed)
+    return _with_train(data, add_styles(data.train_images, data.train_labels, share, gen), data.train_labels)
+
+
+def subset(data: MNIST, n: int | None) -> MNIST:
+    """The first ``n`` of a fixed (seed 0) shuffle of the training set; the test set unchanged."""
+    if n is None or n >= len(data.train_images):
+        return data
+    keep = torch.randperm(len(data.train_images), generator=torch.Generator().manual_seed(0))[:n]
+    return _with_train(data, data.train_images[keep], data.train_labels[keep])
+
+
+def augmentation_pool(
+    data: MNIST, copies: int, augmentation: AugmentConfig, styles: float = 0.0, seed: int = POOL_SEED
+) -> MNIST:
+    """The training set followed by ``copies`` jittered (and, with ``styles``, restyled) copies of it."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    parts, labels = [data.train_images], [data.train_labels]
+    for _ in range(copies):
+        chunks = []
+        for x, y in zip(data.train_images.split(10_000), data.train_labels.split(10_000)):
+            if styles:
+                x = add_styles(x, y, styles, gen)
+            chunks.append(random_affine(x, augmentation, gen))
+        parts.append(torch.cat(chunks))
+        labels.append(data.train_labels)
+    return _with_train(data, torch.cat(parts), torch.cat(labels))
+
+
+def prepare(
+    data: MNIST,
+    *,
+    styles: float,
+    pool_copies: int,
+    augmentation: AugmentConfig,
+    max_train_samples: int | None,
+    max_test_samples: int | None,
+) -> MNIST:
+    """The training and test data of one job (see the module docstring for the order)."""
+    out = subset(styled(data, styles), max_train_samples)
+    if pool_copies:
+        out = augmentation_pool(out, pool_copies, augmentation, styles)
+    if max_test_samples is not None:
+        out = replace(
+            out,
+            test_images=out.test_images[:max_test_samples],
+            test_labels=out.test_labels[:max_test_samples],
+        )
+    return out
+
+
+class JobCache:
+    """Prepared data, teachers and teacher logits kept between the jobs of one experiment (reproduce, sweep).
+
+    Keys hold the objects themselves (not only their ids), so a cached entry never outlives what it was made from.
+    """
+
+    def __init__(self):
+        self._data: dict[tuple, tuple[MNIST, MNIST]] = {}
+        self._teachers: dict[str, tuple[nn.Module, dict]] = {}
+        self._logits: dict[tuple, tuple[MNIST, torch.Tensor]] = {}
+
+    def data(self, data: MNIST, **options) -> MNIST:
+        """:func:`prepare` once per source data and options."""
+        key = (id(data), *sorted(options.items()))
+        if key not in self._data or self._data[key][0] is not data:
+            self._data[key] = (data, prepare(data, **options))
+        return self._data[key][1]
+
+    def teacher(self, path: Path, load) -> tuple[nn.Module, dict]:
+        """``load(path)`` once per teacher path."""
+        key = str(Path(path).resolve())
+        if key not in self._teachers:
+            self._teachers[key] = load(path)
+        return self._teachers[key]
+
+    def logits(self, path: Path, teacher: nn.Module, data: MNIST, device: torch.device) -> torch.Tensor:
+        """The teacher's logits on ``data``'s training images (CPU), computed once per teacher and data."""
+        from core.training import predict_logits
+
+        key = (str(Path(path).resolve()), id(data))
+        if key not in self._logits or self._logits[key][0] is not data:
+            logits = predict_logits(teacher.to(device), data.train_images).cpu()
+            teacher.cpu()
+            self._logits[key] = (data, logits)
+        return self._logits[key][1]

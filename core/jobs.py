@@ -1,0 +1,693 @@
+"""One training job everywhere: a job description, its full configuration, and one runner.
+
+A :class:`JobSpec` is resolved against its recipe into a :class:`JobConfig` (what config.json holds) and run by
+:func:`run_job` (or continued by :func:`resume_job`).
+
+The CLI's ``train-teacher``/``train-student``/``distill``, the Train tab's worker, ``reproduce``, ``sweep`` and the
+torchrun entry point (:mod:`core.distributed`) all describe a job as a :class:`JobSpec` and call :func:`run_job`;
+nothing else builds models, optimisers, augmentation pools or run folders. Defaults live in the recipes only
+(:mod:`core.recipes`): a spec names a recipe and a role and lists what it changes (``overrides``); an override
+equal to the recipe's value is dropped, so the same choices give the same config.json from every caller.
+
+A run folder's life: created (named ``<date>-<time>-<recipe>-<role>``) and locked, config.json written once,
+status ``running``; every epoch a checkpoint with every random state; at the end ``complete`` (exported to ONNX),
+``stopped`` (resumable), ``diverged`` (no ONNX) or ``failed``. A job stopped before its first epoch ends leaves
+no folder behind. :func:`resume_job` continues a run from its own config.json, bit for bit on a CPU.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from core import runs
+from core.augment import AugmentConfig
+from core.data import MNIST
+from core.jobdata import POOL_SEED, JobCache
+from core.models import ModelConfig
+from core.recipes import RECIPES, get_recipe
+from core.training import (
+    ROLES,
+    KDConfig,
+    NullProgress,
+    Progress,
+    TrainConfig,
+    TrainingDiverged,
+    rank_and_world,
+    resolve_device,
+    train,
+)
+
+CONFIG_FORMAT = "digit-distill-job/1"
+#: TrainConfig fields a recipe fixes (seed, device and the subset belong to the job, not the recipe).
+TRAIN_KEYS = tuple(
+    f.name for f in fields(TrainConfig) if f.name not in ("seed", "device", "max_train_samples")
+)
+KD_KEYS = ("temperature", "alpha")
+DATA_KEYS = ("styles", "pool_copies")
+OVERRIDE_KEYS = TRAIN_KEYS + KD_KEYS + DATA_KEYS
+#: Exit status of a CLI command per job status (130: stopped by the person, as after Ctrl+C).
+EXIT_CODES = {"complete": 0, "failed": 1, "diverged": 3, "stopped": 130}
+
+
+class JobError(RuntimeError):
+    """A job cannot run as asked (unknown setting, no teacher, a run folder that does not match)."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a person (or an experiment) asks for; :func:`resolve` turns it into the full configuration.
+
+    Attributes
+    ----------
+    recipe, role
+        A name from :data:`core.recipes.RECIPES`; ``"teacher"``, ``"student"`` or ``"distilled"``.
+    overrides
+        Recipe values changed for this job (keys in :data:`OVERRIDE_KEYS`); ``None`` values are ignored.
+    teacher_run
+        The teacher's run folder (distillation only).
+    seed, device, max_train_samples, max_test_samples
+        Per-job choices (the subsets are fixed random picks, for quick runs).
+    data_dir, runs_root, run_name
+        Where MNIST is, where run folders go, and a fixed folder name (experiments; default: a new name).
+    export
+        Export a complete run to ONNX.
+    """
+
+    recipe: str = "strong"
+    role: str = "teacher"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    teacher_run: Path | None = None
+    seed: int = 0
+    device: str = "auto"
+    max_train_samples: int | None = None
+    max_test_samples: int | None = None
+    data_dir: Path | None = None
+    runs_root: Path | None = None
+    run_name: str | None = None
+    export: bool = True
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The job's data: share of European-style digits, jittered pool copies (students), test subset."""
+
+    styles: float = 0.0
+    pool_copies: int = 0
+    max_test_samples: int | None = None
+    pool_seed: int = POOL_SEED
+
+    def validate(self) -> None:
+        """Refuse values out of range with a message naming the value."""
+        if not 0.0 <= self.styles <= 1.0:
+            raise ValueError(f"styles (share of European-style digits) must be in [0, 1], got {self.styles}")
+        if int(self.pool_copies) != self.pool_copies or self.pool_copies < 0:
+            raise ValueError(f"pool copies must be an integer >= 0, got {self.pool_copies}")
+        if self.max_test_samples is not None and self.max_test_samples < 1:
+            raise ValueError(f"max test samples must be >= 1, got {self.max_test_samples}")
+
+
+@dataclass
+class JobConfig:
+    """A resolved job: everything that decides its result (the content of config.json)."""
+
+    recipe: str
+    role: str
+    preset: str
+    overrides: dict[str, Any]
+    model: ModelConfig
+    train: TrainConfig
+    kd: KDConfig | None
+    data: DataConfig
+    teacher: dict | None
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (config.json without its ``created`` and ``torch`` entries)."""
+        return {
+            "format": CONFIG_FORMAT,
+            "recipe": self.recipe,
+            "role": self.role,
+            "preset": self.preset,
+            "overrides": {
+                k: asdict(v) if isinstance(v, AugmentConfig) else v for k, v in self.overrides.items()
+            },
+            "model": self.model.to_dict(),
+            "train": self.train.to_dict(),
+            "kd": self.kd.to_dict() if self.kd else None,
+            "data": asdict(self.data),
+            "teacher": self.teacher,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> JobConfig:
+        """Rebuild from config.json."""
+        return cls(
+            recipe=d["recipe"],
+            role=d["role"],
+            preset=d["preset"],
+            overrides=dict(d["overrides"]),
+            model=ModelConfig.from_dict(d["model"]),
+            train=TrainConfig.from_dict(d["train"]),
+            kd=KDConfig.from_dict(d["kd"]) if d["kd"] else None,
+            data=DataConfig(**d["data"]),
+            teacher=d["teacher"],
+        )
+
+    def value(self, key: str) -> Any:
+        """The effective value of an override key (a training, distillation or data setting)."""
+        if key in KD_KEYS:
+            return getattr(self.kd, key) if self.kd else None
+        if key in DATA_KEYS:
+            return getattr(self.data, key)
+        return getattr(self.train, key)
+
+
+@dataclass
+class JobResult:
+    """What a job left behind."""
+
+    status: str
+    run_dir: Path | None
+    config: JobConfig
+    history: list[dict]
+    test_accuracy: float | None
+    params: int
+    seconds: float
+    model: nn.Module | None = None
+    onnx_path: Path | None = None
+    export_error: str | None = None
+    message: str = ""
+    reused: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit status for this result (see :data:`EXIT_CODES`)."""
+        return EXIT_CODES[self.status]
+
+
+# ------------------------------------------------------------------------------------------ resolving
+
+
+def recipe_values(recipe: str, role: str) -> dict[str, Any]:
+    """The values ``recipe`` gives ``role`` for every key in :data:`OVERRIDE_KEYS` (what a form shows).
+
+    The students of a recipe with an augmentation pool train on the pool without online jitter; the teacher
+    never uses the pool. Temperature and alpha are given for every role (they only act on distillation).
+    """
+    if role not in ROLES:
+        raise JobError(f"role must be one of {ROLES}, got {role!r}")
+    r = get_recipe(recipe)
+    cfg = r.train_for(role)
+    values = {k: getattr(cfg, k) for k in TRAIN_KEYS}
+    pool = r.pool_copies if role != "teacher" else 0
+    if pool:
+        values["augment"] = False
+    values |= {"temperature": r.kd.temperature, "alpha": r.kd.alpha, "styles": r.styles, "pool_copies": pool}
+    return values
+
+
+def _coerce(default: Any, value: Any, key: str) -> Any:
+    """``value`` in the type of the recipe's ``default`` (so 3.0 epochs records as 3), or a clear error."""
+    try:
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if isinstance(default, int) and not isinstance(value, bool):
+            if float(value) != int(float(value)):
+                raise ValueError(f"{key} must be a whole number, got {value}")
+            return int(float(value))
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, AugmentConfig) and isinstance(value, dict):
+            return AugmentConfig(**value)
+    except (TypeError, OverflowError):
+        raise ValueError(f"{key} cannot be {value!r}") from None
+    return value
+
+
+def _teacher_info(path: Path) -> dict:
+    path = Path(path).expanduser().resolve()
+    folder = path if path.is_dir() else path.parent
+    try:
+        info = runs.read_run(folder)
+    except (ValueError, KeyError) as exc:
+        raise JobError(f"cannot use {path} as the teacher: {exc}") from exc
+    if info.role != "teacher":
+        raise JobError(f"{folder} holds a {info.role} run, not a teacher")
+    if info.epochs_done == 0:
+        raise JobError(f"the teacher run {folder} has no finished epoch to learn from")
+    return {
+        "run": str(folder),
+        "name": folder.name,
+        "recipe": info.recipe,
+        "test_accuracy": info.test_accuracy,
+    }
+
+
+def resolve(spec: JobSpec) -> JobConfig:
+    """The full configuration of ``spec``: its recipe's values with its overrides; everything validated.
+
+    Raises ``ValueError``/:class:`JobError` with a message naming the value and what is allowed.
+    """
+    if spec.recipe not in RECIPES:
+        raise JobError(f"unknown recipe {spec.recipe!r}; choose one of {sorted(RECIPES)}")
+    values = recipe_values(spec.recipe, spec.role)
+    given = {k: v for k, v in spec.overrides.items() if v is not None}
+    unknown = sorted(set(given) - set(OVERRIDE_KEYS))
+    if unknown:
+        raise JobError(f"unknown setting(s) {unknown}; a job can change {list(OVERRIDE_KEYS)}")
+    if spec.role != "distilled" and set(given) & set(KD_KEYS):
+        raise JobError("temperature and alpha apply to distillation only")
+    overrides = {k: _coerce(values[k], v, k) for k, v in given.items()}
+    overrides = {k: v for k, v in sorted(overrides.items()) if v != values[k]}
+    merged = values | overrides
+    train_cfg = TrainConfig(
+        **{k: merged[k] for k in TRAIN_KEYS},
+        seed=spec.seed,
+        device=spec.device,
+        max_train_samples=spec.max_train_samples,
+    )
+    if int(spec.seed) != spec.seed or spec.seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {spec.seed}")
+    data = DataConfig(
+        styles=merged["styles"], pool_copies=merged["pool_copies"], max_test_samples=spec.max_test_samples
+    )
+    data.validate()
+    kd = teacher = None
+    if spec.role == "distilled":
+        kd = KDConfig(temperature=merged["temperature"], alpha=merged["alpha"])
+        if spec.teacher_run is None:
+            raise JobError("distillation needs a trained teacher run")
+        teacher = _teacher_info(spec.teacher_run)
+    recipe = get_recipe(spec.recipe)
+    return JobConfig(
+        recipe=spec.recipe,
+        role=spec.role,
+        preset=recipe.preset,
+        overrides=overrides,
+        model=recipe.model_for(spec.role),
+        train=train_cfg,
+        kd=kd,
+        data=data,
+        teacher=teacher,
+    )
+
+
+def load_config(run_dir: Path) -> JobConfig:
+    """The job a run folder was started with (its config.json)."""
+    import json
+
+    path = Path(run_dir) / runs.CONFIG
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise JobError(f"{run_dir} is not a readable run folder: {exc}") from exc
+    if d.get("format") != CONFIG_FORMAT:
+        raise JobError(
+            f"{run_dir} was made by an older digit-distill; it cannot be resumed (start a new run)"
+        )
+    return JobConfig.from_dict(d)
+
+
+def config_differences(a: JobConfig, b: JobConfig) -> list[str]:
+    """The top-level config.json entries in which two jobs differ."""
+    da, db = a.to_dict(), b.to_dict()
+    return [k for k in da if da[k] != db.get(k)]
+
+
+def resume_conflicts(saved: JobConfig, asked: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(key, asked value, saved value)`` for every choice in ``asked`` that contradicts the saved job.
+
+    ``asked`` may hold ``recipe``, ``seed``, ``max_train_samples``, ``max_test_samples``, ``teacher_run`` and
+    any key of :data:`OVERRIDE_KEYS`; ``None`` values are ignored. (Epochs are checked by :func:`resume_job`:
+    more epochs than saved extend the run.)
+    """
+    conflicts = []
+    for key, value in asked.items():
+        if value is None:
+            continue
+        if key == "recipe":
+            have = saved.recipe
+        elif key in ("seed", "max_train_samples"):
+            have = getattr(saved.train, key)
+        elif key == "max_test_samples":
+            have = saved.data.max_test_samples
+        elif key == "teacher_run":
+            have = (saved.teacher or {}).get("run")
+            value = str(Path(value).expanduser().resolve())
+        elif key in OVERRIDE_KEYS:
+            have = saved.value(key)
+            value = _coerce(have, value, key) if have is not None else value
+        else:
+            raise JobError(f"unknown setting {key!r}")
+        if value != have:
+            conflicts.append((key, value, have))
+    return conflicts
+
+
+def teacher_runs(
+    recipe: str | None, root: Path | None = None, complete_only: bool = True
+) -> list[runs.RunInfo]:
+    """Teacher runs of ``recipe`` (any recipe for None), newest first; only complete ones unless told."""
+    return [
+        r
+        for r in runs.list_runs(root)
+        if r.role == "teacher"
+        and (recipe is None or r.recipe == recipe)
+        and (r.finished if complete_only else r.epochs_done > 0)
+    ]
+
+
+def find_teacher(recipe: str, root: Path | None = None) -> Path:
+    """The newest complete teacher run of ``recipe`` (the one chosen when none is named)."""
+    found = teacher_runs(recipe, root)
+    if not found:
+        raise JobError(
+            f"no complete {recipe!r} teacher run in {root or runs.default_runs_root()}: run "
+            f"`digit-distill train-teacher --recipe {recipe}` first or pass --teacher RUN"
+        )
+    return found[0].path
+
+
+# -------------------------------------------------------------------------------------------- running
+
+
+def load_teacher(path: Path) -> tuple[nn.Module, dict]:
+    """A trained teacher from a run folder or checkpoint, with its metadata; clear errors otherwise."""
+    try:
+        model, meta = runs.load_checkpoint(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise JobError(f"cannot use {path} as the teacher: {exc}") from exc
+    if meta.get("role") != "teacher":
+        raise JobError(f"{path} holds a {meta.get('role')} model, not a teacher")
+    return model, meta
+
+
+def run_job(
+    spec: JobSpec,
+    progress: Progress | None = None,
+    *,
+    data: MNIST | None = None,
+    cache: JobCache | None = None,
+) -> JobResult:
+    """Run ``spec`` in a new run folder (or in ``runs_root/run_name``: continued if it holds the same job).
+
+    ``data`` (MNIST in memory) is loaded from ``spec.data_dir`` when not given; ``cache`` shares prepared data
+    and teacher logits between the jobs of an experiment. Returns a :class:`JobResult` whose ``status`` is
+    ``complete``, ``stopped`` or ``diverged``; other failures raise after recording ``failed``.
+    """
+    config = resolve(spec)
+    run_dir, resume = None, False
+    if spec.run_name:
+        run_dir = Path(spec.runs_root or runs.default_runs_root()) / spec.run_name
+        if (run_dir / runs.CONFIG).exists():
+            saved = load_config(run_dir)
+            differ = config_differences(saved, config)
+            if differ:
+                raise JobError(
+                    f"{run_dir} holds a job with other settings ({', '.join(differ)}); "
+                    "use another folder or remove it"
+                )
+            if runs.read_run(run_dir).finished:
+                return _reused(run_dir, saved, data, spec.export)
+            resume = True
+    return _execute(
+        config,
+        progress,
+        run_dir=run_dir,
+        resume=resume,
+        runs_root=spec.runs_root,
+        data=data,
+        data_dir=spec.data_dir,
+        cache=cache,
+        export=spec.export,
+    )
+
+
+def resume_job(
+    run: Path,
+    progress: Progress | None = None,
+    *,
+    epochs: int | None = None,
+    device: str | None = None,
+    data: MNIST | None = None,
+    data_dir: Path | None = None,
+    cache: JobCache | None = None,
+    export: bool = True,
+) -> JobResult:
+    """Continue a run from its own config.json (never rewritten); ``epochs`` above the saved count extends it.
+
+    ``device`` changes where it runs, not what it computes. The extension is recorded in status.json.
+    """
+    run_dir = Path(run)
+    if run_dir.is_file():
+        run_dir = run_dir.parent
+    config = load_config(run_dir)
+    info = runs.read_run(run_dir)
+    target = info.epochs if epochs is None else int(epochs)
+    if target < 1 or target < info.epochs_done:
+        raise JobError(
+            f"--epochs {target}: the run {run_dir.name} has already done {info.epochs_done} epoch(s)"
+        )
+    if info.finished and target <= info.epochs_done:
+        raise JobError(
+            f"{run_dir.name} is complete ({info.epochs_done}/{info.epochs} epochs); "
+            "to train it longer, pass --epochs N with N above that"
+        )
+    extension = None
+    if target != info.epochs:
+        extension = {"from": info.epochs, "to": target, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return _execute(
+        config,
+        progress,
+        run_dir=run_dir,
+        resume=True,
+        runs_root=None,
+        data=data,
+        data_dir=data_dir,
+        cache=cache,
+        export=export,
+        epochs=target,
+        extension=extension,
+        device=device,
+    )
+
+
+def _reused(run_dir: Path, config: JobConfig, data: MNIST | None, export: bool) -> JobResult:
+    """A complete run found again (an experiment run a second time): its model and numbers, no training."""
+    model, meta = runs.load_checkpoint(run_dir)
+    info = runs.read_run(run_dir)
+    onnx, export_error = info.onnx_path, None
+    if onnx is None and export:
+        onnx, export_error = _export(run_dir, data)
+    return _result(info, config, model, onnx, export_error, reused=True)
+
+
+def _export(run_dir: Path, data: MNIST | None) -> tuple[Path | None, str | None]:
+    from core.export import ExportError
+
+    try:
+        return runs.export_run(run_dir, data).path, None
+    except (
+        ExportError
+    ) as exc:  # a degenerate model (huge logits): the weights are kept, only the ONNX is missing
+        return None, str(exc)
+
+
+def _result(info: runs.RunInfo, config, model, onnx, export_error, reused=False, seconds=None) -> JobResult:
+    return JobResult(
+        status=info.status,
+        run_dir=info.path,
+        config=config,
+        history=info.history,
+        test_accuracy=info.test_accuracy,
+        params=info.params,
+        seconds=seconds if seconds is not None else sum(h["seconds"] for h in info.history),
+        model=model,
+        onnx_path=onnx,
+        export_error=export_error,
+        message=info.message,
+        reused=reused,
+    )
+
+
+def _execute(
+    config: JobConfig,
+    progress: Progress | None,
+    *,
+    run_dir: Path | None,
+    resume: bool,
+    runs_root: Path | None,
+    data: MNIST | None,
+    data_dir: Path | None,
+    cache: JobCache | None,
+    export: bool,
+    epochs: int | None = None,
+    extension: dict | None = None,
+    device: str | None = None,
+) -> JobResult:
+    from core.data import load_mnist
+
+    progress = progress or NullProgress()
+    cache = cache or JobCache()
+    rank, world = rank_and_world()
+    if data is None:
+        progress.status("loading MNIST")
+        data = load_mnist(data_dir)
+    # What train() gets: the subset is already taken by the data preparation; device and epochs may differ
+    # from config.json on a resume (where it runs; an extension), never what each step computes.
+    cfg = replace(config.train, max_train_samples=None)
+    if epochs is not None:
+        cfg = replace(cfg, epochs=epochs)
+    if device is not None:
+        cfg = replace(cfg, device=device)
+    torch_device = resolve_device(cfg.device)
+    prepared = cache.data(
+        data,
+        styles=config.data.styles,
+        pool_copies=config.data.pool_copies,
+        augmentation=config.train.augmentation,
+        max_train_samples=config.train.max_train_samples,
+        max_test_samples=config.data.max_test_samples,
+    )
+    teacher = teacher_logits = None
+    if config.role == "distilled":
+        teacher_path = Path(config.teacher["run"])
+        progress.status(f"teacher: {teacher_path}")
+        teacher, _ = cache.teacher(teacher_path, load_teacher)
+        if not cfg.augment:
+            progress.status("computing the teacher's logits on the training set")
+            teacher_logits = cache.logits(teacher_path, teacher, prepared, torch_device)
+
+    created = False
+    if rank == 0:
+        if run_dir is None:
+            run_dir = runs.new_run_dir(config.role, config.recipe, runs_root)
+            created = True
+        elif not run_dir.exists():
+            with runs.saving(run_dir):
+                run_dir.mkdir(parents=True)
+            created = True
+    if world > 1:
+        names = [str(run_dir) if rank == 0 else None]
+        torch.distributed.broadcast_object_list(names, src=0)
+        run_dir = Path(names[0])
+
+    remove = False
+    t0 = time.perf_counter()
+    lock = runs.RunLock(run_dir) if rank == 0 else nullcontext()
+    try:
+        with lock:
+            result = _train_locked(
+                config, cfg, progress, prepared, teacher, teacher_logits, run_dir, resume, rank, extension
+            )
+            if result is None:
+                info = runs.read_run(run_dir) if rank == 0 else None
+                if info is not None and info.status == "diverged":
+                    return _result(info, config, None, None, None, seconds=time.perf_counter() - t0)
+                remove = created  # stopped before the first epoch ended: nothing worth a run folder
+                return JobResult(
+                    "stopped",
+                    None if created else run_dir,
+                    config,
+                    [],
+                    None,
+                    0,
+                    time.perf_counter() - t0,
+                    message="stopped before the first epoch ended: nothing was kept",
+                )
+            if world > 1:
+                torch.distributed.barrier()
+            onnx = export_error = None
+            if rank == 0 and result is not None and not result.stopped and export:
+                progress.status("exporting to ONNX and checking it against PyTorch")
+                onnx, export_error = _export(run_dir, data)
+            if rank != 0:
+                return JobResult(
+                    "complete",
+                    run_dir,
+                    config,
+                    result.history,
+                    result.test_accuracy,
+                    result.params,
+                    result.seconds,
+                )
+            info = runs.read_run(run_dir)
+            return _result(info, config, result.model, onnx, export_error, seconds=result.seconds)
+    except BaseException:
+        if rank == 0 and created and not (run_dir / runs.CHECKPOINT).exists():
+            remove = True
+        raise
+    finally:
+        if remove:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _train_locked(config, cfg, progress, prepared, teacher, teacher_logits, run_dir, resume, rank, extension):
+    """Train with the run folder locked; records the status. Returns None when stopped before any epoch."""
+    if rank == 0:
+        runs.clean_temp_files(run_dir)
+        if not (run_dir / runs.CONFIG).exists():
+            runs.write_json(
+                run_dir / runs.CONFIG,
+                config.to_dict()
+                | {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch": torch.__version__},
+            )
+        extra = {}
+        if extension is not None:
+            extra = {
+                "epochs": extension["to"],
+                "extensions": runs.read_status(run_dir).get("extensions", []) + [extension],
+            }
+        runs.write_status(run_dir, "running", **extra)
+    try:
+        result = train(
+            config.role,
+            config.preset,
+            config.model,
+            cfg,
+            prepared,
+            kd=config.kd,
+            teacher=teacher,
+            progress=progress,
+            run_dir=run_dir,
+            resume=resume,
+            teacher_info=config.teacher,
+            teacher_logits=teacher_logits,
+        )
+    except TrainingDiverged as exc:
+        if rank == 0:
+            runs.write_status(run_dir, "diverged", str(exc))
+        return None
+    except KeyboardInterrupt:
+        if rank == 0:
+            runs.write_status(run_dir, "stopped", "interrupted")
+        raise
+    except Exception as exc:
+        if rank == 0:
+            try:
+                runs.write_status(run_dir, "failed", str(exc))
+            except runs.RunSaveError:
+                pass  # the disk is full: the original error says so already
+        raise
+    if rank == 0:
+        if result.stopped:
+            done = len(result.history)
+            runs.write_status(
+                run_dir,
+                "stopped",
+                f"stopped after {done} epoch(s); resume with `--resume {run_dir.name}`",
+            )
+        else:
+            runs.write_status(run_dir, "complete")
+    if not result.history and not resume:
+        return None
+    return result
