@@ -22,6 +22,25 @@ SET_ENV_CANDIDATES = (
     "/usr/local/Ascend/nnrt/set_env.sh",
 )
 MIN_FREE_KB = 100 * 1024
+#: The pyACL calls a deploy needs: the unrelated PyPI package also named ``acl`` (POSIX ACLs) has none of them.
+ACL_API = ("init", "rt.set_device", "mdl.load_from_file")
+ACL_CHECK_PY = f"""import sys
+try:
+    import acl
+except Exception as exc:
+    print("acl=missing")
+    print("acl_error=%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""))
+    sys.exit(0)
+print("acl_path=%s" % (getattr(acl, "__file__", None) or ""))
+def has(dotted):
+    obj = acl
+    for part in dotted.split("."):
+        obj = getattr(obj, part, None)
+    return callable(obj)
+missing = [name for name in {ACL_API!r} if not has(name)]
+print("acl=foreign" if missing else "acl=ok")
+if missing:
+    print("acl_error=no acl." + ", acl.".join(missing))"""
 _NPU_ROW = re.compile(r"^\|\s*\d+\s+(\d{3}[A-Za-z0-9]*)\s+\|")
 
 
@@ -58,8 +77,9 @@ def board_check_script(set_env: str | None, folder: str) -> str:
             'echo "atc=$(command -v atc)"',
             'if command -v npu-smi >/dev/null 2>&1; then npu-smi info 2>&1 | sed "s/^/npu|/"; fi',
             '[ -e /dev/davinci0 ] && echo "davinci=yes"',
-            "python3 -c 'import acl' >/dev/null 2>&1 && echo acl=ok || "
-            '{ echo "acl=missing"; python3 -c "import acl" 2>&1 | tail -n 1 | sed "s/^/acl_error=/"; }',
+            "python3 - <<'DD_ACL_CHECK' 2>/dev/null || echo acl=missing",
+            ACL_CHECK_PY,
+            "DD_ACL_CHECK",
             "true",
         ]
     )
@@ -83,6 +103,8 @@ class BoardInfo:
     npu_lines: list[str] = field(default_factory=list)
     davinci: bool = False
     acl_ok: bool = False
+    acl_foreign: bool = False
+    acl_path: str = ""
     acl_error: str = ""
     free_kb: int | None = None
 
@@ -134,6 +156,7 @@ def parse_board_report(lines: list[str]) -> BoardInfo:
             info.davinci = value == "yes"
         elif key == "acl":
             info.acl_ok = value == "ok"
+            info.acl_foreign = value == "foreign"
         elif key == "free_kb":
             info.free_kb = int(value) if value.isdigit() else None
         elif key in BoardInfo.__dataclass_fields__ and key not in ("npu_lines",):
@@ -166,6 +189,13 @@ def require_board(info: BoardInfo, label: str, need_atc: bool) -> None:
         raise BoardCheckError(
             f"No Ascend NPU found on {label}: npu-smi shows no chip and /dev/davinci0 does not exist",
             "Check that the board's driver is installed and loaded (this must be the Atlas board, not a PC)",
+        )
+    if info.acl_foreign:
+        raise AclMissingError(
+            f"python3 on {label} imports a module named 'acl' ({info.acl_path or 'unknown path'}) that is not CANN's "
+            f"pyACL ({info.acl_error}): probably the unrelated PyPI package 'acl' (POSIX ACLs)",
+            f"Uninstall it on the board (pip3 uninstall acl), or check that {info.set_env} puts the toolkit's "
+            "python/site-packages first on PYTHONPATH",
         )
     if not info.acl_ok:
         raise AclMissingError(

@@ -113,6 +113,8 @@ class DeployTarget:
         Seconds the on-board runner may take.
     batch
         Static batch the model is compiled for.
+    skip_op_check
+        Do not check the ONNX against ATC's operator table (``core.atc_ops``) before uploading it.
     """
 
     board: ConnectionConfig
@@ -125,6 +127,7 @@ class DeployTarget:
     atc_timeout: float = 600.0
     run_timeout: float = 300.0
     batch: int = 1
+    skip_op_check: bool = False
 
     def __post_init__(self):
         if self.soc_version is not None and self.soc_version not in atc.SOC_VERSIONS:
@@ -224,6 +227,10 @@ def run_runner(conn: BoardConnection, set_env: str, model_dir: str, images: np.n
                           f"{result.tail(15)}", "Check python3 and numpy on the board")  # fmt: skip
     if not payload.get("ok"):
         error = payload.get("error", "unknown error")
+        if payload.get("kind") == "acl_foreign":
+            raise AclMissingError(f"pyACL on the board is not CANN's: {error}",
+                                  f"Uninstall the PyPI package 'acl' there (pip3 uninstall acl), or check that "
+                                  f"{set_env} puts the toolkit's python/site-packages first on PYTHONPATH")  # fmt: skip
         if payload.get("kind") == "acl_missing":
             raise AclMissingError(f"pyACL is not available on the board: {error}",
                                   f"Check that {set_env} sets PYTHONPATH to the toolkit's python/site-packages")  # fmt: skip
@@ -333,9 +340,11 @@ class Deployer:
         return model_dir
 
     def _upload(self, board, converter, onnx_path: Path, model: atc.OnnxInput, name: str, soc: str):
-        if model.opset > atc.MAX_OPSET:
-            self._log(f"WARNING: the model uses ONNX opset {model.opset}; ATC for the Atlas 200 DK parses "
-                      "opset 11 (at most 13): expect E19010")  # fmt: skip
+        if self.target.skip_op_check:
+            self._log("WARNING: the ATC operator check is skipped: ATC itself will judge the model")
+        else:
+            check = atc.require_atc_ops(onnx_path, soc)
+            self._log(check.message(onnx_path.name))
         model_dir = self._model_dir(board, self.target.remote_dir, name)
         board.makedirs(model_dir)
         target = converter or board

@@ -19,12 +19,13 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from core.atc_ops import EXPORT_OPSET, UnsupportedOpsError, require_atc_ops
 from core.fileio import atomic_path
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
-#: Highest opset of the default ONNX domain that ATC (CANN) converts.
-MAX_OPSET = 11
+#: Highest opset of the default ONNX domain that ATC (CANN) converts (the table lives in ``core.atc_ops``).
+MAX_OPSET = EXPORT_OPSET
 #: Largest acceptable difference between onnxruntime's and PyTorch's logits.
 DEFAULT_ATOL = 1e-4
 RTOL = 1e-5  # of the largest |logit|, added to the absolute bound
@@ -145,6 +146,8 @@ def export_onnx(
     opset: int = MAX_OPSET,
     verify_images=None,
     atol: float = DEFAULT_ATOL,
+    soc_version: str = "Ascend310",
+    check_ops: bool = True,
 ) -> ExportReport:
     """Export ``model`` to ONNX, store ``metadata`` in it, and check onnxruntime against PyTorch.
 
@@ -165,6 +168,9 @@ def export_onnx(
         callers pass 1,000 MNIST test images.
     atol
         Largest allowed absolute difference of the logits, plus ``RTOL`` times the largest |logit|.
+    soc_version, check_ops
+        Every node is checked against ATC's operator table for this chip (:mod:`core.atc_ops`) before anything
+        is written; ``check_ops=False`` skips that check (the table is approximate).
 
     Returns
     -------
@@ -173,8 +179,8 @@ def export_onnx(
     Raises
     ------
     ExportError
-        Export failed, the graph uses an opset or op domain ATC cannot convert, or onnxruntime disagrees with
-        PyTorch by more than ``atol``.
+        Export failed, the graph uses an opset, op domain or operator ATC cannot convert (the message names the
+        node, its op and opset), or onnxruntime disagrees with PyTorch by more than ``atol``.
     """
     if opset > MAX_OPSET:
         raise ExportError(f"opset {opset} is too new for the Atlas toolchain; use at most {MAX_OPSET}")
@@ -187,6 +193,11 @@ def export_onnx(
         except Exception as exc:  # the exporter raises many types; one clear error for the caller
             raise ExportError(f"ONNX export failed: {exc}") from exc
         check_opsets(proto)
+        if check_ops:
+            try:
+                require_atc_ops(proto, soc_version, what=f"the exported model ({path})")
+            except UnsupportedOpsError as exc:
+                raise ExportError(f"{exc}; {path} was not written") from exc
         for key, value in props.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value

@@ -32,7 +32,7 @@ def test_deploy_json_with_password_and_trusted_fingerprint(board, remote_dir, st
     summary = json.loads(out.strip().splitlines()[-1])
     assert set(summary) == KEYS
     assert (
-        summary["evaluated"] == 30 and summary["agreement"] == 1.0 and summary["soc_version"] == "Ascend310"
+        summary["evaluated"] == 30 and summary["agreement"] >= 0.95 and summary["soc_version"] == "Ascend310"
     )
     assert summary["om_path"].endswith(f"{remote_dir}/student/model.om") and summary["om_bytes"] > 256
     assert "[3/5] Convert with ATC ..." in err and "ATC run success" in err
@@ -54,7 +54,7 @@ def test_key_login_human_output_and_changed_key(board, remote_dir, student_onnx,
         "--key", str(board.key_file), "--trust-host-key", board.host_key_fingerprint, "--evaluate", "5"]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "agreement 100.00%" in out and "ms/image" in out
+    assert "agreement " in out and "max probability difference" in out and "ms/image" in out
     known = isolated_home / "data" / "digit-distill" / "known_hosts"
     line = known.read_text().split()
     line[2] = line[2][:-8] + ("AAAAAAAA" if not line[2].endswith("AAAAAAAA") else "BBBBBBBB")

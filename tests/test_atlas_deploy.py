@@ -52,8 +52,8 @@ def test_deploy_student_and_evaluate_200_images(board, tmp_path, remote_dir, stu
         student_onnx, images, labels
     )
     assert result.evaluated == 200
-    assert result.agreement == 1.0
-    assert result.max_probability_difference < 1e-5
+    assert result.agreement >= 0.99  # the emulator computes like the NPU: float16 per layer (force_fp16)
+    assert 1e-6 < result.max_probability_difference < 2e-2
     assert (
         result.board_accuracy
         == result.local_accuracy
@@ -97,7 +97,7 @@ def test_changed_model_is_reconverted(board, tmp_path, remote_dir, student_onnx,
     changed = tmp_path / "changed.onnx"
     onnx.save(model, str(changed))
     result = deployer(board, tmp_path, remote_dir).deploy(changed, images, model_name="m")
-    assert not result.reused_om and result.agreement == 1.0
+    assert not result.reused_om and result.agreement >= 0.99
     manifest = json.loads((board.home / remote_dir / "m" / "manifest.json").read_text())
     from atlas_bridge.pipeline import sha256_file
 
@@ -128,14 +128,14 @@ def test_key_login_old_acl_api_and_suffixed_om(board, tmp_path, remote_dir, stud
     result = Deployer(target, trust=trust_fingerprint(board.host_key_fingerprint)).deploy(
         student_onnx, test_images[0][:10], test_images[1][:10]
     )
-    assert result.agreement == 1.0 and result.soc_version == "Ascend310B4"
+    assert result.agreement >= 0.9 and result.soc_version == "Ascend310B4"
 
 
 def test_batch_8_with_padding(board, tmp_path, remote_dir, student_onnx, test_images):
     result = deployer(board, tmp_path, remote_dir, batch=8).deploy(
         student_onnx, test_images[0][:13], test_images[1][:13]
     )
-    assert result.agreement == 1.0 and result.evaluated == 13
+    assert result.agreement >= 0.9 and result.evaluated == 13
 
 
 def test_convert_on_a_separate_host(board, tmp_path, remote_dir, student_onnx, test_images):
@@ -148,7 +148,7 @@ def test_convert_on_a_separate_host(board, tmp_path, remote_dir, student_onnx, t
         result = Deployer(target, progress, trust=lambda info: info.fingerprint in trusted).deploy(
             student_onnx, test_images[0][:20], test_images[1][:20]
         )
-        assert result.agreement == 1.0
+        assert result.agreement >= 0.95
         assert (converter.home / "conv" / "student" / "model.onnx").exists()
         assert not list((converter.home / "conv" / "student").glob(".build-*"))
         assert not (board.home / remote_dir / "student" / "model.onnx").exists()
@@ -164,7 +164,7 @@ def test_predict_on_board_after_deploy(board, tmp_path, remote_dir, student_onnx
 
     local = OnnxClassifier(student_onnx).probabilities(images[7:8])[0]
     assert answer["digit"] == int(local.argmax())
-    np.testing.assert_allclose(answer["probabilities"], local, atol=1e-6)
+    np.testing.assert_allclose(answer["probabilities"], local, atol=2e-2)
     assert answer["ms"] > 0
 
 
@@ -173,3 +173,31 @@ def test_commands_without_set_env_do_not_find_the_toolkit(board, tmp_path):
         assert conn.bash("command -v atc").exit_status != 0
         assert conn.bash("python3 -c 'import acl'").exit_status != 0
         assert conn.bash(f". {board.set_env} && command -v atc && python3 -c 'import acl'").exit_status == 0
+
+
+@pytest.mark.parametrize("layout", ["current", "legacy"])
+def test_both_om_header_layouts_deploy(board, tmp_path, remote_dir, student_onnx, test_images, layout):
+    from atlas_bridge.atc import check_om_header
+
+    board.configure(om_layout=layout)
+    progress = Recorder()
+    result = deployer(board, tmp_path, remote_dir, progress).deploy(student_onnx, test_images[0][:3])
+    data = (board.home / remote_dir / "student" / "model.om").read_bytes()
+    header = check_om_header(data[:256], len(data))
+    assert header.layout == layout and result.om_bytes == len(data)
+    assert (header.length == 0) == (layout == "current")
+    assert any("OM header valid" in line for line in progress.lines)
+
+
+def test_an_op_atc_refuses_is_caught_before_anything_is_uploaded(board, tmp_path, remote_dir, student_onnx,
+                                                                 test_images):  # fmt: skip
+    from atlas_bridge.errors import ModelError
+    from tests.board_emulator.fixtures import with_node
+
+    model = with_node(student_onnx, tmp_path / "identity.onnx", "Identity")
+    progress = Recorder()
+    with pytest.raises(ModelError, match=r"node 'extra_identity' \(Identity, opset 11\)") as err:
+        deployer(board, tmp_path, remote_dir, progress).deploy(model, test_images[0][:1])
+    assert "--skip-op-check" in err.value.hint
+    assert ("upload", "failed") in progress.steps and ("upload", "done") not in progress.steps
+    assert not (board.home / remote_dir).exists()

@@ -25,15 +25,16 @@ def toolkit(tmp_path):
     class Toolkit:
         root = tmp_path / "Ascend" / "ascend-toolkit"
         ledger = tmp_path / "ledger.jsonl"
+        system_site = tmp_path / "system-site"
 
         def configure(self, **changes):
-            install_toolkit(self.root, EmulatorConfig(**changes), self.ledger)
+            install_toolkit(self.root, EmulatorConfig(**changes), self.ledger, self.system_site)
 
         def env(self):
             latest = self.root / "latest"
             env = dict(os.environ)
             env["PATH"] = f"{latest / 'bin'}:{env['PATH']}"
-            env["PYTHONPATH"] = str(latest / "python" / "site-packages")
+            env["PYTHONPATH"] = f"{latest / 'python' / 'site-packages'}:{self.system_site}"
             return env
 
         def run(self, args, **kw):
@@ -72,8 +73,19 @@ def test_atc_converts_and_writes_a_valid_om(toolkit, tmp_path, student_onnx):
     data = (tmp_path / "net.om").read_bytes()
     header = atc.check_om_header(data[:256], len(data))
     assert header.name == "net"
+    assert (header.layout, header.length, header.model_length) == ("current", 0, len(data) - 256)
     info = toolkit.run(["atc", "--mode=6", f"--om={tmp_path / 'net.om'}"])
-    assert "soc_version        : Ascend310" in info.stdout
+    assert "soc_version        : Ascend310" in info.stdout and "force_fp16" in info.stdout
+
+
+def test_atc_writes_the_legacy_layout_on_request(toolkit, tmp_path, student_onnx, test_images):
+    toolkit.configure(om_layout="legacy")
+    om = build_om(toolkit, tmp_path, student_onnx)
+    data = om.read_bytes()
+    header = atc.check_om_header(data[:256], len(data))
+    assert (header.layout, header.length, header.model_length) == ("legacy", len(data) - 256, 0)
+    status, payload, _ = run_runner(toolkit, tmp_path, om, test_images[0][:2])  # the stand-in acl loads both
+    assert status == 0 and payload["ok"]
 
 
 def test_atc_space_separated_flags_and_suffix(toolkit, tmp_path, student_onnx):
@@ -112,21 +124,43 @@ def test_atc_argument_errors(toolkit, tmp_path, student_onnx, overrides, code):
     assert not list(tmp_path.glob("*.om"))
 
 
-def test_atc_rejects_a_corrupt_model_and_a_too_new_opset(toolkit, tmp_path, opset17_onnx):
+def test_atc_rejects_a_corrupt_model(toolkit, tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
     result = toolkit.run(atc_args(bad, tmp_path / "net"))
     assert [e.code for e in atc.parse_atc_errors(result.stdout.splitlines())] == ["E10041"]
+
+
+@pytest.mark.parametrize("code", ["E19010", "E16002"])
+def test_atc_rejects_a_too_new_opset_per_op(toolkit, tmp_path, opset17_onnx, code):
+    toolkit.configure(opset_error_code=code)
     result = toolkit.run(atc_args(opset17_onnx, tmp_path / "net"))
     errors = atc.parse_atc_errors(result.stdout.splitlines())
-    assert [e.code for e in errors] == ["E19010"]
-    assert "ai.onnx::17::" in errors[0].text
+    assert [e.code for e in errors] == [code] and atc.opset_too_new(errors)
+    assert "ai.onnx::17::" in errors[0].text and errors[0].solution
+    assert not list(tmp_path.glob("*.om"))
 
 
-def build_om(toolkit, tmp_path, model, soc="Ascend310", batch=1):
-    result = toolkit.run(
-        atc_args(model, tmp_path / "model", soc_version=soc, input_shape=f"input:{batch},1,28,28")
-    )
+def test_atc_enforces_the_op_table_not_only_an_opset_ceiling(toolkit, tmp_path, student_onnx):
+    from tests.board_emulator.fixtures import with_node
+
+    identity = with_node(
+        student_onnx, tmp_path / "identity.onnx", "Identity"
+    )  # opset 11, op not in the table
+    result = toolkit.run(atc_args(identity, tmp_path / "net"))
+    errors = atc.parse_atc_errors(result.stdout.splitlines())
+    assert result.returncode == 255 and [e.code for e in errors] == ["EZ3003"]
+    assert "optype [Identity]" in errors[0].text
+    flatten13 = with_node(student_onnx, tmp_path / "f13.onnx", None, opset=13)  # Flatten: 8-11 on the 200 DK
+    result = toolkit.run(atc_args(flatten13, tmp_path / "net"))
+    assert "ai.onnx::13::Flatten" in result.stdout
+    result = toolkit.run(atc_args(flatten13, tmp_path / "net", soc_version="Ascend310B4"))
+    assert result.returncode == 0, result.stdout
+
+
+def build_om(toolkit, tmp_path, model, soc="Ascend310", batch=1, precision=None):
+    result = toolkit.run(atc_args(model, tmp_path / "model", soc_version=soc, input_shape=f"input:{batch},1,28,28",
+                                  precision_mode=precision))  # fmt: skip
     assert result.returncode == 0, result.stdout
     return tmp_path / "model.om"
 
@@ -153,11 +187,64 @@ def test_runner_matches_onnxruntime(toolkit, tmp_path, student_onnx, test_images
     assert status == 0 and payload["ok"], payload
     assert payload["api"] == ("bytes_to_ptr" if api == "new" else "numpy_to_ptr")
     assert payload["batch"] == batch and len(payload["times_ms"]) == -(-21 // batch)
+    assert len(payload["execute_ms"]) == len(payload["times_ms"])
+    assert all(0 < e <= t for e, t in zip(payload["execute_ms"], payload["times_ms"], strict=True))
     local = OnnxClassifier(student_onnx).probabilities(images)
-    np.testing.assert_allclose(np.array(payload["probabilities"]), local, atol=1e-6)
-    assert payload["predictions"] == local.argmax(axis=1).tolist()
+    board = np.array(payload["probabilities"])
+    difference = np.abs(board - local).max()
+    assert 1e-6 < difference < 2e-2  # force_fp16: float16 rounding per layer, like the NPU
+    assert np.mean(board.argmax(axis=1) == local.argmax(axis=1)) >= 0.95
     (entry,) = [e for e in toolkit.ledger_entries() if e["finalized"]]
     assert not any(entry["leaks"].values())
+
+
+def test_force_fp32_computes_exactly_and_fp16_like_numpy(toolkit, tmp_path, student_onnx, test_images):
+    from core.inference import OnnxClassifier
+
+    images = test_images[0][:50]
+    _, exact, _ = run_runner(toolkit, tmp_path, build_om(toolkit, tmp_path, student_onnx, precision="force_fp32"),
+                             images)  # fmt: skip
+    local = OnnxClassifier(student_onnx).probabilities(images)
+    np.testing.assert_allclose(np.array(exact["probabilities"]), local, atol=1e-6)
+    _, half, _ = run_runner(toolkit, tmp_path, build_om(toolkit, tmp_path, student_onnx), images)
+    expected = fp16_reference(student_onnx, images)
+    np.testing.assert_allclose(np.array(half["probabilities"]), expected, atol=2e-3)
+
+
+def fp16_reference(model_path, images):
+    """The student computed by hand in numpy with float16 rounding after every layer."""
+    from onnx import numpy_helper
+
+    model = onnx.load(str(model_path))
+    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            weights[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+
+    def half(x):
+        return np.asarray(x, np.float32).astype(np.float16).astype(np.float32)
+
+    values = {model.graph.input[0].name: half(images)}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            continue
+        args = [values[i] if i in values else half(weights[i]) for i in node.input]
+        if node.op_type == "Sub":
+            out = args[0] - args[1]
+        elif node.op_type == "Div":
+            out = args[0] / args[1]
+        elif node.op_type == "Flatten":
+            out = args[0].reshape(len(args[0]), -1)
+        elif node.op_type == "Gemm":
+            out = args[0] @ args[1].T + args[2]
+        elif node.op_type == "Relu":
+            out = np.maximum(args[0], 0)
+        else:
+            raise AssertionError(f"unexpected op {node.op_type}")
+        values[node.output[0]] = half(out)
+    logits = values[model.graph.output[0].name].astype(np.float64)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def test_runner_releases_everything_when_execute_fails(toolkit, tmp_path, student_onnx, test_images):
@@ -187,6 +274,15 @@ def test_runner_without_acl(toolkit, tmp_path, student_onnx, test_images):
     toolkit.configure(acl=False)
     status, payload, _ = run_runner(toolkit, tmp_path, om, test_images[0][:1])
     assert status == 1 and payload["kind"] == "acl_missing"
+
+
+def test_runner_is_not_fooled_by_the_pypi_acl_package(toolkit, tmp_path, student_onnx, test_images):
+    om = build_om(toolkit, tmp_path, student_onnx)
+    toolkit.configure(acl=False, pypi_acl=True)
+    assert toolkit.run([sys.executable, "-c", "import acl; print(acl.__version__)"]).stdout.strip() == "0.4"
+    status, payload, _ = run_runner(toolkit, tmp_path, om, test_images[0][:1])
+    assert status == 1 and payload["kind"] == "acl_foreign"
+    assert "not CANN's pyACL" in payload["error"] and "system-site" in payload["error"]
 
 
 def test_fake_acl_call_conventions(toolkit, tmp_path, student_onnx):
@@ -236,7 +332,12 @@ def test_om_embeds_the_real_model(toolkit, tmp_path, student_onnx):
         import emulator_omformat
     finally:
         sys.path.pop(0)
-    meta, onnx_bytes = emulator_omformat.read_om(build_om(toolkit, tmp_path, student_onnx).read_bytes())
+    meta, onnx_bytes = emulator_omformat.read_om(
+        build_om(toolkit, tmp_path, student_onnx, precision="force_fp32").read_bytes()
+    )
     assert onnx_bytes == student_onnx.read_bytes()
+    _, rounded = emulator_omformat.read_om(build_om(toolkit, tmp_path, student_onnx).read_bytes())
+    casts = [n for n in onnx.load_from_string(rounded).graph.node if n.op_type == "Cast"]
+    assert len(casts) >= 2 * 6  # a float16 round trip after the input and every layer
     assert onnx.load_from_string(onnx_bytes).graph.input[0].name == "input"
     assert meta["outputs"] == [{"name": "logits", "dims": [1, 10], "dtype": "float32"}]

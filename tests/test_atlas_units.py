@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import struct
 import subprocess
+import sys
 
 import numpy as np
 import paramiko
@@ -82,29 +83,93 @@ def test_parse_atc_errors_codes_text_and_solutions():
     )
     assert errors[1].solution.startswith("1. Check that the OPP component")
     assert errors[2].solution == ""
+    assert errors[1].cause == "The operator is not supported by the system."
     assert "decorator" in atc.hint_for(errors) and "input_shape" in atc.hint_for(errors)
     assert atc.parse_atc_errors(["ATC run success, welcome to the next use."]) == []
 
 
-def om_bytes(payload: bytes, length: int | None = None, magic: bytes = b"IMOD") -> bytes:
+def test_every_e_code_is_parsed_and_the_opset_codes_are_known():
+    lines = [
+        "E16002: Op [Div_3] of type [ai.onnx::17::Div] is not supported.",
+        "    Solution: Use an opset the operator specifications list.",
+        "[ERROR] EE1001: Runtime failed [\x1b[31mred\x1b[0m]",
+        "EB0500: something else",
+        "ERROR: not a code",
+        "EXPORT: not a code either",
+        "XE19010: inside a word",
+    ]
+    errors = atc.parse_atc_errors(lines)
+    assert [e.code for e in errors] == ["E16002", "EE1001", "EB0500"]
+    assert errors[0].solution.startswith("Use an opset") and errors[0].known.meaning
+    assert "\x1b" not in errors[1].text and "\\x1b[31m" in errors[1].text
+    assert atc.opset_too_new(errors) and atc.opset_too_new([atc.AtcMessage("E19010", "x")])
+    assert not atc.opset_too_new([atc.AtcMessage("E10016", "x")])
+    assert "opset 11" in atc.hint_for(errors)
+    assert atc.AtcMessage.from_dict(errors[0].to_dict()) == errors[0]
+    for code in ("E10001", "E10004", "E10016", "E10041", "E19010", "E16002", "EZ3003", "E40000", "EC0010"):
+        assert code in atc.KNOWN_CODES
+
+
+def om_bytes(payload: bytes, layout: str = "current", length: int | None = None, magic: bytes = b"IMOD",
+             version: int = 0x20000000) -> bytes:  # fmt: skip
+    """An .om header the way ATC writes it: current (model_length at 184, length 0) or legacy (length only)."""
     header = bytearray(256)
     header[:4] = magic
-    struct.pack_into("<II", header, 4, 256, 0x20000000)
-    struct.pack_into("<I", header, 76, len(payload) if length is None else length)
+    struct.pack_into("<II", header, 4, 256, version)
+    size = len(payload) if length is None else length
+    shift = 0 if version >= 0x20000000 else -4
+    if layout == "current":
+        struct.pack_into("<Q", header, 184 + shift, size)
+    else:
+        struct.pack_into("<I", header, 76, size)
     header[84:89] = b"model"
+    if version >= 0x20000000:
+        struct.pack_into("<I", header, 156, 1)
+    header[160 + shift : 166 + shift] = b"7.0.0\0"
     return bytes(header) + payload
 
 
-def test_om_header_checks():
+def test_om_header_current_layout():
     data = om_bytes(b"x" * 100)
     header = atc.check_om_header(data[:256], len(data))
-    assert (header.length, header.name) == (100, "model")
+    assert (header.length, header.model_length, header.payload) == (0, 100, 100)
+    assert (header.layout, header.partition_table_bits, header.model_num) == ("current", 64, 1)
+    assert (header.name, header.platform_version) == ("model", "7.0.0")
+    with pytest.raises(OmFileError, match="model_length.*truncated"):
+        atc.check_om_header(data[:256], len(data) - 10)
+
+
+def test_om_header_legacy_and_version_1_layouts():
+    data = om_bytes(b"x" * 100, layout="legacy")
+    header = atc.check_om_header(data[:256], len(data))
+    assert (header.length, header.model_length, header.layout, header.partition_table_bits) == (
+        100,
+        0,
+        "legacy",
+        32,
+    )
+    v1 = om_bytes(b"y" * 50, version=0x10000000)  # no model_num: model_length sits 4 bytes earlier (180)
+    header = atc.check_om_header(v1[:256], len(v1))
+    assert (header.model_length, header.model_num, header.platform_version) == (50, None, "7.0.0")
+    with pytest.raises(OmFileError, match="header says 100 payload bytes \\(length\\) but the file holds 99"):
+        atc.check_om_header(data[:256], len(data) - 1)
+
+
+def test_om_header_wrong_magic_and_truncated():
     with pytest.raises(OmFileError, match="magic"):
         atc.check_om_header(om_bytes(b"x", magic=b"ONNX")[:256], 257)
-    with pytest.raises(OmFileError, match="truncated"):
-        atc.check_om_header(om_bytes(b"x" * 100, length=200)[:256], 356)
-    with pytest.raises(OmFileError, match="shorter"):
+    with pytest.raises(OmFileError, match="shorter than an OM header"):
         atc.check_om_header(b"IMOD", 4)
+    with pytest.raises(OmFileError, match="shorter than an OM header"):
+        atc.check_om_header(om_bytes(b"")[:200], 300)
+    with pytest.raises(OmFileError, match="header says 0 payload bytes"):
+        atc.check_om_header(om_bytes(b"", length=0)[:256], 300)
+
+
+def test_check_om_header_imports_alone():
+    result = subprocess.run([sys.executable, "-c", "from atlas_bridge.atc import check_om_header"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
 
 
 def test_read_onnx_input(tmp_path, student_onnx_path):
@@ -236,6 +301,12 @@ def test_board_report_parsing_and_requirements():
         require_board(
             broken(acl="missing", acl_error="ModuleNotFoundError: No module named 'acl'"), "b", False
         )
+    foreign = broken(acl="foreign", acl_path="/usr/lib/python3/dist-packages/acl/__init__.py",
+                     acl_error="no acl.init, acl.rt.set_device, acl.mdl.load_from_file")  # fmt: skip
+    assert not foreign.acl_ok and foreign.acl_foreign
+    with pytest.raises(AclMissingError, match="not CANN's pyACL .*PyPI package 'acl'") as err:
+        require_board(foreign, "board", need_atc=False)
+    assert "dist-packages/acl" in str(err.value) and "pip3 uninstall acl" in err.value.hint
     with pytest.raises(BoardCheckError, match="atc not found"):
         require_board(broken(atc=""), "board", need_atc=True)
     require_board(broken(atc=""), "board", need_atc=False)

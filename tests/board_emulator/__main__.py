@@ -25,12 +25,23 @@ def main(argv: list[str] | None = None) -> int:
         "--acl-api", default="new", choices=["new", "old"], help="pyACL pointer API generation"
     )
     parser.add_argument("--atc-delay", type=float, default=0.0, help="seconds each conversion takes")
+    parser.add_argument(
+        "--om-layout", default="current", choices=["current", "legacy"], help=".om header layout"
+    )
+    parser.add_argument(
+        "--opset-error-code",
+        default="E19010",
+        choices=["E19010", "E16002"],
+        help="what ATC prints for an opset that is too new",
+    )
     args = parser.parse_args(argv)
     config = EmulatorConfig(
         soc_version=args.soc_version,
         om_suffix=args.om_suffix,
         acl_api=args.acl_api,
         atc_delay_s=args.atc_delay,
+        om_layout=args.om_layout,
+        opset_error_code=args.opset_error_code,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

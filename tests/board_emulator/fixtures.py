@@ -17,7 +17,16 @@ from core.bundled import bundled_model
 from tests.board_emulator.server import SSHD, BoardEmulator, EmulatorConfig
 
 BUNDLED_STUDENT = bundled_model("student")
-__all__ = ["_emulator", "board", "remote_dir", "student_onnx", "opset17_onnx", "test_images", "copy_as"]
+__all__ = [
+    "_emulator",
+    "board",
+    "remote_dir",
+    "student_onnx",
+    "opset17_onnx",
+    "test_images",
+    "copy_as",
+    "with_node",
+]
 
 
 # Each test module that star-imports these fixtures gets its own copy of them; the session-wide objects are
@@ -41,6 +50,8 @@ def _emulator():
 def board(_emulator):
     """The session's emulated board, restored to the default configuration after each test."""
     yield _emulator
+    _emulator.thaw_connections()
+    (_emulator.dir / "state" / "wedge-next-execute").unlink(missing_ok=True)
     defaults = asdict(EmulatorConfig())
     if asdict(_emulator.config) != defaults:
         _emulator.configure(**defaults)
@@ -113,4 +124,22 @@ def copy_as(src: Path, folder: Path, name: str) -> Path:
     """Copy a model under an arbitrary (hostile) file name."""
     dest = folder / name
     shutil.copy(src, dest)
+    return dest
+
+
+def with_node(src: Path, dest: Path, op: str | None, opset: int | None = None) -> Path:
+    """The model with an ``op`` node (e.g. ``Identity``) inserted before its output and/or another opset."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(src))
+    if op is not None:
+        last = model.graph.node[-1]
+        last.output[0], output = last.output[0] + "_pre", last.output[0]
+        model.graph.node.append(helper.make_node(op, [last.output[0]], [output], name=f"extra_{op.lower()}"))
+    if opset is not None:
+        for entry in model.opset_import:
+            if entry.domain in ("", "ai.onnx"):
+                entry.version = opset
+    onnx.save(model, str(dest))
     return dest

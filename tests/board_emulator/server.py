@@ -36,6 +36,14 @@ SSH_KEYGEN = "ssh-keygen"
 USER_PREFIX = "ddemu"
 GECOS_TAG = "digit-distill board emulator pid"
 FILES = Path(__file__).resolve().parent / "toolkit_files"
+ATC_OPS = Path(__file__).resolve().parents[2] / "core" / "atc_ops.py"  # the same table the bridge checks
+PYPI_ACL = '''"""acl 0.4 from PyPI (stand-in): POSIX access control lists; nothing to do with Huawei's pyACL."""
+__version__ = "0.4"
+
+
+def get_acl(path):
+    return []
+'''
 
 
 class EmulatorError(RuntimeError):
@@ -50,8 +58,12 @@ class EmulatorConfig:
     ----------
     soc_version
         The board's chip (``npu-smi info`` shows it; the stand-in acl refuses .om files built for another).
-    max_opset
-        Highest ONNX opset the stand-in ATC parses (E19010 above it).
+    om_layout
+        ``"current"`` .om headers (``model_length`` set, ``length`` 0; ATC from 2023 on) or ``"legacy"`` ones.
+    opset_error_code
+        What the stand-in ATC prints for an opset outside an op's range: ``"E19010"`` or ``"E16002"``.
+    pypi_acl
+        Install the unrelated PyPI package ``acl`` in the board's system Python (importable without set_env.sh).
     atc_delay_s
         Extra seconds a successful conversion takes (to test timeouts).
     om_suffix
@@ -67,7 +79,9 @@ class EmulatorConfig:
     """
 
     soc_version: str = "Ascend310"
-    max_opset: int = 13
+    om_layout: str = "current"
+    opset_error_code: str = "E19010"
+    pypi_acl: bool = False
     atc_delay_s: float = 0.0
     om_suffix: str = ""
     acl_api: str = "new"
@@ -129,12 +143,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def install_toolkit(toolkit: Path, config: EmulatorConfig, ledger: Path) -> None:
+def install_toolkit(
+    toolkit: Path, config: EmulatorConfig, ledger: Path, system_site: Path | None = None
+) -> None:
     """(Re)create the stand-in toolkit at ``toolkit`` (``.../Ascend/ascend-toolkit``) as ``config`` describes.
 
     Also usable without sshd: source ``toolkit/set_env.sh`` (or put ``latest/bin`` on PATH and
-    ``latest/python/site-packages`` on PYTHONPATH) to get the stand-in atc, npu-smi and acl.
+    ``latest/python/site-packages`` on PYTHONPATH) to get the stand-in atc, npu-smi and acl. ``system_site`` is
+    the board's system site-packages (on PYTHONPATH in every login), where ``pypi_acl`` installs PyPI's ``acl``.
     """
+    if system_site is not None:
+        shutil.rmtree(system_site / "acl", ignore_errors=True)
+        if config.pypi_acl:
+            (system_site / "acl").mkdir(parents=True)
+            (system_site / "acl" / "__init__.py").write_text(PYPI_ACL)
     shutil.rmtree(toolkit.parent, ignore_errors=True)
     if not config.toolkit:
         return
@@ -150,10 +172,14 @@ def install_toolkit(toolkit: Path, config: EmulatorConfig, ledger: Path) -> None
         target.write_text(shebang + (FILES / source).read_text())
         target.chmod(0o755)
     shutil.copy(FILES / "omformat.py", site / "emulator_omformat.py")
+    shutil.copy(ATC_OPS, site / "emulator_atc_ops.py")
     if config.acl:
         (site / "acl").mkdir()
         shutil.copy(FILES / "acl.py", site / "acl" / "__init__.py")
-    settings = asdict(config) | {"ledger": str(ledger)}
+    settings = asdict(config) | {
+        "ledger": str(ledger),
+        "wedge_file": str(ledger.parent / "wedge-next-execute"),
+    }
     (latest / "emulator.json").write_text(json.dumps(settings, indent=2))
     (latest / "version.cfg").write_text(
         f"# version: 1.0\nruntime_running_version=[{config.cann_version}:{config.cann_version}]\n"
@@ -212,6 +238,11 @@ class BoardEmulator:
     def host_key_fingerprint(self) -> str:
         """OpenSSH ``SHA256:...`` fingerprint of the sshd host key."""
         return openssh_fingerprint((self.dir / "host_key.pub").read_text())
+
+    @property
+    def system_site(self) -> Path:
+        """The board's system site-packages (where ``pypi_acl`` puts PyPI's unrelated ``acl``)."""
+        return self.dir / "system-site"
 
     @property
     def ledger_path(self) -> Path:
@@ -287,9 +318,11 @@ class BoardEmulator:
         )  # fmt: skip
         subprocess.run(["chpasswd"], input=f"{self.user}:{self.password}\n", text=True, check=True)
         python_dir = Path(sys.executable).parent
+        self.system_site.mkdir()
         (self.home / ".profile").write_text(
-            "# board emulator: the board's python3 (with numpy) comes first\n"
+            "# board emulator: the board's python3 (with numpy) comes first, with its system site-packages\n"
             f'export PATH="{python_dir}:$PATH"\n'
+            f'export PYTHONPATH="{self.system_site}${{PYTHONPATH:+:$PYTHONPATH}}"\n'
         )
         self._install_toolkit()
 
@@ -354,7 +387,50 @@ class BoardEmulator:
         self._install_toolkit()
 
     def _install_toolkit(self) -> None:
-        install_toolkit(self.toolkit, self.config, self.ledger_path)
+        install_toolkit(self.toolkit, self.config, self.ledger_path, self.system_site)
+
+    def wedge_next_execute(self) -> None:
+        """Make the next ``acl.mdl.execute`` on the board hang forever (one process, once): a wedged runner."""
+        (self.dir / "state" / "wedge-next-execute").write_text("")
+
+    def authorize_key(self, public_key_line: str) -> None:
+        """Let another key log in (e.g. a passphrase-protected one)."""
+        with open(self.dir / "authorized_keys", "a") as f:
+            f.write(public_key_line.strip() + "\n")
+
+    def session_pids(self) -> list[int]:
+        """Every process the sshd runs for its clients (sessions and what they started)."""
+        return _descendants(self._proc.pid) if self._proc is not None else []
+
+    def processes(self, needle: str) -> list[tuple[int, str]]:
+        """``(pid, command line)`` of the session processes whose command line contains ``needle``."""
+        found = []
+        for pid in self.session_pids():
+            try:
+                cmdline = (
+                    Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
+            except OSError:
+                continue
+            if needle in cmdline:
+                found.append((pid, cmdline.strip()))
+        return found
+
+    def freeze_connections(self) -> None:
+        """Stop (SIGSTOP) every session process: a link that stalls without dropping; :meth:`thaw_connections`."""
+        for pid in self.session_pids():
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+
+    def thaw_connections(self) -> None:
+        """Resume the processes :meth:`freeze_connections` stopped."""
+        for pid in self.session_pids():
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
 
     def drop_connections(self) -> None:
         """Kill every SSH session the sshd serves (a cable pulled mid-transfer); the listener stays up."""

@@ -40,15 +40,17 @@ def test_deploy_from_the_tab_then_classify_a_drawing(qtbot, tab, board, student_
     asked = []
     tab.ask_trust = lambda info: asked.append(info) or True
     tab.soc_combo.setCurrentText(AUTO_SOC)
-    with qtbot.waitSignal(tab.board_ready, timeout=90_000) as ready, qtbot.waitSignal(tab.deployed) as done:
+    with qtbot.waitSignal(tab.board_ready, timeout=90_000) as ready, qtbot.waitSignal(tab.deployed, timeout=90_000) as done:
         qtbot.mouseClick(tab.deploy_button, Qt.MouseButton.LeftButton)
     assert ready.args == [True]
     assert [info.fingerprint for info in asked] == [board.host_key_fingerprint]
     result = done.args[0]
-    assert result["agreement"] == 1.0 and result["evaluated"] == 25 and result["soc_version"] == "Ascend310"
+    assert result["agreement"] >= 0.95 and result["evaluated"] == 25 and result["soc_version"] == "Ascend310"
     assert [tab.steps_tree.topLevelItem(i).text(1) for i in range(5)] == ["done"] * 5
     view = tab.results_view
-    assert view.note() == "" and "agree on 100.00% of the digits (25 of 25)" in view.agreement_label.text()
+    agree = sum(b == loc for b, loc in zip(result["board_predictions"], result["local_predictions"], strict=True))
+    assert view.note() == "" and f"of the digits ({agree} of 25)" in view.agreement_label.text()
+    assert "largest probability difference" in view.agreement_label.text()
     assert view.figures.item(0, 0).text() == f"{result['board_accuracy']:.2%}"
     assert view.figures.item(1, 1).text().endswith(" ms")
     assert view.predictions.columnCount() == 25
@@ -56,9 +58,10 @@ def test_deploy_from_the_tab_then_classify_a_drawing(qtbot, tab, board, student_
         name: [view.predictions.item(i, c).text() for c in range(25)]
         for i, name in enumerate(("y", "b", "l"))
     }
-    assert row["b"] == row["l"] == [str(d) for d in result["board_predictions"]]
+    assert row["b"] == [str(d) for d in result["board_predictions"]]
+    assert row["l"] == [str(d) for d in result["local_predictions"]]
     assert row["y"] == [str(d) for d in result["labels"]]
-    assert "agree on 100.00%" in tab.format_result(result)
+    assert "agree on" in tab.format_result(result)
     assert "ATC run success, welcome to the next use." in tab.log_view.toPlainText()
     qtbot.waitUntil(tab.deploy_button.isEnabled, timeout=5_000)
     assert tab.error_label.text() == ""
@@ -70,7 +73,7 @@ def test_deploy_from_the_tab_then_classify_a_drawing(qtbot, tab, board, student_
         tab.predict_on_board(image)
     local = OnnxClassifier(student_onnx).probabilities(image[None, None])[0]
     assert answer.args[0]["digit"] == int(local.argmax())
-    np.testing.assert_allclose(answer.args[0]["probabilities"], local, atol=1e-6)
+    np.testing.assert_allclose(answer.args[0]["probabilities"], local, atol=2e-2)
 
 
 def test_refused_fingerprint_and_wrong_password_are_shown(qtbot, tab, board):

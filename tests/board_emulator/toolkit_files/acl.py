@@ -4,7 +4,8 @@ Follows pyACL's conventions (ATLAS.md section 3): most calls return ``ret`` (0 =
 queries return ``(value, ret)``; call order is enforced (init -> set_device -> load; a second init is 100002);
 .om files with a bad header are refused with 145006, a model built for another soc with 545001; memcpy
 checks ``count <= dest_max``; execute checks the datasets' buffer counts and sizes and computes the outputs
-with onnxruntime from the ONNX embedded in the .om. ``emulator.json`` picks the API generation
+with onnxruntime from the ONNX embedded in the .om (which the stand-in ATC rewrote for force_fp16, so the
+outputs carry float16 rounding like the NPU's). ``emulator.json`` picks the API generation
 (``bytes_to_ptr``/``ptr_to_bytes`` or ``numpy_to_ptr``/``ptr_to_numpy``) and can inject an execute failure.
 At exit, a ledger line records which resources were never released (the tests check the runner's teardown).
 """
@@ -13,6 +14,7 @@ import atexit
 import json
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -337,6 +339,8 @@ class _Mdl:
 
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1
+            # The float16 round trips ATC's force_fp16 put into the model must stay: no graph rewriting.
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             _state.sessions[model_id] = ort.InferenceSession(
                 _state.models[model_id][1], options, providers=["CPUExecutionProvider"]
             )
@@ -367,6 +371,7 @@ class _Mdl:
             return ACL_ERROR_INVALID_PARAM
         if _CONFIG.get("fail_execute"):
             return ACL_ERROR_RT_AICORE_EXCEPTION
+        _maybe_wedge()
         feeds = {}
         for (buf, off), spec in ins:
             dtype = _DTYPES[spec["dtype"]][1]
@@ -377,6 +382,19 @@ class _Mdl:
             raw = np.ascontiguousarray(value, dtype=_DTYPES[spec["dtype"]][1]).tobytes()
             buf[off : off + len(raw)] = raw
         return ACL_SUCCESS
+
+
+def _maybe_wedge():
+    """Hang forever when the emulator asked for it (a wedged NPU call); only one process takes the order."""
+    path = _CONFIG.get("wedge_file")
+    if not path:
+        return
+    try:
+        os.remove(path)
+    except OSError:
+        return
+    while True:
+        time.sleep(3600)
 
 
 class _UtilNew:

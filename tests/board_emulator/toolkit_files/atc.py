@@ -2,8 +2,12 @@
 
 Behaves as ATLAS.md section 1/6 describes: gflags-style ``--k=v`` / ``--k v`` arguments, every message on
 stdout, the same start/success/failure lines and error codes as the real ATC, exit 255 on failure. On success
-it writes ``<output>.om`` (or ``<output>_linux_aarch64.om`` when configured) holding the ONNX model.
-Configuration (delay, suffix, opset limit) comes from ``emulator.json`` next to ``bin/``.
+it writes ``<output>.om`` (or ``<output>_linux_aarch64.om`` when configured) holding the ONNX model, in the
+current header layout unless configured otherwise. Every node is checked against the same operator table the
+bridge uses (``core/atc_ops.py``, copied into the toolkit): an opset outside an op's range is E19010 (or E16002,
+configurable: both are reported in the wild), an op outside the table EZ3003. With ``--precision_mode=force_fp16``
+(ATC's default for inference) the stored model rounds its input, weights and every activation to float16, so the
+stand-in runtime computes like the NPU. Configuration comes from ``emulator.json`` next to ``bin/``.
 """
 
 import json
@@ -15,6 +19,7 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 TOOLKIT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOOLKIT, "python", "site-packages"))
 
+import emulator_atc_ops as atc_ops  # noqa: E402
 import emulator_omformat as omformat  # noqa: E402
 
 START = "ATC start working now, please wait for a moment."
@@ -24,6 +29,13 @@ SOCS = ("Ascend310", "Ascend310P3", "Ascend310B1", "Ascend310B4")
 LOG_LEVELS = ("debug", "info", "warning", "error", "null")
 DYNAMIC = ("dynamic_batch_size", "dynamic_image_size", "dynamic_dims", "input_shape_range")
 FRAMEWORKS = {"0", "1", "3", "5"}
+PRECISION_MODES = (
+    "force_fp16",
+    "allow_fp32_to_fp16",
+    "must_keep_origin_dtype",
+    "allow_mix_precision",
+    "force_fp32",
+)
 
 
 class AtcFailure(Exception):
@@ -109,6 +121,9 @@ def check_flags(flags, cfg):
             "E10010",
             f"Logger level [{log}] is invalid. The value must be debug, info, warning, error, or null.",
         )
+    precision = flags.get("precision_mode", "force_fp16")
+    if precision not in PRECISION_MODES:
+        raise invalid(precision, "precision_mode", f"the value must be one of {', '.join(PRECISION_MODES)}.")
     if flags["output"].endswith("/"):
         raise AtcFailure(
             "E10022", f"Path [{flags['output']}] for parameter [--output] does not contain a file name."
@@ -126,7 +141,7 @@ def check_flags(flags, cfg):
         raise invalid(flags["output"], "output", "the output directory does not exist or is not writable.")
 
 
-def load_model(path, cfg):
+def load_model(path, soc_version, cfg):
     import onnx
 
     try:
@@ -138,17 +153,83 @@ def load_model(path, cfg):
             f"Failed to load the model from {path}.",
             "Check that the model file is a valid ONNX model.",
         ) from None
-    max_opset = int(cfg.get("max_opset", 13))
-    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    if opset > max_opset:
-        node = model.graph.node[0] if model.graph.node else None
-        name = node.name if node is not None else "graph"
-        op = node.op_type if node is not None else "Unknown"
+    check_ops(model, soc_version, cfg)
+    return model
+
+
+def check_ops(model, soc_version, cfg):
+    """Refuse the first node outside the operator table, the way ATC's parser and op kernels fail."""
+    check = atc_ops.check_onnx_ops(model, soc_version)
+    for problem in check.problems:
+        if problem.kind == "opset":
+            code = cfg.get("opset_error_code", "E19010")
+            if code == "E16002":
+                raise AtcFailure(
+                    "E16002",
+                    f"Op [{problem.node}] of type [ai.onnx::{problem.opset}::{problem.op}] is not supported by the "
+                    "ONNX parser of this version.",
+                    "Check the version of the installation package and reinstall the package, or use an opset the "
+                    "operator specifications list.",
+                )
+            raise AtcFailure(
+                "E19010",
+                f"No parser is registered for Op [{problem.node}, optype [ai.onnx::{problem.opset}::{problem.op}]].",
+                "Check the version of the installation package and reinstall the package. For details, see the "
+                "operator specifications.",
+            )
         raise AtcFailure(
-            "E19010",
-            f"No parser is registered for Op [{name}, optype [ai.onnx::{opset}::{op}]].",
-            f"Export the model at an opset this CANN version supports (<= {max_opset}).",
+            "EZ3003",
+            f"No supported Ops kernel and engine are found for [{problem.node}], optype [{problem.op}].",
+            "1. Check that the OPP component is installed properly. 2. Submit an issue to request for the support "
+            f"of this operator type. ({problem.reason})",
         )
+
+
+def force_fp16(model):
+    """The model as the NPU computes it under force_fp16: input, weights and every activation rounded to float16."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper, shape_inference
+
+    for init in model.graph.initializer:
+        if init.data_type == TensorProto.FLOAT:
+            rounded = numpy_helper.to_array(init).astype(np.float16).astype(np.float32)
+            init.CopyFrom(numpy_helper.from_array(rounded, init.name))
+    types = {}
+    inferred = shape_inference.infer_shapes(model)
+    for info in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
+        types[info.name] = info.type.tensor_type.elem_type
+    nodes = []
+
+    def round_trip(source, target):
+        half = target + "__fp16"
+        nodes.append(helper.make_node("Cast", [source], [half], to=TensorProto.FLOAT16))
+        nodes.append(helper.make_node("Cast", [half], [target], to=TensorProto.FLOAT))
+
+    initializers = {t.name for t in model.graph.initializer}
+    renamed = {}
+    for graph_input in model.graph.input:
+        if graph_input.name not in initializers:
+            renamed[graph_input.name] = graph_input.name + "__fp16_in"
+            round_trip(graph_input.name, renamed[graph_input.name])
+    for node in model.graph.node:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value" and attr.t.data_type == TensorProto.FLOAT:
+                    rounded = numpy_helper.to_array(attr.t).astype(np.float16).astype(np.float32)
+                    attr.t.CopyFrom(numpy_helper.from_array(rounded))
+            nodes.append(node)
+            continue
+        outputs = list(node.output)
+        for i, name in enumerate(outputs):
+            if types.get(name) == TensorProto.FLOAT:
+                node.output[i] = name + "__fp32"
+        nodes.append(node)
+        for name in outputs:
+            if types.get(name) == TensorProto.FLOAT:
+                round_trip(name + "__fp32", name)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
     return model
 
 
@@ -199,11 +280,14 @@ def output_specs(onnx_bytes, inputs):
 
 def convert(flags, cfg):
     check_flags(flags, cfg)
-    model = load_model(flags["model"], cfg)
+    model = load_model(flags["model"], flags["soc_version"], cfg)
     inputs = resolve_shapes(model, flags)
     with open(flags["model"], "rb") as f:
         onnx_bytes = f.read()
     outputs = output_specs(onnx_bytes, inputs)
+    precision = flags.get("precision_mode", "force_fp16")
+    if precision == "force_fp16":
+        onnx_bytes = force_fp16(model).SerializeToString()
     delay = float(cfg.get("atc_delay_s", 0))
     if delay:
         time.sleep(delay)
@@ -212,9 +296,12 @@ def convert(flags, cfg):
         "inputs": inputs,
         "outputs": outputs,
         "atc_version": cfg.get("cann_version", "7.0.0"),
+        "precision_mode": precision,
     }
     name = os.path.basename(flags["output"])
-    data = omformat.build_om(meta, onnx_bytes, name, cfg.get("cann_version", "7.0.0"))
+    data = omformat.build_om(
+        meta, onnx_bytes, name, cfg.get("cann_version", "7.0.0"), cfg.get("om_layout", "current")
+    )
     path = flags["output"] + cfg.get("om_suffix", "") + ".om"
     with open(path, "wb") as f:
         f.write(data)
@@ -233,6 +320,7 @@ def model_info(flags):
     print("============ Basic Info ============")
     print(f"ATC version        : {meta.get('atc_version')}")
     print(f"soc_version        : {meta['soc_version']}")
+    print(f"precision_mode     : {meta.get('precision_mode', 'force_fp16')}")
     for i in meta["inputs"]:
         print(f"input              : {i['name']} {i['dims']} {i['dtype']}")
     for o in meta["outputs"]:
