@@ -93,7 +93,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="open the app, close it after the window's first paint and exit (checks that the app starts)",
+        help="open the app, close it once the Draw tab classifies and exit (checks that the app starts)",
     )
     sub = _Subcommands(parser.add_subparsers(dest="command", metavar="COMMAND"))
     chosen = _chosen_command(argv) if argv is not None else None
@@ -114,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
-        from app.gui.main_window import run_app
+        from app.gui.shell import run_app
 
-        return run_app(quit_after_paint=args.smoke)
+        return run_app(smoke=args.smoke)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -98,7 +98,7 @@ def measure(
     difference is time spent waiting for a core).
     """
     app = QApplication.instance()
-    watches = [PaintWatch(panel.chart.viewport()) for panel in (tab.teacher_panel, tab.student_panel)]
+    watches = [PaintWatch(panel.chart) for panel in (tab.teacher_panel, tab.student_panel)]
     shown, changed = [], []
     tab.predictions_shown.connect(lambda: shown.append(True))
     tab.canvas.changed.connect(lambda: changed.append(True))

@@ -9,55 +9,69 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-import onnxruntime as ort
-from google.protobuf.message import DecodeError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+# onnxruntime is imported when the first model is opened, so that importing this module (the app's Draw tab
+# does at start) costs nothing before the window is shown.
 
 _INPUT_TAIL = (1, 28, 28)
 _FLOAT32 = np.dtype(np.float32)
 _N_CLASSES = 10
+_FLOAT_TENSOR = "tensor(float)"
+#: What onnxruntime says about bytes that are not an ONNX model at all (rather than a model it cannot run).
+_NOT_ONNX = ("INVALID_PROTOBUF", "No graph was found")
 
 
 class InvalidModelError(ValueError):
     """Raised when a file is not an ONNX digit classifier this app can use; the message says why."""
 
 
-def _dims(value_info: onnx.ValueInfoProto) -> list[int | None]:
+def _dims(arg: ort.NodeArg) -> list[int | None]:
     """Shape of a graph input/output, ``None`` for symbolic or unknown dimensions."""
-    shape = value_info.type.tensor_type.shape
-    return [d.dim_value if d.HasField("dim_value") else None for d in shape.dim]
+    return [d if isinstance(d, int) else None for d in arg.shape]
 
 
-def _read_model(path: Path) -> tuple[onnx.ModelProto, bytes]:
+def _read_model(path: Path) -> bytes:
     if not path.exists():
         raise InvalidModelError(f"{path}: no such model file")
     if not path.is_file():
         raise InvalidModelError(f"{path}: not a file")
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise InvalidModelError(f"{path}: cannot read the model file ({exc.strerror or exc})") from None
+
+
+def _open_session(path: Path, data: bytes, options: ort.SessionOptions) -> ort.InferenceSession:
+    """An onnxruntime session on the model bytes.
+
+    onnxruntime parses and checks the file itself: no ``onnx`` import, which alone takes longer than the app's
+    whole start.
+    """
+    import onnxruntime as ort
+
     try:
-        model = onnx.load_model_from_string(data)
-    except (DecodeError, ValueError, RuntimeError):
-        model = None
-    # Protobuf parses some random bytes (an empty file, for one) into an empty message: check there is a graph.
-    if model is None or model.ir_version < 1 or len(model.graph.node) == 0:
-        raise InvalidModelError(f"{path}: not an ONNX model (export one with `digit-distill export`)")
-    return model, data
+        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
+        if any(marker in str(exc) for marker in _NOT_ONNX):
+            raise InvalidModelError(
+                f"{path}: not an ONNX model (export one with `digit-distill export`)"
+            ) from None
+        raise InvalidModelError(f"{path}: onnxruntime cannot load this model ({exc})") from None
 
 
-def _check_signature(path: Path, model: onnx.ModelProto) -> int | None:
+def _check_signature(path: Path, session: ort.InferenceSession) -> int | None:
     """Check one float input (?, 1, 28, 28) and one float output (?, 10); return the input's batch dimension."""
-    initializers = {init.name for init in model.graph.initializer}
-    inputs = [v for v in model.graph.input if v.name not in initializers]
-    outputs = list(model.graph.output)
+    inputs, outputs = session.get_inputs(), session.get_outputs()  # initializers are not listed as inputs
     if len(inputs) != 1:
         raise InvalidModelError(f"{path}: expected one input image tensor, found {len(inputs)} inputs")
     (inp,) = inputs
-    if inp.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+    if inp.type != _FLOAT_TENSOR:
         raise InvalidModelError(f"{path}: the input {inp.name!r} must be float32 pixels")
     in_dims = _dims(inp)
     if len(in_dims) != 4 or tuple(in_dims[1:]) != _INPUT_TAIL:
@@ -69,11 +83,7 @@ def _check_signature(path: Path, model: onnx.ModelProto) -> int | None:
         )
     (out,) = outputs
     out_dims = _dims(out)
-    if (
-        out.type.tensor_type.elem_type != onnx.TensorProto.FLOAT
-        or len(out_dims) != 2
-        or out_dims[1] != _N_CLASSES
-    ):
+    if out.type != _FLOAT_TENSOR or len(out_dims) != 2 or out_dims[1] != _N_CLASSES:
         shown = tuple("?" if d is None else d for d in out_dims)
         raise InvalidModelError(
             f"{path}: wrong output shape {shown}; a digit model gives (batch, 10) float scores"
@@ -107,20 +117,16 @@ class OnnxClassifier:
 
     def __init__(self, path: str | os.PathLike, threads: int = 1):
         self.path = Path(path)
-        model, data = _read_model(self.path)
-        self._fixed_batch = _check_signature(self.path, model)
-        self.metadata: dict[str, str] = {p.key: p.value for p in model.metadata_props}
+        data = _read_model(self.path)
+        import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            self._session = ort.InferenceSession(
-                data, sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types (Fail, InvalidGraph, ...)
-            raise InvalidModelError(f"{self.path}: onnxruntime cannot load this model ({exc})") from None
+        self._session = _open_session(self.path, data, options)
+        self._fixed_batch = _check_signature(self.path, self._session)
+        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
         self.input_name: str = self._session.get_inputs()[0].name
         self.output_name: str = self._session.get_outputs()[0].name
         # Bound once: each call then costs one dict and one list on top of the session itself.

@@ -151,6 +151,10 @@ RECIPES["app"] = replace(
 )
 
 
+DEFAULT_RECIPE = "strong"
+"""The recipe used when none is named (CLI, app): its KDConfig holds the default temperature T and alpha."""
+
+
 def get_recipe(name: str) -> Recipe:
     """The recipe called ``name``, with a helpful error for unknown names."""
     try:

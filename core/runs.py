@@ -17,12 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from core.fileio import atomic_path, atomic_write_json
-from core.models import ModelConfig, build_model
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# torch is imported inside the functions that save or load weights: listing runs (the app's model choices)
+# must not cost the seconds of importing it.
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -113,6 +116,8 @@ def write_config(run_dir: Path, role, preset, model_cfg, train_cfg, kd, teacher_
 
     An existing config.json is never rewritten: it records what the run was started with.
     """
+    import torch
+
     if (run_dir / CONFIG).exists():
         return
     write_json(
@@ -161,6 +166,8 @@ def write_checkpoint(
     ``extra`` adds entries (the trainer's random states and divergence reference). On "disk full" or
     "permission denied" a :class:`RunSaveError` names the path and the previous checkpoint stays as it was.
     """
+    import torch
+
     state = {
         "format": CHECKPOINT_FORMAT,
         "role": role,
@@ -180,6 +187,8 @@ def write_checkpoint(
 
 def read_checkpoint(path: Path) -> dict:
     """Load a checkpoint dict, with a clear error for a missing, corrupt or foreign file."""
+    import torch
+
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT
@@ -198,6 +207,8 @@ def read_checkpoint(path: Path) -> dict:
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
     """Rebuild the model stored in a run folder or checkpoint file; returns ``(model in eval mode, metadata)``."""
+    from core.models import ModelConfig, build_model
+
     state = read_checkpoint(path)
     model = build_model(ModelConfig.from_dict(state["model_config"]))
     model.load_state_dict(state["state_dict"])

@@ -193,12 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setStyle("Fusion")
 
-    from app.gui.main_window import MainWindow
+    from app.gui.shell import MainWindow
 
     try:
-        window = MainWindow(runs_root=runs_root)
+        window = MainWindow(runs_root=runs_root, preload=False)
         window.resize(*SIZE)
         window.show()
+        wait_for(app, window.is_ready, 60, "the window's start")
         tab = window.train_tab
         window.tabs.setCurrentWidget(tab)
         wait_idle(app, tab)

@@ -44,3 +44,10 @@ def test_inference_latency_prints_its_ratios():
 def test_gui_latency_prints_percentiles():
     out = run_bench("bench/gui_latency.py", "--samples", "1")
     assert "p50" in out and "p95" in out
+
+
+def test_startup_prints_its_ratios():
+    out = run_bench("bench/startup.py", "--repeats", "1")
+    assert "window / PySide6 import:" in out and "(target <= 3x)" in out
+    assert "--help / python -c pass:" in out and "(target <= 0.3 s)" in out
+    assert "draw tab ready" in out

@@ -24,4 +24,4 @@ def test_import_contracts_hold():
         pytest.fail("lint-imports (import-linter) is not installed: pip install -e '.[dev]'")
     result = run(exe)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 2 kept, 0 broken" in result.stdout
+    assert " kept, 0 broken" in result.stdout

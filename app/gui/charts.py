@@ -8,14 +8,15 @@
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 BAR = QColor(120, 144, 180)
 BAR_TOP = QColor(33, 102, 172)
 _GRID = QColor(225, 225, 225)
+_AXIS = QColor(90, 90, 90)
+_AXIS_TEXT = QColor(60, 60, 60)
 #: The longest texts a result panel shows under its digit (they set the panel's fixed label width).
 _PANEL_TEXTS = (
     "confidence 100.0%",
@@ -35,68 +36,72 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return z / z.sum()
 
 
-class _Bars(pg.GraphicsObject):
-    """Ten bars at x = 0..9 and faint lines at 50% and 100%, painted straight with ``fillRect``.
+class ProbabilityChart(QWidget):
+    """Ten bars, one per digit, on a fixed 0..1 axis; the most likely digit is highlighted.
 
-    These charts repaint on every pen event: pyqtgraph's BarGraphItem replays a QPicture each time, and a
-    grid from ``showGrid`` makes the axes (text included) repaint with every bar change, both several times
-    slower than this.
+    Painted straight with ``fillRect`` in :meth:`paintEvent` (it repaints on every pen event): digits 0-9 under
+    the bars, 0%, 50% and 100% on the left with faint lines at 50% and 100%. Plain Qt, so the Draw tab needs no
+    plotting library.
     """
 
-    def __init__(self, color: QColor, top_color: QColor, width: float = 0.7):
-        super().__init__()
-        self._color, self._top_color, self._width = QColor(color), QColor(top_color), width
-        self.heights = np.zeros(10)
-
-    def set_heights(self, heights: np.ndarray) -> None:
-        self.heights = np.asarray(heights, dtype=float).reshape(10)
-        self.update()
-
-    def boundingRect(self) -> QRectF:  # noqa: D102, N802
-        return QRectF(-0.6, 0.0, 10.2, 1.01)
-
-    def paint(self, painter, option, widget=None) -> None:  # noqa: D102
-        for level in (0.5, 1.0):
-            painter.fillRect(QRectF(-0.6, level, 10.2, 0.004), _GRID)
-        if not self.heights.any():
-            return
-        top = int(np.argmax(self.heights))
-        half = self._width / 2
-        for digit, height in enumerate(self.heights):
-            color = self._top_color if digit == top else self._color
-            painter.fillRect(QRectF(digit - half, 0.0, self._width, float(height)), color)
-
-
-class ProbabilityChart(pg.PlotWidget):
-    """Ten bars, one per digit, on a fixed 0..1 axis; the most likely digit is highlighted."""
+    _BAR_WIDTH = 0.7  # of a digit's slot
 
     def __init__(self, parent: QWidget | None = None, color: QColor = BAR, top_color: QColor = BAR_TOP):
-        super().__init__(parent, background="w")
-        self.setMenuEnabled(False)
-        self.setMouseEnabled(x=False, y=False)
-        self.hideButtons()
-        plot = self.getPlotItem()
-        plot.setXRange(-0.6, 9.6, padding=0)
-        plot.setYRange(0, 1.06, padding=0)  # headroom so the 100% tick shows
-        plot.disableAutoRange()
-        plot.getAxis("bottom").setTicks([[(d, str(d)) for d in range(10)], []])
-        plot.getAxis("left").setTicks([[(v, f"{v:.0%}") for v in (0, 0.5, 1.0)], []])
-        for name in ("bottom", "left"):
-            plot.getAxis(name).setPen(pg.mkPen(90, 90, 90))
-            plot.getAxis(name).setTextPen(pg.mkPen(60, 60, 60))
-            plot.getAxis(name).setStyle(tickLength=0)
-        self.bars = _Bars(color, top_color)
-        plot.addItem(self.bars)
+        super().__init__(parent)
+        self._color, self._top_color = QColor(color), QColor(top_color)
+        self._heights = np.zeros(10)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setMinimumSize(160, 110)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def set_probabilities(self, probs: np.ndarray | None) -> None:
         """Show ``probs`` (10 values); ``None`` empties the chart."""
-        self.bars.set_heights(np.zeros(10) if probs is None else probs)
+        self._heights = np.zeros(10) if probs is None else np.asarray(probs, dtype=float).reshape(10)
+        self.update()
 
     def heights(self) -> np.ndarray:
         """The bar heights shown (for tests and screenshots)."""
-        return self.bars.heights.copy()
+        return self._heights.copy()
+
+    def _plot_area(self) -> QRectF:
+        metrics = self.fontMetrics()
+        left = metrics.horizontalAdvance("100%") + 8
+        top = metrics.height() / 2 + 2
+        bottom = metrics.height() + 6
+        return QRectF(left, top, max(1.0, self.width() - left - 6), max(1.0, self.height() - top - bottom))
+
+    def paintEvent(self, event) -> None:  # noqa: D102, N802 - Qt API
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), Qt.GlobalColor.white)
+        area = self._plot_area()
+        metrics = self.fontMetrics()
+        painter.setPen(_AXIS_TEXT)
+        for level in (0.0, 0.5, 1.0):
+            y = area.bottom() - level * area.height()
+            if level:
+                painter.fillRect(QRectF(area.left(), y, area.width(), 1.0), _GRID)
+            label = f"{level:.0%}"
+            painter.drawText(
+                QRectF(0, y - metrics.height() / 2, area.left() - 5, metrics.height()),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                label,
+            )
+        painter.fillRect(QRectF(area.left(), area.bottom(), area.width(), 1.0), _AXIS)
+        slot = area.width() / 10
+        top = int(np.argmax(self._heights)) if self._heights.any() else -1
+        for digit, height in enumerate(self._heights):
+            x = area.left() + digit * slot
+            if height > 0:
+                bar = QRectF(x + slot * (1 - self._BAR_WIDTH) / 2, 0, slot * self._BAR_WIDTH, 0)
+                bar.setTop(area.bottom() - min(float(height), 1.0) * area.height())
+                bar.setBottom(area.bottom())
+                painter.fillRect(bar, self._top_color if digit == top else self._color)
+            painter.drawText(
+                QRectF(x, area.bottom() + 3, slot, metrics.height()),
+                Qt.AlignmentFlag.AlignHCenter,
+                str(digit),
+            )
+        painter.end()
 
 
 class ResultPanel(QGroupBox):

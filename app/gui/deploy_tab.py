@@ -17,7 +17,6 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -40,6 +39,7 @@ from app.gui.deploy_results import DeployResultsView, summary_text
 from app.gui.fields import apply_range
 from app.gui.model_choice import ModelPicker
 from app.gui.settings import app_settings, read_value, write_values
+from app.gui.window import Tab, run_tab_alone
 from app.gui.workers import JobRunner
 from atlas_bridge.atc import SOC_VERSIONS
 from atlas_bridge.connection import ConnectionConfig
@@ -94,7 +94,7 @@ class _Reporter:
             return False
 
 
-class DeployTab(QWidget):
+class DeployTab(Tab):
     """Board login, target and model choice, the Deploy button, live steps, the log and the results.
 
     Signals
@@ -511,6 +511,10 @@ class DeployTab(QWidget):
         self.board_error.emit(message)
         self.error_occurred.emit(message)
 
+    def is_busy(self) -> bool:
+        """True while a deploy runs."""
+        return self.runner.is_running()
+
     def shutdown(self, timeout_ms: int = 10_000) -> None:
         """Wait for running jobs (call before the window closes)."""
         self.runner.stop_and_wait(timeout_ms)
@@ -540,13 +544,8 @@ def _align_labels(forms) -> None:
 
 
 def main() -> int:
-    """Show the tab alone."""
-    app = QApplication.instance() or QApplication(sys.argv)
-    tab = DeployTab()
-    tab.setWindowTitle("digit-distill: Deploy to an Atlas board")
-    tab.resize(1100, 700)
-    tab.show()
-    return app.exec()
+    """Show the tab alone (``python -m app.gui.deploy_tab``)."""
+    return run_tab_alone(DeployTab, "Deploy")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
-    QApplication,
     QFileDialog,
     QFrame,
     QGridLayout,
@@ -34,12 +33,10 @@ from PySide6.QtWidgets import (
 from app.gui.canvas import DEFAULT_PEN_WIDTH, MAX_PEN_WIDTH, MIN_PEN_WIDTH, DrawingCanvas
 from app.gui.charts import ERROR_STYLE, INFO_STYLE, ProbabilityChart, ResultPanel, softmax
 from app.gui.model_choice import ModelPicker
+from app.gui.window import Tab, run_tab_alone
 from core.inference import OnnxClassifier
 from core.preprocess import INK_THRESHOLD, EmptyImageError, ImageReadError, ink_map, load_image, to_mnist
 
-DEFAULT_TEMPERATURE = 6.0
-"""Initial temperature of the soft-target view (the paper distils at T = 6), unless the student's ONNX file
-records the temperature it was distilled at."""
 MAX_TEMPERATURE = 20.0
 PREVIEW_SCALE = 4  # the 28x28 model input is shown at 112x112, pixels kept square
 
@@ -47,7 +44,7 @@ _BAR_SOFT = QColor(214, 96, 77)
 _BAR_SOFT_REST = QColor(240, 170, 150)
 
 
-class DrawTab(QWidget):
+class DrawTab(Tab):
     """Canvas, live teacher/student recognition, soft targets at a temperature, and the board slot.
 
     Parameters
@@ -74,10 +71,15 @@ class DrawTab(QWidget):
 
     board_request = Signal(object)
     predictions_shown = Signal()
-    status_message = Signal(str)
-    error_occurred = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, *, models_dir: Path | None = None, runs_root=None):
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        models_dir: Path | None = None,
+        runs_root=None,
+        load_models: bool = True,
+    ):
         super().__init__(parent)
         self._input: np.ndarray | None = None  # the (28, 28) image the models saw last
         self._teacher_logits: np.ndarray | None = None
@@ -87,8 +89,10 @@ class DrawTab(QWidget):
         )
 
         self.canvas = DrawingCanvas(self)
-        self.teacher_picker = ModelPicker("teacher", self, models_dir=models_dir, runs_root=runs_root)
-        self.student_picker = ModelPicker("student", self, models_dir=models_dir, runs_root=runs_root)
+        self.teacher_picker, self.student_picker = (
+            ModelPicker(role, self, models_dir=models_dir, runs_root=runs_root, load_default=False)
+            for role in ("teacher", "student")
+        )
         self.teacher_panel = ResultPanel("Teacher", self, header=self.teacher_picker)
         self.student_panel = ResultPanel("Student", self, header=self.student_picker)
         self.board_header = QLabel("the model deployed in the Deploy tab")
@@ -105,9 +109,22 @@ class DrawTab(QWidget):
 
         self.setLayout(self._build_layout())
         self._connect()
-        self.temperature_slider.setValue(round(10 * self._initial_temperature()))
+        if load_models:
+            self.load_models()
+        else:
+            for panel in (self.teacher_panel, self.student_panel):
+                panel.show_empty("loading the model…")
+
+    def load_models(self) -> None:
+        """Load the default teacher and student (bundled, else the newest suitable runs) and classify.
+
+        The main window calls this right after its first paint (onnxruntime and the models take a moment);
+        ``DrawTab()`` on its own does it at once.
+        """
         for picker in (self.teacher_picker, self.student_picker):
-            self._model_changed(picker.classifier())
+            picker.choose_default()  # emits model_changed: classified as soon as it is loaded
+        self.temperature_slider.setValue(round(10 * self._initial_temperature()))
+        self.classify()
         if self.teacher_picker.classifier() is None or self.student_picker.classifier() is None:
             self.message_label.setStyleSheet(INFO_STYLE)
             self.message_label.setText(
@@ -169,7 +186,6 @@ class DrawTab(QWidget):
     def _build_soft_targets(self) -> QGroupBox:
         self.temperature_slider = QSlider(Qt.Orientation.Horizontal)
         self.temperature_slider.setRange(10, int(MAX_TEMPERATURE * 10))
-        self.temperature_slider.setValue(round(DEFAULT_TEMPERATURE * 10))
         self.temperature_slider.setToolTip("Temperature T of softmax(z / T) over the teacher's logits z")
         self.temperature_label = QLabel()
         self.temperature_label.setMinimumWidth(56)
@@ -245,25 +261,28 @@ class DrawTab(QWidget):
             report = picker.sanity()
             if report is not None and report.warning:  # the model chosen before this connection
                 self.show_error(f"Warning: {report.warning}")
-        for keys, slot in (
-            (QKeySequence.StandardKey.Undo, self.canvas.undo),
-            (QKeySequence(Qt.Key.Key_Escape), self.canvas.clear),
-            (QKeySequence.StandardKey.Delete, self.canvas.clear),
+        for keys, slot, what in (
+            (QKeySequence.StandardKey.Undo, self.canvas.undo, "Draw: undo the last stroke"),
+            (QKeySequence(Qt.Key.Key_Escape), self.canvas.clear, "Draw: clear the canvas"),
+            (QKeySequence.StandardKey.Delete, self.canvas.clear, "Draw: clear the canvas"),
         ):
             shortcut = QShortcut(keys, self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setWhatsThis(what)  # listed in Help > Keyboard shortcuts
             shortcut.activated.connect(slot)
 
     # ------------------------------------------------------------------------------------ recognition
     def _initial_temperature(self) -> float:
-        """The T the chosen student was distilled at, when its file records it; else the paper's T = 6."""
+        """The T the chosen student was distilled at, when its file records it; else the default recipe's T."""
         student = self.student_picker.classifier()
         try:
-            t = float(student.metadata["temperature"]) if student is not None else DEFAULT_TEMPERATURE
+            t = float(student.metadata["temperature"]) if student is not None else math.nan
         except (KeyError, ValueError):
-            return DEFAULT_TEMPERATURE
-        if not math.isfinite(t):  # a hand-edited or foreign model's metadata
-            return DEFAULT_TEMPERATURE
+            t = math.nan
+        if not math.isfinite(t):  # no student, a model trained normally, or a hand-edited/foreign model
+            from core.recipes import DEFAULT_RECIPE, get_recipe  # imports torch: only on this rare path
+
+            t = get_recipe(DEFAULT_RECIPE).kd.temperature
         return min(max(t, 1.0), MAX_TEMPERATURE)
 
     @property
@@ -525,12 +544,7 @@ class DrawTab(QWidget):
 
 def main() -> int:
     """Show the Draw tab on its own (``python -m app.gui.draw_tab``)."""
-    app = QApplication.instance() or QApplication(sys.argv)
-    tab = DrawTab()
-    tab.setWindowTitle("digit-distill: Draw")
-    tab.resize(1100, 680)
-    tab.show()
-    return app.exec()
+    return run_tab_alone(DrawTab, "Draw")
 
 
 if __name__ == "__main__":

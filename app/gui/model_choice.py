@@ -141,6 +141,8 @@ class ModelPicker(QWidget):
         Folder of the bundled models (default :data:`BUNDLED_DIR`).
     runs_root
         Folder of training runs (default: ``core.runs.default_runs_root()``).
+    load_default
+        Load the default model now; with False, no model until :meth:`choose_default` (or another choice).
 
     Signals
     -------
@@ -163,6 +165,7 @@ class ModelPicker(QWidget):
         parent: QWidget | None = None,
         models_dir: Path | None = None,
         runs_root: Path | None = None,
+        load_default: bool = True,
     ):
         super().__init__(parent)
         if role not in ROLES:
@@ -193,9 +196,13 @@ class ModelPicker(QWidget):
         self.browse_button.clicked.connect(self.browse)
 
         self.refresh()
-        default = default_source(role, self._sources())
-        if default is not None:
-            self.choose(default)
+        if load_default:
+            self.choose_default()
+
+    def choose_default(self) -> bool:
+        """Load the default model (see :func:`default_source`); False when there is none or it is refused."""
+        default = default_source(self.role, self._sources())
+        return default is not None and self.choose(default)
 
     # ---------------------------------------------------------------------------------------- queries
     def source(self) -> ModelSource | None:

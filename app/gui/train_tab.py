@@ -27,6 +27,7 @@ from app.gui.plots import TrainingPlots
 from app.gui.results_table import ResultsPanel
 from app.gui.train_form import TrainForm
 from app.gui.train_jobs import TrainJob, latest_results, run_training_job
+from app.gui.window import Tab
 from app.gui.workers import JobRunner
 from core.runs import default_runs_root
 
@@ -73,7 +74,7 @@ class LogView(QTextEdit):
             bar.setValue(bar.maximum())
 
 
-class TrainTab(QWidget):
+class TrainTab(Tab):
     """Train the teacher, the student and the distilled student, watch them learn, compare with the paper.
 
     Signals
@@ -270,6 +271,14 @@ class TrainTab(QWidget):
             self._set_progress_text("stopping…")
             self._update_buttons()
 
+    def is_busy(self) -> bool:
+        """True while a training job runs."""
+        return self.is_running()
+
+    def splitters(self) -> dict[str, QSplitter]:
+        """The form | plots splitter and the plots / results splitter."""
+        return {"train": self.splitter, "train-right": self.splitter.widget(1)}
+
     def shutdown(self, timeout_ms: int = 15_000) -> bool:
         """Stop any job and wait for it (window closing); saves the hyperparameters."""
         self.form.save_settings()
@@ -395,9 +404,9 @@ class TrainTab(QWidget):
 
 def main() -> int:
     """Open the Train tab alone in a window."""
-    from app.gui.main_window import run_single_tab
+    from app.gui.window import run_tab_alone
 
-    return run_single_tab(TrainTab, "Train")
+    return run_tab_alone(TrainTab, "Train")
 
 
 if __name__ == "__main__":

@@ -531,9 +531,9 @@ def test_python_m_shows_the_tab_alone(qapp, monkeypatch, tmp_path):
     def exec_(app):  # instead of the event loop: note what is on screen
         # run_module executes a fresh copy of the module, so its DrawTab is a different class object.
         shown.extend(
-            (w.windowTitle(), w.teacher_panel.digit())
+            (w.windowTitle(), w.tab.teacher_panel.digit())
             for w in app.topLevelWidgets()
-            if type(w).__name__ == "DrawTab" and w.isVisible()
+            if type(w).__name__ == "SingleTabWindow" and type(w.tab).__name__ == "DrawTab" and w.isVisible()
         )
         return 0
 
@@ -541,4 +541,4 @@ def test_python_m_shows_the_tab_alone(qapp, monkeypatch, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_module("app.gui.draw_tab", run_name="__main__")
     assert exit_info.value.code == 0
-    assert shown == [("digit-distill: Draw", None)]
+    assert shown == [("digit-distill — Draw", None)]

@@ -1,20 +1,23 @@
-"""The main window: tabs and their wiring, shortcuts, errors in one place, settings, closing during a job."""
+"""The main window: tabs and their wiring, shortcuts, errors in one place, settings, closing during a job, start."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QObject, QSettings, Qt, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QTableWidget
 
-from app.gui.main_window import MainWindow, SingleTabWindow, install_error_hook
 from app.gui.settings import app_settings
+from app.gui.shell import MainWindow
 from app.gui.train_tab import TrainTab
+from app.gui.window import SingleTabWindow, install_error_hook
+from tests.conftest import ROOT
 
 # Fail on any Qt warning, except the offscreen platform's note that it cannot resize native windows.
 pytestmark = [
@@ -29,9 +32,10 @@ def settings_in_tmp(tmp_path):
 
 
 def open_window(qtbot, runs_root: Path) -> MainWindow:
-    window = MainWindow(runs_root=runs_root)
+    window = MainWindow(runs_root=runs_root, preload=False)
     qtbot.addWidget(window)
     window.show()
+    qtbot.waitUntil(window.is_ready, timeout=10_000)
     qtbot.waitUntil(lambda: not window.train_tab.results_runner.is_running(), timeout=10_000)
     return window
 
@@ -63,7 +67,7 @@ def test_menus_carry_the_shortcuts(window):
     assert shortcuts["Ctrl+D"] == "Distill"
     assert shortcuts["Ctrl+."] == "Stop"
     assert shortcuts["Ctrl+Q"] == "Quit"
-    assert shortcuts["F1"].startswith("About")
+    assert shortcuts["F1"] == "Keyboard shortcuts"
     assert {"Ctrl+1", "Ctrl+2", "Ctrl+3"} <= set(shortcuts)
 
 
@@ -83,11 +87,31 @@ def test_ctrl_t_starts_the_teacher_and_ctrl_period_stops_it(qtbot, window):
     assert not list(tab.runs_root.glob("*-teacher"))  # no empty run folder left behind
 
 
-def test_f1_opens_about_without_blocking(window):
+def test_f1_lists_every_shortcut(window):
+    window.shortcuts_action.trigger()
+    (dialog,) = [
+        d for d in window.findChildren(QDialog) if d.isVisible() and d.windowTitle() == "Keyboard shortcuts"
+    ]
+    table = dialog.findChild(QTableWidget)
+    rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    assert rows["Ctrl+T"] == "Train > Train Teacher"
+    assert rows["Ctrl+Q"] == "File > Quit"
+    assert rows["F1"] == "Help > Keyboard shortcuts"
+    assert rows["Ctrl+Z"] == "Draw: undo the last stroke"
+    assert rows["Esc"] == "Draw: clear the canvas"
+    dialog.close()
     window.about_action.trigger()
     boxes = visible_boxes(window)
-    assert len(boxes) == 1 and "Ctrl+T" in boxes[0].text()
+    assert len(boxes) == 1 and "knowledge distillation" in boxes[0].text()
     boxes[0].accept()
+
+
+def test_error_details_are_behind_a_button(window):
+    window.train_tab.error_details.emit("Training failed: boom", "Traceback (most recent call last):\n  ...")
+    (box,) = visible_boxes(window)
+    assert box.text() == "Training failed: boom"
+    assert box.detailedText().startswith("Traceback")
+    box.accept()
 
 
 def test_errors_reach_the_status_bar_and_one_dialog(window):
@@ -105,18 +129,24 @@ def test_uncaught_exceptions_are_shown(window, monkeypatch, capsys):
     sys.excepthook(ValueError, ValueError("boom in a slot"), None)
     assert window.last_error == "ValueError: boom in a slot"
     assert "boom in a slot" in window.statusBar().currentMessage()
+    assert "ValueError: boom in a slot" in visible_boxes(window)[0].detailedText()
     assert "ValueError" in capsys.readouterr().err  # the traceback still goes to developers
     for box in visible_boxes(window):
         box.accept()
 
 
-def test_closing_during_a_job_stops_it(qtbot, window):
+def test_closing_during_a_job_asks_then_stops_it(qtbot, window):
     tab = window.train_tab
     tab.form.epochs.setValue(50)
     tab.form.samples.setValue(10000)
     tab.form.batch_size.setValue(64)
     with qtbot.waitSignal(tab.runner.batches, timeout=120_000):
         assert tab.start_job("student")
+    asked = []
+    window.confirm_close = lambda jobs: asked.append(jobs) or False  # "No": keep working
+    window.close()
+    assert asked == ["train"] and window.isVisible() and tab.is_running()
+    window.confirm_close = lambda jobs: asked.append(jobs) or True  # "Yes": stop it and quit
     t0 = time.monotonic()
     window.close()
     assert time.monotonic() - t0 < 5
@@ -124,11 +154,19 @@ def test_closing_during_a_job_stops_it(qtbot, window):
     qtbot.waitUntil(lambda: not tab.is_running(), timeout=2000)
 
 
+def test_closing_without_a_job_asks_nothing(window):
+    window.confirm_close = lambda jobs: pytest.fail(f"asked although nothing runs ({jobs})")
+    window.close()
+    assert not window.isVisible()
+
+
 def test_geometry_tab_and_hyperparameters_persist(qtbot, isolated_home):
     first = open_window(qtbot, isolated_home / "runs")
     first.setGeometry(20, 30, 790, 690)
     first.tabs.setCurrentIndex(1)
     first.train_tab.form.epochs.setValue(9)
+    first.train_tab.splitter.setSizes([250, 540])
+    sizes = first.train_tab.splitter.sizes()
     geometry = first.geometry()
     first.close()
     assert app_settings().value("window/geometry")
@@ -136,6 +174,7 @@ def test_geometry_tab_and_hyperparameters_persist(qtbot, isolated_home):
     assert second.size() == geometry.size()  # the position may be clamped to the 800x600 offscreen screen
     assert second.tabs.currentIndex() == 1
     assert second.train_tab.form.epochs.value() == 9
+    assert second.train_tab.splitter.sizes() == sizes
 
 
 def test_send_to_draw_uses_the_draw_tabs_use_models(window, monkeypatch):
@@ -160,53 +199,20 @@ def test_send_to_draw_failure_is_reported(window, monkeypatch):
         box.accept()
 
 
-class FakeDraw(QObject):
-    board_request = Signal(object)
-
-    def __init__(self):
-        super().__init__()
-        self.results, self.available, self.errors, self.deployed = [], None, [], []
-
-    def show_board_result(self, result):
-        self.results.append(result)
-
-    def set_board_available(self, available):
-        self.available = available
-
-    def show_board_error(self, message):
-        self.errors.append(message)
-
-    def show_deployed(self, result):
-        self.deployed.append(result)
-
-
-class FakeDeploy(QObject):
-    board_ready = Signal(bool)
-    board_prediction = Signal(dict)
-    board_error = Signal(str)
-    deployed = Signal(dict)
-
-    def __init__(self):
-        super().__init__()
-        self.requests = []
-
-    def predict_on_board(self, image):
-        self.requests.append(image)
-
-
-def test_board_signals_are_wired_between_draw_and_deploy():
-    stand_in = types.SimpleNamespace(draw_tab=FakeDraw(), deploy_tab=FakeDeploy())
-    MainWindow._wire_board(stand_in)
-    stand_in.draw_tab.board_request.emit("image")
-    stand_in.deploy_tab.board_ready.emit(True)
-    stand_in.deploy_tab.board_prediction.emit({"digit": 7})
-    assert stand_in.deploy_tab.requests == ["image"]
-    assert stand_in.draw_tab.available is True
-    assert stand_in.draw_tab.results == [{"digit": 7}]
-    stand_in.deploy_tab.board_error.emit("board unreachable")
-    assert stand_in.draw_tab.errors == ["board unreachable"]
-    stand_in.deploy_tab.deployed.emit({"om_path": "~/dd/model.om"})
-    assert stand_in.draw_tab.deployed == [{"om_path": "~/dd/model.om"}]
+def test_board_signals_are_wired_between_draw_and_deploy(window):
+    draw, deploy = window.draw_tab, window.deploy_tab
+    deploy.board_ready.emit(True)
+    assert "Send this drawing" in draw.board_button.toolTip()
+    deploy.board_prediction.emit({"digit": 7, "probabilities": [0.0] * 7 + [1.0, 0.0, 0.0], "ms": 1.5})
+    assert draw.board_panel.digit() == 7
+    deploy.deployed.emit({"om_path": "~/dd/model.om", "soc_version": "Ascend310"})
+    assert draw.board_header.text() == "model.om on Ascend310"
+    draw.board_request.emit(np.zeros((28, 28), np.float32))  # nothing deployed: refused, answered as an error
+    assert draw.board_panel.confidence_label.text() == "no answer from the board"
+    deploy.board_ready.emit(False)
+    assert not draw.board_panel.isVisible()
+    for box in visible_boxes(window):
+        box.close()
 
 
 def test_draw_tab_errors_reach_the_window(window):
@@ -260,3 +266,46 @@ def test_train_tab_starts_alone(qtbot, isolated_home, monkeypatch):
     assert len(windows) == 1 and isinstance(windows[0].tab, TrainTab)
     assert "Ctrl+T" in [a.shortcut().toString() for a in windows[0].actions()]
     _close_top_levels(SingleTabWindow)
+
+
+def test_train_and_deploy_tabs_are_built_when_first_opened(qtbot, isolated_home):
+    window = MainWindow(runs_root=isolated_home / "runs", preload=False)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(window.is_ready, timeout=10_000)
+    assert window.is_built("draw") and not window.is_built("train") and not window.is_built("deploy")
+    assert window.draw_tab.teacher_picker.classifier() is not None  # the Draw tab works meanwhile
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.is_built("train"), timeout=60_000)
+    assert window.tabs.widget(1) is window.train_tab and window.tabs.currentIndex() == 1
+    assert [a.text() for a in window.train_menu.actions()][0] == "Train &Teacher"
+    window.close()
+
+
+def test_building_the_main_window_does_not_import_torch(tmp_path):
+    """In a fresh process: the window painted and the Draw tab classifying, without torch or pyqtgraph."""
+    code = """
+import json, sys
+from PySide6.QtWidgets import QApplication
+from app.gui.window import application
+from app.gui.shell import MainWindow
+app = application()
+window = MainWindow(runs_root=sys.argv[1], preload=False)
+window.show()
+while not window.is_ready():
+    app.processEvents()
+heavy = [m for m in ("torch", "pyqtgraph", "onnx", "paramiko") if m in sys.modules]
+print(json.dumps({"heavy": heavy, "teacher": window.draw_tab.teacher_picker.classifier() is not None}))
+"""
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"heavy": [], "teacher": True}
