@@ -3,8 +3,9 @@
 A recipe's data choices apply wherever the recipe is used (``digit-distill train-*``/``distill``, the Train tab,
 ``reproduce``, ``sweep``, torchrun), because :mod:`core.jobs` is the only caller of :func:`prepare`.
 
-Order: the recipe's share of zeros, ones and sevens is redrawn in European styles over the whole training set
-(fixed seed), then the subset of ``max_train_samples`` is taken (the same fixed pick as ``core.training``), then,
+Order: the validation split, when the job asks for one, is held out first (the last images of the training
+set, left untouched; :meth:`core.data.MNIST.hold_out_validation`); then the recipe's share of zeros, ones and
+sevens is redrawn in European styles over the whole training set (fixed seed), then the subset of ``max_train_samples`` is taken (the same fixed pick as ``core.training``), then,
 for the students of a recipe with ``pool_copies``, the subset plus that many jittered, restyled copies is drawn
 once (fixed seed). Both students then see exactly the same images; only their targets differ, and the teacher's
 logits on the pool are computed once per teacher (:class:`JobCache`) instead of on every batch.
@@ -71,8 +72,11 @@ def prepare(
     augmentation: AugmentConfig,
     max_train_samples: int | None,
     max_test_samples: int | None,
+    validation: int | None = None,
 ) -> MNIST:
     """The training and test data of one job (see the module docstring for the order)."""
+    if validation:
+        data = data.hold_out_validation(validation)
     out = subset(styled(data, styles), max_train_samples)
     if pool_copies:
         out = augmentation_pool(out, pool_copies, augmentation, styles)

@@ -33,6 +33,7 @@ from core.data import MNIST
 from core.jobdata import POOL_SEED, JobCache
 from core.models import ModelConfig
 from core.recipes import RECIPES, get_recipe
+from core.tensorboard import tensorboard_progress
 from core.training import (
     ROLES,
     KDConfig,
@@ -75,6 +76,9 @@ class JobSpec:
         The teacher's run folder (distillation only).
     seed, device, max_train_samples, max_test_samples
         Per-job choices (the subsets are fixed random picks, for quick runs).
+    validation
+        Hold out the last ``validation`` training images as a validation split (sweeps choose on it; each
+        epoch then reports ``val_acc``); None: train on the whole training set.
     data_dir, runs_root, run_name
         Where MNIST is, where run folders go, and a fixed folder name (experiments; default: a new name).
     export
@@ -89,6 +93,7 @@ class JobSpec:
     device: str = "auto"
     max_train_samples: int | None = None
     max_test_samples: int | None = None
+    validation: int | None = None
     data_dir: Path | None = None
     runs_root: Path | None = None
     run_name: str | None = None
@@ -97,12 +102,13 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The job's data: share of European-style digits, jittered pool copies (students), test subset."""
+    """The job's data: European-style digits, jittered pool copies (students), test subset, validation split."""
 
     styles: float = 0.0
     pool_copies: int = 0
     max_test_samples: int | None = None
     pool_seed: int = POOL_SEED
+    validation: int | None = None
 
     def validate(self) -> None:
         """Refuse values out of range with a message naming the value."""
@@ -112,6 +118,8 @@ class DataConfig:
             raise ValueError(f"pool copies must be an integer >= 0, got {self.pool_copies}")
         if self.max_test_samples is not None and self.max_test_samples < 1:
             raise ValueError(f"max test samples must be >= 1, got {self.max_test_samples}")
+        if self.validation is not None and not 1 <= self.validation < 60000:
+            raise ValueError(f"validation images must be between 1 and 59999, got {self.validation}")
 
 
 @dataclass
@@ -278,7 +286,10 @@ def resolve(spec: JobSpec) -> JobConfig:
     if int(spec.seed) != spec.seed or spec.seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {spec.seed}")
     data = DataConfig(
-        styles=merged["styles"], pool_copies=merged["pool_copies"], max_test_samples=spec.max_test_samples
+        styles=merged["styles"],
+        pool_copies=merged["pool_copies"],
+        max_test_samples=spec.max_test_samples,
+        validation=spec.validation,
     )
     data.validate()
     kd = teacher = None
@@ -557,6 +568,7 @@ def _execute(
         augmentation=config.train.augmentation,
         max_train_samples=config.train.max_train_samples,
         max_test_samples=config.data.max_test_samples,
+        validation=config.data.validation,
     )
     teacher = teacher_logits = None
     if config.role == "distilled":
@@ -631,6 +643,23 @@ def _execute(
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def _hparams(config: JobConfig, cfg: TrainConfig) -> dict:
+    """The job's hyperparameters as TensorBoard shows them (HParams tab)."""
+    return {
+        "recipe": config.recipe,
+        "role": config.role,
+        "temperature": config.kd.temperature if config.kd else None,
+        "alpha": config.kd.alpha if config.kd else None,
+        "lr": cfg.lr,
+        "epochs": cfg.epochs,
+        "batch_size": cfg.batch_size,
+        "optimizer": cfg.optimizer,
+        "seed": cfg.seed,
+        "pool_copies": config.data.pool_copies,
+        "teacher": (config.teacher or {}).get("name"),
+    }
+
+
 def _train_locked(config, cfg, progress, prepared, teacher, teacher_logits, run_dir, resume, rank, extension):
     """Train with the run folder locked; records the status. Returns None when stopped before any epoch."""
     if rank == 0:
@@ -648,21 +677,27 @@ def _train_locked(config, cfg, progress, prepared, teacher, teacher_logits, run_
                 "extensions": runs.read_status(run_dir).get("extensions", []) + [extension],
             }
         runs.write_status(run_dir, "running", **extra)
+    # TensorBoard event files in the run folder (when the optional package is installed), by an adapter of the
+    # progress object: the training loop knows nothing of it.
+    logged = (
+        tensorboard_progress(progress, run_dir, _hparams(config, cfg)) if rank == 0 else nullcontext(progress)
+    )
     try:
-        result = train(
-            config.role,
-            config.preset,
-            config.model,
-            cfg,
-            prepared,
-            kd=config.kd,
-            teacher=teacher,
-            progress=progress,
-            run_dir=run_dir,
-            resume=resume,
-            teacher_info=config.teacher,
-            teacher_logits=teacher_logits,
-        )
+        with logged as progress:
+            result = train(
+                config.role,
+                config.preset,
+                config.model,
+                cfg,
+                prepared,
+                kd=config.kd,
+                teacher=teacher,
+                progress=progress,
+                run_dir=run_dir,
+                resume=resume,
+                teacher_info=config.teacher,
+                teacher_logits=teacher_logits,
+            )
     except TrainingDiverged as exc:
         if rank == 0:
             runs.write_status(run_dir, "diverged", str(exc))

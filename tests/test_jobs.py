@@ -274,3 +274,28 @@ def test_only_complete_teachers_are_chosen_automatically(tiny, tmp_path):
     assert jobs.find_teacher("paper", tmp_path) == done.run_dir
     with pytest.raises(jobs.JobError, match="no complete 'strong' teacher"):
         jobs.find_teacher("strong", tmp_path)
+
+
+def test_a_validation_split_is_recorded_and_reported_each_epoch(tiny, tmp_path):
+    result = jobs.run_job(spec(tmp_path, validation=500, run_name="val"), Recorder(), data=tiny)
+    config = json.loads((result.run_dir / runs.CONFIG).read_text())
+    assert config["data"]["validation"] == 500
+    assert all(0 <= h["val_acc"] <= 1 for h in result.history) and len(result.history) == 2
+    # Without a split no epoch has val_acc.
+    plain = jobs.run_job(spec(tmp_path, run_name="plain"), Recorder(), data=tiny)
+    assert all("val_acc" not in h for h in plain.history)
+    with pytest.raises(ValueError, match="validation images must be between 1 and 59999"):
+        jobs.resolve(spec(tmp_path, validation=0))
+
+
+def test_every_job_writes_tensorboard_event_files_in_its_run_folder(tiny, tmp_path):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = jobs.run_job(spec(tmp_path, run_name="tb"), Recorder(), data=tiny)
+    assert list(result.run_dir.glob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(result.run_dir))
+    acc.Reload()
+    assert [e.value for e in acc.Scalars("accuracy/test")] == pytest.approx(
+        [h["test_acc"] for h in result.history]
+    )
