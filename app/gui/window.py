@@ -18,6 +18,7 @@ from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QSplitter, QWidget
 
+from app.gui.qt_platform import platform_problem
 from app.gui.settings import APPLICATION, ORGANIZATION, app_settings
 
 log = logging.getLogger(__name__)
@@ -168,8 +169,20 @@ class SingleTabWindow(ToolWindow):
 
 
 def application() -> QApplication:
-    """The QApplication (created on first call), named so QSettings finds the app's settings."""
-    app = QApplication.instance() or QApplication(sys.argv)
+    """The QApplication (created on first call), named so QSettings finds the app's settings.
+
+    Raises
+    ------
+    SystemExit
+        Qt could not open a window here (libraries or display missing): one line says what to do, instead of
+        Qt's own abort (:func:`app.gui.qt_platform.platform_problem`).
+    """
+    app = QApplication.instance()
+    if app is None:
+        problem = platform_problem()
+        if problem:
+            raise SystemExit(f"digit-distill: {problem}")
+        app = QApplication(sys.argv)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("digit-distill")
