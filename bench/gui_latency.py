@@ -82,7 +82,7 @@ def prepare_models(teacher: Path | None, student: Path | None, folder: Path) -> 
 
 
 def send(widget, kind, point, button, buttons) -> None:
-    pos = QPointF(float(point[0]), float(point[1]))
+    pos = widget.map_to_widget(QPointF(float(point[0]), float(point[1])))  # canvas units -> widget pixels
     QApplication.sendEvent(
         widget,
         QMouseEvent(kind, pos, widget.mapToGlobal(pos), button, buttons, Qt.KeyboardModifier.NoModifier),

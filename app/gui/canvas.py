@@ -1,9 +1,11 @@
-"""The drawing canvas: a square QWidget that records pen strokes and paints them crisply at any pixel ratio.
+"""The drawing canvas: a square QWidget that records pen strokes and paints them crisply at any size and pixel ratio.
 
-The canvas keeps the strokes as lists of points in logical coordinates (0..280), so it can repaint them at the
-screen's device pixel ratio (crisp on HiDPI) and render them again at exactly 280x280 for classification
-(:meth:`DrawingCanvas.to_array`), the same way ``core.strokes`` renders the drawn-digits set: black antialiased
-polylines with round caps and joins on white.
+The canvas keeps the strokes as lists of points in logical coordinates (0..280), whatever its size on screen: it
+grows with the window (the drawing square is the largest that fits, centred, never under 280 px) and maps
+pointer positions back to 0..280. So it repaints them at the screen's size and device pixel ratio (crisp on
+HiDPI) and renders them again at exactly 280x280 for classification (:meth:`DrawingCanvas.to_array`), the same
+way ``core.strokes`` renders the drawn-digits set: black antialiased polylines with round caps and joins on
+white. The model input does not depend on the canvas's size on screen.
 
 Default pen width
 -----------------
@@ -16,7 +18,7 @@ chosen and the measurement behind it.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, QRectF, QSize, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -76,8 +78,8 @@ class DrawingCanvas(QWidget):
 
     def __init__(self, parent: QWidget | None = None, pen_width: float = DEFAULT_PEN_WIDTH):
         super().__init__(parent)
-        self.setFixedSize(CANVAS_SIZE, CANVAS_SIZE)
-        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.setMinimumSize(CANVAS_SIZE, CANVAS_SIZE)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setAttribute(Qt.WidgetAttribute.WA_AcceptTouchEvents)
         self.setCursor(Qt.CursorShape.CrossCursor)
@@ -90,7 +92,7 @@ class DrawingCanvas(QWidget):
         self._current: list[QPointF] | None = None
         self._background: QImage | None = None
         # The drawing twice, kept up to date segment by segment (each pen event costs one short line):
-        # at 280x280 in grey for classification, and at the screen's pixel ratio for display.
+        # at 280x280 in grey for classification, and at the canvas's size and pixel ratio for display.
         self._grey: QImage | None = None
         self._screen: QImage | None = None
 
@@ -207,6 +209,31 @@ class DrawingCanvas(QWidget):
     def _dpr(self) -> float:
         return max(1.0, self.devicePixelRatioF())
 
+    def view_scale(self) -> float:
+        """Widget pixels per canvas unit: the drawing square's side on screen / 280."""
+        return max(1.0, min(self.width(), self.height()) / CANVAS_SIZE)
+
+    def _view_offset(self) -> QPointF:
+        side = CANVAS_SIZE * self.view_scale()
+        return QPointF((self.width() - side) / 2, (self.height() - side) / 2)
+
+    def map_to_widget(self, point: QPointF) -> QPointF:
+        """A point in canvas units (0..280) in widget coordinates."""
+        return QPointF(point) * self.view_scale() + self._view_offset()
+
+    def map_from_widget(self, pos: QPointF) -> QPointF:
+        """A widget position (a mouse, tablet or touch event's) in canvas units (0..280)."""
+        return (QPointF(pos) - self._view_offset()) / self.view_scale()
+
+    def drawing_rect(self) -> QRectF:
+        """Where the drawing square is in the widget."""
+        side = CANVAS_SIZE * self.view_scale()
+        return QRectF(self._view_offset(), QSizeF(side, side))
+
+    def resizeEvent(self, event) -> None:  # noqa: D102, N802
+        self._screen = None  # rendered again at the new size on the next paint
+        super().resizeEvent(event)
+
     def _invalidate(self) -> None:
         """Repaint everything after a change that is not the pen moving on (undo, clear, image)."""
         self._grey = None
@@ -217,8 +244,9 @@ class DrawingCanvas(QWidget):
     def _ensure_images(self) -> tuple[QImage, QImage]:
         if self._grey is None:
             self._grey = self.render_image(1.0, grey=True)
-        if self._screen is None or self._screen.devicePixelRatio() != self._dpr():
-            self._screen = self.render_image(self._dpr())
+        scale = self._dpr() * self.view_scale()
+        if self._screen is None or self._screen.devicePixelRatio() != scale:
+            self._screen = self.render_image(scale)
         return self._grey, self._screen
 
     def _paint_on_images(self, draw) -> None:
@@ -232,14 +260,19 @@ class DrawingCanvas(QWidget):
 
     def _dirty_rect(self, a: QPointF, b: QPointF) -> QRect:
         margin = self._pen_width / 2 + 2
-        return QRectF(a, b).normalized().adjusted(-margin, -margin, margin, margin).toAlignedRect()
+        rect = QRectF(self.map_to_widget(a), self.map_to_widget(b)).normalized()
+        margin *= self.view_scale()
+        return rect.adjusted(-margin, -margin, margin, margin).toAlignedRect()
 
     def paintEvent(self, event) -> None:  # noqa: D102, N802
         screen = self._ensure_images()[1]
+        square = self.drawing_rect()
         painter = QPainter(self)
-        painter.drawImage(QPointF(0, 0), screen)
+        if square.size().toSize() != self.size():
+            painter.fillRect(self.rect(), self.palette().window())
+        painter.drawImage(square, screen)
         painter.setPen(QPen(QColor(200, 200, 200), 1))
-        painter.drawRect(QRectF(0.5, 0.5, CANVAS_SIZE - 1, CANVAS_SIZE - 1))
+        painter.drawRect(square.adjusted(0.5, 0.5, -0.5, -0.5))
         painter.end()
 
     def sizeHint(self) -> QSize:  # noqa: D102, N802
@@ -277,21 +310,21 @@ class DrawingCanvas(QWidget):
 
     def mousePressEvent(self, event) -> None:  # noqa: D102, N802
         if event.button() == Qt.MouseButton.LeftButton:
-            self._pen_down(event.position())
+            self._pen_down(self.map_from_widget(event.position()))
             event.accept()
         else:
             super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event) -> None:  # noqa: D102, N802
         if event.buttons() & Qt.MouseButton.LeftButton:
-            self._pen_move(event.position())
+            self._pen_move(self.map_from_widget(event.position()))
             event.accept()
         else:
             super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event) -> None:  # noqa: D102, N802
         if event.button() == Qt.MouseButton.LeftButton:
-            self._pen_move(event.position())
+            self._pen_move(self.map_from_widget(event.position()))
             self._pen_up()
             event.accept()
         else:
@@ -300,12 +333,13 @@ class DrawingCanvas(QWidget):
     def tabletEvent(self, event) -> None:  # noqa: D102, N802
         # Tablets give sub-pixel positions at a high rate; accepting stops Qt from also synthesising mouse events.
         kind = event.type()
+        pos = self.map_from_widget(event.position())
         if kind == QEvent.Type.TabletPress:
-            self._pen_down(event.position())
+            self._pen_down(pos)
         elif kind == QEvent.Type.TabletMove:
-            self._pen_move(event.position())
+            self._pen_move(pos)
         elif kind == QEvent.Type.TabletRelease:
-            self._pen_move(event.position())
+            self._pen_move(pos)
             self._pen_up()
         event.accept()
 
@@ -322,7 +356,7 @@ class DrawingCanvas(QWidget):
                 self._current = None
                 self._invalidate()
             elif points:
-                pos = points[0].position()
+                pos = self.map_from_widget(points[0].position())
                 if kind == QEvent.Type.TouchBegin:
                     self._pen_down(pos)
                 elif kind == QEvent.Type.TouchUpdate:

@@ -174,13 +174,11 @@ class DrawTab(Tab):
         )
         hint.setWordWrap(True)
         hint.setStyleSheet(INFO_STYLE)
-        hint.setFixedWidth(self.canvas.width())
         column = QVBoxLayout()
-        column.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
+        column.addWidget(self.canvas, 1)  # grows with the window; the model input stays 28x28
         column.addLayout(pen_row)
         column.addLayout(buttons)
         column.addWidget(hint)
-        column.addStretch(1)
         return column
 
     def _build_soft_targets(self) -> QGroupBox:
@@ -235,8 +233,8 @@ class DrawTab(Tab):
         right.addLayout(lower, 2)
 
         top = QHBoxLayout()
-        top.addLayout(self._build_canvas_column())
-        top.addLayout(right, 1)
+        top.addLayout(self._build_canvas_column(), 2)
+        top.addLayout(right, 3)
         self.message_label = QLabel("")
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QInputDevice, QMouseEvent, QPointingDevice, QTabletEvent
+from PySide6.QtGui import QColor, QInputDevice, QMouseEvent, QPointingDevice, QTabletEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -231,3 +231,22 @@ def test_save_png_writes_the_drawing(canvas, tmp_path):
     canvas.save_png(path)
     saved = np.asarray(Image.open(path).convert("L"))
     np.testing.assert_array_equal(saved, canvas.to_array())
+
+
+def test_a_bigger_canvas_scales_the_drawing_but_not_the_model_input(qtbot, canvas):
+    big = DrawingCanvas()
+    qtbot.addWidget(big)
+    big.resize(620, 700)
+    big.show()
+    qtbot.waitExposed(big)
+    qtbot.wait(100)  # its first resize and paint done, as before any person's stroke
+    assert canvas.view_scale() == 1.0 and big.view_scale() == pytest.approx(620 / CANVAS_SIZE)
+    stroke = [(60.0, 40.0), (140.0, 120.0), (220.0, 240.0)]
+    drag(canvas, stroke)
+    drag(big, [(p.x(), p.y()) for p in (big.map_to_widget(QPointF(*xy)) for xy in stroke)])
+    np.testing.assert_array_equal(big.to_array(), canvas.to_array())  # same 280x280 input for the models
+    shot = big.grab().toImage()
+    square = big.drawing_rect()
+    middle = big.map_to_widget(QPointF(140.0, 120.0))  # on the stroke: dark on screen
+    assert QColor(shot.pixel(int(middle.x()), int(middle.y()))).lightness() < 80
+    assert square.width() == pytest.approx(620) and square.top() == pytest.approx(40)

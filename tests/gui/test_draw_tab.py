@@ -90,7 +90,8 @@ def tab(qtbot, quick_models, tmp_path):
 
 # ------------------------------------------------------------------------------------------ drawing
 def mouse(widget, kind, point, button, buttons):
-    pos = QPointF(float(point[0]), float(point[1]))
+    """A mouse event at ``point`` in canvas units (0..280), wherever the canvas square is on screen."""
+    pos = widget.map_to_widget(QPointF(float(point[0]), float(point[1])))
     event = QMouseEvent(kind, pos, widget.mapToGlobal(pos), button, buttons, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, event)
 
