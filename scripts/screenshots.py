@@ -203,15 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         tab = window.train_tab
         window.tabs.setCurrentWidget(tab)
         wait_idle(app, tab)
-        tab.form.set_hyperparameters(
+        tab.form.set_values(
             {
-                "preset": "paper",
+                "recipe": "paper",
                 "epochs": args.epochs,
                 "samples": args.samples,
                 "batch_size": 128,
-                "lr": 0.02,
-                "temperature": 6,
-                "alpha": 0.9,
             }
         )
         if args.runs_root is None:

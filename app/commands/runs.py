@@ -18,9 +18,14 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print a table (or JSON lines) of the runs."""
+    from core import comparisons
+
     infos = runs.list_runs(args.runs_dir)
+    complete = [r for r in infos if r.finished]
+    compared = {r.path: comparisons.compare(r, complete) for r in complete if r.role == "distilled"}
     if args.json:
         for r in infos:
+            c = compared.get(r.path)
             print_json(
                 {
                     "run_dir": str(r.path),
@@ -37,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
                     "name": r.name,
                     "onnx": str(r.onnx_path) if r.onnx_path else None,
                     "kd": r.kd,
+                    "message": r.message,
+                    "baseline": c.student.name if c and c.student else None,
+                    "teacher_run": c.teacher.name if c and c.teacher else None,
+                    "kd_gain": c.gain if c else None,
                 }
             )
         return 0
@@ -50,6 +59,21 @@ def run(args: argparse.Namespace) -> int:
             f"{r.name:<40} {r.status:<9} {acc:>9} {r.params:>10,} {f'{r.epochs_done}/{r.epochs}':>7}  "
             f"{'yes' if r.onnx_path else 'no'}"
         )
+        if r.path in compared:
+            print(f"{'':<4}{_comparison_line(compared[r.path])}")
     if any(r.status == "stopped" for r in infos):
         print("stopped runs continue with `digit-distill <train-teacher|train-student|distill> --resume RUN`")
     return 0
+
+
+def _comparison_line(c) -> str:
+    """A distilled run against its own teacher and its matching baseline (never an unrelated run)."""
+    parts = []
+    if c.teacher is not None and c.teacher.test_accuracy is not None:
+        gap = c.teacher.test_accuracy - c.distilled.test_accuracy
+        parts.append(f"teacher {c.teacher.name} {c.teacher.test_accuracy:.2%} (gap {100 * gap:.2f} pp)")
+    if c.gain is not None:
+        parts.append(f"KD gain {100 * c.gain:+.2f} pp vs {c.student.name} ({c.student.test_accuracy:.2%})")
+    if c.note:
+        parts.append(c.note)
+    return "; ".join(parts)

@@ -1,4 +1,4 @@
-"""What the Train tab's jobs do, without Qt: train one model, export it, time it; read earlier results.
+"""What the Train tab's jobs do, without Qt: run one job through ``core.jobs``, time its model; read results.
 
 Each job function runs in the worker thread (see :mod:`app.gui.workers`) and returns a plain ``dict`` row
 (numbers, strings, lists of dicts), never a model or a tensor, so it can cross to the GUI thread as is.
@@ -7,14 +7,12 @@ Each job function runs in the worker thread (see :mod:`app.gui.workers`) and ret
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,45 +22,11 @@ import torch._dynamo  # noqa: F401 - see below
 # torch imports torch._dynamo lazily when the first optimizer is built: seconds of module initialisation that,
 # inside the worker thread, would hold the GIL in long stretches and freeze the window. Importing it with this
 # module moves that one-off cost to start-up, before any job runs.
-from core import runs
-from core.data import load_mnist
-from core.export import ExportError
+from core import comparisons, runs
 from core.inference import OnnxClassifier
-from core.models import get_preset
-from core.training import KDConfig, Progress, TrainConfig, train
+from core.training import Progress
 
 LATENCY_REPEATS = 200
-
-
-@dataclass
-class TrainJob:
-    """Everything one Train/Distill button press asks for.
-
-    Attributes
-    ----------
-    role
-        ``"teacher"``, ``"student"`` (trained normally) or ``"distilled"``.
-    preset
-        A name from ``core.models.PRESETS``.
-    config
-        The training hyperparameters.
-    kd
-        Temperature and alpha (distillation only).
-    teacher_run
-        Run folder of the teacher to distil from (distillation only).
-    data_dir
-        MNIST folder; None lets ``core.data`` choose.
-    runs_root
-        Where run folders go; None: ``core.runs.default_runs_root()``.
-    """
-
-    role: str
-    preset: str
-    config: TrainConfig
-    kd: KDConfig | None = None
-    teacher_run: Path | None = None
-    data_dir: Path | None = None
-    runs_root: Path | None = None
 
 
 def lower_thread_priority(niceness: int = 10) -> bool:
@@ -107,72 +71,59 @@ def measure_latency_ms(onnx_path: Path, repeats: int = LATENCY_REPEATS) -> float
     return statistics.median(times) * 1000.0
 
 
-def run_training_job(job: TrainJob, progress: Progress) -> dict:
-    """Train, then (unless stopped) export to ONNX and time it; returns a results row (see :func:`result_row`).
+def run_training_job(
+    spec, progress: Progress, resume: Path | None = None, data_dir: Path | None = None
+) -> dict:
+    """Run a :class:`core.jobs.JobSpec` (or resume the run ``resume``) through ``core.jobs``; time the ONNX model.
 
-    Raises whatever ``core`` raises (missing data, bad hyperparameters, a diverged loss) with its message.
+    Returns a results row (see :func:`result_row`) with ``status``, ``message``, ``export_error`` and ``table``
+    (the honest comparison of the job's recipe afterwards, see :func:`latest_results`). Raises whatever ``core``
+    raises (missing data, bad hyperparameters, a locked run folder) with its message.
     """
+    from core import jobs
+
     lower_thread_priority()
     with worker_threads():
-        progress.status("loading MNIST")
-        data = load_mnist(job.data_dir)
-        preset = get_preset(job.preset)
-        teacher, teacher_info = None, None
-        if job.role == "distilled":
-            if job.teacher_run is None:
-                raise ValueError(
-                    "Distillation needs a trained teacher: train one first or pick one in the list."
-                )
-            progress.status(f"loading the teacher from {job.teacher_run}")
-            teacher, meta = runs.load_checkpoint(job.teacher_run)
-            teacher_info = {"run": str(job.teacher_run), "test_accuracy": meta.get("test_accuracy")}
-        model_cfg = preset.teacher if job.role == "teacher" else preset.student
-        run_dir = runs.new_run_dir(job.role, job.preset, job.runs_root)
-        result = train(
-            job.role,
-            job.preset,
-            model_cfg,
-            job.config,
-            data,
-            kd=job.kd,
-            teacher=teacher,
-            progress=progress,
-            run_dir=run_dir,
-            teacher_info=teacher_info,
-        )
-        if not result.history:  # stopped before the first epoch ended: nothing worth a run folder
-            shutil.rmtree(run_dir, ignore_errors=True)
-            return {"role": job.role, "preset": job.preset, "epochs_done": 0, "stopped": True}
-        latency, export_error = None, None
-        if not result.stopped:
-            progress.status("exporting to ONNX and checking it against PyTorch")
-            try:
-                onnx_path = runs.export_run(run_dir, data).path
-            except ExportError as exc:  # the trained weights are kept; only the ONNX file is missing
-                export_error = str(exc)
-            else:
+        if resume is not None:
+            result = jobs.resume_job(resume, progress, data_dir=data_dir)
+            runs_root = Path(resume).parent
+        else:
+            result = jobs.run_job(spec, progress)
+            runs_root = spec.runs_root
+        config = result.config
+        if result.run_dir is None:  # stopped before the first epoch ended: no run folder was kept
+            row = {"role": config.role, "recipe": config.recipe, "epochs_done": 0}
+        else:
+            latency = None
+            if result.onnx_path is not None:
                 progress.status("timing single-image inference (onnxruntime)")
-                latency = measure_latency_ms(onnx_path)
-        info = runs.read_run(run_dir)
-        row = result_row(info, latency_ms=latency)
-        row["export_error"] = export_error
-        row["stopped"] = result.stopped
-        row["seconds"] = result.seconds
-        if result.stopped:
-            progress.status(f"stopped: {len(result.history)} finished epoch(s) kept in {run_dir}")
+                latency = measure_latency_ms(result.onnx_path)
+            row = result_row(runs.read_run(result.run_dir), latency_ms=latency)
+        row.update(
+            status=result.status,
+            stopped=result.status == "stopped",
+            message=result.message,
+            export_error=result.export_error,
+            seconds=result.seconds,
+        )
+        if result.status == "stopped" and result.run_dir is not None:
+            progress.status(f"stopped: {len(result.history)} finished epoch(s) kept in {result.run_dir}")
+        row["table"] = latest_results(config.recipe, runs_root)
         return row
 
 
 def result_row(info: runs.RunInfo, latency_ms: float | None = None) -> dict:
     """A run as a plain dict for the results table and the plots.
 
-    Keys: role, preset, run_dir, name, test_accuracy (fraction or None), params, onnx_path (str or None),
-    onnx_bytes, latency_ms, epochs_done, epochs, finished, kd, history.
+    Keys: role, recipe, preset, status, run_dir, name, test_accuracy (fraction or None), params, onnx_path (str or
+    None), onnx_bytes, latency_ms, epochs_done, epochs, finished, kd, history.
     """
     onnx = info.onnx_path
     return {
         "role": info.role,
+        "recipe": info.recipe,
         "preset": info.preset,
+        "status": info.status,
         "run_dir": str(info.path),
         "name": info.name,
         "test_accuracy": info.test_accuracy,
@@ -183,27 +134,33 @@ def result_row(info: runs.RunInfo, latency_ms: float | None = None) -> dict:
         "epochs_done": info.epochs_done,
         "epochs": info.epochs,
         "finished": info.finished,
-        "stopped": False,
+        "stopped": info.status == "stopped",
         "kd": info.kd,
         "history": [dict(h) for h in info.history],
     }
 
 
-def latest_results(preset: str, runs_root: Path | None = None, measure: bool = True) -> list[dict]:
-    """The newest finished run of each role for ``preset``, as result rows (latency timed if ``measure``)."""
+def latest_results(recipe: str, runs_root: Path | None = None, measure: bool = True) -> dict:
+    """The honest comparison of ``recipe``'s complete runs (:func:`core.comparisons.latest`) as plain data.
+
+    ``{"rows": [result rows], "compared": bool, "note": str, "baseline_for": run folder or None}``:
+    ``compared`` is True when the rows are a distilled student with its own teacher (and its matching
+    baseline, if any); ``baseline_for`` names the distilled run whose matching student is missing.
+    """
+    comparison = comparisons.latest(recipe, runs_root)
     rows = []
-    candidates = [r for r in runs.list_runs(runs_root) if r.preset == preset and r.finished]
-    for role in ("teacher", "student", "distilled"):
-        info = next((r for r in candidates if r.role == role), None)
-        if info is None:
-            continue
+    for info in comparison.runs():
         latency = measure_latency_ms(info.onnx_path) if measure and info.onnx_path else None
         rows.append(result_row(info, latency_ms=latency))
-    return rows
+    missing_baseline = comparison.distilled is not None and comparison.student is None
+    return {
+        "rows": rows,
+        "compared": comparison.anchored,
+        "note": comparison.note,
+        "baseline_for": str(comparison.distilled.path) if missing_baseline else None,
+    }
 
 
-def teacher_runs(preset: str, runs_root: Path | None = None) -> list[runs.RunInfo]:
-    """Finished teacher runs of ``preset``, newest first (the candidates for distillation)."""
-    return [
-        r for r in runs.list_runs(runs_root) if r.role == "teacher" and r.preset == preset and r.epochs_done
-    ]
+def stopped_runs(recipe: str, runs_root: Path | None = None) -> list[runs.RunInfo]:
+    """Stopped runs of ``recipe`` (newest first): the ones offered for resuming."""
+    return [r for r in runs.list_runs(runs_root) if r.recipe == recipe and r.status == "stopped"]

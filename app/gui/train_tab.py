@@ -1,4 +1,7 @@
-"""The Train tab: hyperparameters, Train Teacher / Train Student / Distill / Stop, live plots and results.
+"""The Train tab: a recipe and this job's changes, Train Teacher / Student / Distill / Resume / Stop, plots, results.
+
+Every button describes a ``core.jobs.JobSpec`` (the same the command line builds) and runs it with
+``core.jobs`` in a worker thread; the results table compares only matching complete runs (``core.comparisons``).
 
 Run it alone for a quick look: ``python -m app.gui.train_tab``.
 """
@@ -10,14 +13,24 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QFontMetrics, QKeySequence, QTextBlockFormat, QTextCursor
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QFontMetrics,
+    QKeySequence,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+)
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSplitter,
     QTextEdit,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -26,13 +39,14 @@ from app.gui.data_panel import DataPanel
 from app.gui.plots import TrainingPlots
 from app.gui.results_table import ResultsPanel
 from app.gui.train_form import TrainForm
-from app.gui.train_jobs import TrainJob, latest_results, run_training_job
+from app.gui.train_jobs import latest_results, run_training_job, stopped_runs
 from app.gui.window import Tab
 from app.gui.workers import JobRunner
 from core.runs import default_runs_root
 
 ROLE_NAMES = {"teacher": "teacher", "student": "student (normal)", "distilled": "distilled student"}
 MAX_LOG_LINES = 2000
+ERROR_COLOR = QColor("#c62828")
 
 
 def _format_seconds(seconds: float) -> str:
@@ -56,8 +70,8 @@ class LogView(QTextEdit):
         self.document().setMaximumBlockCount(max_lines)
         self.document().setDocumentMargin(4)
 
-    def append_line(self, text: str, indent_like: str = "") -> None:
-        """Add ``text`` as a new line; its wrapped parts start under ``text[len(indent_like):]``."""
+    def append_line(self, text: str, indent_like: str = "", color: QColor | None = None) -> None:
+        """Add ``text`` as a new line (in ``color`` if given); wrapped parts start under ``text[len(indent_like):]``."""
         bar = self.verticalScrollBar()
         follow = bar.value() >= bar.maximum() - 4
         indent = QFontMetrics(self.font()).horizontalAdvance(indent_like)
@@ -69,7 +83,10 @@ class LogView(QTextEdit):
         if not self.document().isEmpty():
             cursor.insertBlock()
         cursor.setBlockFormat(block)
-        cursor.insertText(text)
+        char = QTextCharFormat()
+        if color is not None:
+            char.setForeground(color)
+        cursor.insertText(text, char)
         if follow:
             bar.setValue(bar.maximum())
 
@@ -119,6 +136,13 @@ class TrainTab(Tab):
         self.teacher_button = QPushButton("Train Teacher")
         self.student_button = QPushButton("Train Student")
         self.distill_button = QPushButton("Distill")
+        self.resume_button = QToolButton()
+        self.resume_button.setText("Resume")
+        self.resume_button.setToolTip("Continue a stopped run of this recipe from its last finished epoch")
+        self.resume_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.resume_menu = QMenu(self.resume_button)
+        self.resume_menu.aboutToShow.connect(self._fill_resume_menu)
+        self.resume_button.setMenu(self.resume_menu)
         self.stop_button = QPushButton("Stop")
         # The text sits beside the bar, not on it: on the bar the fill splits it into two unreadable halves.
         self.progress = QProgressBar()
@@ -179,14 +203,20 @@ class TrainTab(Tab):
 
     def _layout(self) -> None:
         buttons = QHBoxLayout()
-        for button in (self.teacher_button, self.student_button, self.distill_button, self.stop_button):
+        for button in (
+            self.teacher_button,
+            self.student_button,
+            self.distill_button,
+            self.resume_button,
+            self.stop_button,
+        ):
             buttons.addWidget(button)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 6, 0)
+        left_layout.addWidget(self.form)  # the recipe comes first: it decides every value below it
         left_layout.addWidget(self.data_panel)
-        left_layout.addWidget(self.form)
         left_layout.addLayout(buttons)
         progress = QHBoxLayout()
         progress.addWidget(self.progress, 1)
@@ -223,7 +253,8 @@ class TrainTab(Tab):
             lambda e: self.append_log(f"could not read earlier runs: {e['message']}")
         )
         self.results.send_to_draw.connect(self.models_ready)
-        self.form.preset_changed.connect(self._on_preset_changed)
+        self.results.train_baseline.connect(self.train_baseline)
+        self.form.recipe_changed.connect(self._on_recipe_changed)
         self.form.teacher_changed.connect(self._update_buttons)
         self.data_panel.error_occurred.connect(self.error_occurred)
         self.data_panel.data_dir_changed.connect(lambda d: self.append_log(f"MNIST folder: {d}"))
@@ -233,35 +264,88 @@ class TrainTab(Tab):
         """True while a training job runs."""
         return self.runner.is_running()
 
-    def make_job(self, role: str) -> TrainJob:
-        """Build the job from the form; raises ValueError with a readable message for bad values."""
-        config = self.form.train_config()
-        kd = teacher_run = None
-        if role == "distilled":
-            kd, teacher_run = self.form.kd_config(), self.form.teacher_run()
-            if teacher_run is None:
-                raise ValueError("Distillation needs a trained teacher: train one first (Ctrl+T).")
-        preset = self.form.preset.currentData()
-        return TrainJob(role, preset, config, kd, teacher_run, self.data_panel.data_dir(), self.runs_root)
+    def make_job(self, role: str):
+        """The :class:`core.jobs.JobSpec` the form describes; raises ValueError with a readable message."""
+        if role == "distilled" and self.form.teacher_run() is None:
+            raise ValueError("Distillation needs a complete teacher run: train one first (Ctrl+T).")
+        return self.form.job_spec(role, self.data_panel.data_dir(), self.runs_root)
 
     def start_job(self, role: str) -> bool:
         """Start training ``role``; False (with a message) when refused or the form is invalid."""
+        self.form.show_role(role)
+        try:
+            spec = self.make_job(role)
+        except ValueError as exc:
+            self.report_error(str(exc))
+            return False
+        return self.start_spec(spec)
+
+    def start_spec(self, spec) -> bool:
+        """Run a :class:`core.jobs.JobSpec` (checked first: a bad value is refused before anything starts)."""
+        from core.jobs import JobError, resolve
+
+        if not self._ready_to_start():
+            return False
+        try:
+            config = resolve(spec)
+        except (ValueError, JobError) as exc:
+            self.report_error(str(exc))
+            return False
+        self.form.save_settings()
+        self._role = spec.role
+        self._job_epochs = config.train.epochs
+        self.plots.start_run(distill=spec.role == "distilled")
+        return self.runner.start(
+            f"Train {ROLE_NAMES[spec.role]}", lambda state: run_training_job(spec, state)
+        )
+
+    def resume_run(self, run_dir: Path) -> bool:
+        """Continue the stopped run ``run_dir`` from its own config.json."""
+        from core import runs
+
+        if not self._ready_to_start():
+            return False
+        try:
+            info = runs.read_run(run_dir)
+        except (ValueError, KeyError) as exc:
+            self.report_error(str(exc))
+            return False
+        self._role = info.role
+        self._job_epochs = info.epochs
+        self.plots.start_run(distill=info.role == "distilled")
+        data_dir = self.data_panel.data_dir()
+        return self.runner.start(
+            f"Resume {ROLE_NAMES[info.role]}",
+            lambda state: run_training_job(None, state, resume=Path(run_dir), data_dir=data_dir),
+        )
+
+    def train_baseline(self, distilled_run: str) -> bool:
+        """Train the normally trained student that matches the distilled run ``distilled_run``."""
+        from core import comparisons, runs
+
+        spec = comparisons.baseline_spec(
+            runs.read_run(distilled_run), self.runs_root, self.data_panel.data_dir()
+        )
+        return self.start_spec(spec)
+
+    def _ready_to_start(self) -> bool:
         if self.is_running():
             self.status_message.emit(f"A job is running ({self.runner.name}); stop it first.")
             return False
         if not self.data_panel.is_ready():
             self.data_panel.offer(f"MNIST files missing in {self.data_panel.data_dir()}.")
             return False
-        try:
-            job = self.make_job(role)
-        except ValueError as exc:
-            self.report_error(str(exc))
-            return False
-        self.form.save_settings()
-        self._role = role
-        self._job_epochs = job.config.epochs
-        self.plots.start_run(distill=role == "distilled")
-        return self.runner.start(f"Train {ROLE_NAMES[role]}", lambda state: run_training_job(job, state))
+        return True
+
+    def _fill_resume_menu(self) -> None:
+        self.resume_menu.clear()
+        found = stopped_runs(self.form.recipe_name(), self.runs_root)
+        for info in found:
+            act = self.resume_menu.addAction(f"{info.name}  ({info.epochs_done}/{info.epochs} epochs)")
+            act.setToolTip(str(info.path))
+            act.triggered.connect(lambda _=False, path=info.path: self.resume_run(path))
+        if not found:
+            self.resume_menu.addAction("no stopped run of this recipe").setEnabled(False)
 
     def stop(self) -> None:
         """Ask the running job to stop after its current batch (finished epochs are kept)."""
@@ -292,25 +376,26 @@ class TrainTab(Tab):
         super().closeEvent(event)
 
     def refresh_results(self) -> None:
-        """Read the newest finished runs of the current preset into the table (in the background)."""
-        preset, root = self.form.preset.currentData(), self.runs_root
+        """Read the recipe's honest comparison of complete runs into the table (in the background)."""
+        recipe, root = self.form.recipe_name(), self.runs_root
         self.form.refresh_teachers(root)
-        started = self.results_runner.start("Read earlier runs", lambda state: latest_results(preset, root))
-        self._refresh_pending = not started  # still reading for another preset: read again when done
+        started = self.results_runner.start("Read earlier runs", lambda state: latest_results(recipe, root))
+        self._refresh_pending = not started  # still reading for another recipe: read again when done
 
     # -- slots ----------------------------------------------------------------------------------------
-    def append_log(self, text: str) -> None:
-        """Add a time-stamped line to the log pane."""
+    def append_log(self, text: str, error: bool = False) -> None:
+        """Add a time-stamped line to the log pane (errors in red)."""
         stamp = f"{time.strftime('%H:%M:%S')}  "
-        self.log.append_line(stamp + text, indent_like=stamp)
+        self.log.append_line(stamp + text, indent_like=stamp, color=ERROR_COLOR if error else None)
 
-    def _set_progress_text(self, text: str) -> None:
+    def _set_progress_text(self, text: str, error: bool = False) -> None:
         self.progress_label.setText(text)
+        self.progress_label.setStyleSheet(f"color: {ERROR_COLOR.name()};" if error else "")
         self.progress.setToolTip(text)
 
     def report_error(self, message: str) -> None:
-        """Log an error and pass it to whoever shows errors (the main window)."""
-        self.append_log(f"ERROR: {message}")
+        """Log an error (in red) and pass it to whoever shows errors (the main window)."""
+        self.append_log(f"ERROR: {message}", error=True)
         self.error_occurred.emit(message)
 
     def _on_started(self, name: str) -> None:
@@ -336,14 +421,20 @@ class TrainTab(Tab):
         self._set_progress_text(" · ".join(parts))
 
     def _on_succeeded(self, row: dict) -> None:
+        self.results.set_table(row["table"])
+        what = ROLE_NAMES[row["role"]]
+        if row["status"] == "diverged":
+            self._set_progress_text("diverged", error=True)
+            self.report_error(f"The {what} {row['message']}")
+            self.job_finished.emit(row)
+            return
         if row["epochs_done"] == 0:
             self.append_log("stopped before the first epoch finished: nothing to keep")
+            self.job_finished.emit(row)
             return
-        self.results.set_row(row)
         acc = row["test_accuracy"]
-        what = ROLE_NAMES[row["role"]]
         if row.get("stopped"):
-            text = f"{what} stopped after {row['epochs_done']} epoch(s): test accuracy {acc:.2%} (kept)"
+            text = f"{what} stopped after {row['epochs_done']} epoch(s): test accuracy {acc:.2%} (kept; Resume continues it)"
         else:
             text = f"{what} done: test accuracy {acc:.2%} in {_format_seconds(row.get('seconds', 0))}"
         self.append_log(f"{text}; run {row['name']}")
@@ -356,43 +447,47 @@ class TrainTab(Tab):
 
     def _on_failed(self, error: dict) -> None:
         if error["kind"] == "MissingDataError":
-            self.append_log(f"ERROR: {error['message']}")
+            self.append_log(f"ERROR: {error['message']}", error=True)
             self.data_panel.refresh()
             self.data_panel.offer(error["message"])
         else:
             self.report_error(error["message"])
 
     def _on_finished(self, name: str) -> None:
-        self._set_progress_text("idle" if self.progress.value() < 1000 else "done")
+        if self.progress_label.text() != "diverged":
+            self._set_progress_text("idle" if self.progress.value() < 1000 else "done")
         self.form.refresh_teachers(self.runs_root, select_newest=self._role == "teacher")
         self._update_buttons()
 
-    def _on_results_loaded(self, rows: list) -> None:
-        if self.is_running():  # a job started meanwhile: fill only the rows it leaves empty, draw no curves
-            for row in rows:
-                if self.results.row(row["role"]) is None:
-                    self.results.set_row(row)
+    def _on_results_loaded(self, table: dict) -> None:
+        if self.is_running():  # a job started meanwhile: its own result brings a fresh table
             return
-        self.results.set_rows(rows)
+        self.results.set_table(table)
         self.plots.clear_earlier()
-        for row in rows:
+        for row in table["rows"]:
             self.plots.add_earlier_run(row["history"])
-        if rows:
-            names = ", ".join(ROLE_NAMES[r["role"]] for r in rows)
+        if table["rows"]:
+            names = ", ".join(f"{ROLE_NAMES[r['role']]} {r['name']}" for r in table["rows"])
             self.append_log(f"earlier results: {names} ({self.runs_root})")
 
     def _on_results_finished(self, name: str) -> None:
         if self._refresh_pending:
             self.refresh_results()
 
-    def _on_preset_changed(self) -> None:
+    def _on_recipe_changed(self) -> None:
         if not self.is_running():
             self.refresh_results()
 
     def _update_buttons(self) -> None:
         running = self.is_running()
         has_teacher = self.form.teacher_run() is not None
-        for widget in (self.teacher_button, self.teacher_action, self.student_button, self.student_action):
+        for widget in (
+            self.teacher_button,
+            self.teacher_action,
+            self.student_button,
+            self.student_action,
+            self.resume_button,
+        ):
             widget.setEnabled(not running)
         for widget in (self.distill_button, self.distill_action):
             widget.setEnabled(not running and has_teacher)

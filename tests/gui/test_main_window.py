@@ -73,7 +73,7 @@ def test_menus_carry_the_shortcuts(window):
 
 def test_ctrl_t_starts_the_teacher_and_ctrl_period_stops_it(qtbot, window):
     tab = window.train_tab
-    tab.form.set_hyperparameters({"epochs": 20, "samples": 5000, "batch_size": 64})
+    tab.form.set_values({"epochs": 20, "samples": 5000, "batch_size": 64})
     window.tabs.setCurrentIndex(0)
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=2000)

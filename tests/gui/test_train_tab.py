@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QMessageBox
 
+from app.gui.train_form import CHANGED_MARK
 from app.gui.train_tab import TrainTab
 
 # Fail on any Qt warning, except the offscreen platform's note that it cannot resize native windows.
@@ -38,10 +39,8 @@ def tab(qtbot, isolated_home, mnist):
 
 
 def quick(tab: TrainTab, epochs: int = 1, samples: int = 1000, batch: int = 128) -> None:
-    tab.form.epochs.setValue(epochs)
-    tab.form.samples.setValue(samples)
-    tab.form.batch_size.setValue(batch)
-    tab.form.lr.setValue(0.05)
+    """The strong recipe, shortened the same way for every role (so the students match)."""
+    tab.form.set_values({"recipe": "strong", "epochs": epochs, "samples": samples, "batch_size": batch})
 
 
 def run_job(qtbot, tab: TrainTab, role: str) -> dict:
@@ -86,14 +85,18 @@ def test_teacher_then_distill_fills_the_three_measures(qtbot, tab):
     assert tab.form.teacher.currentData() == teacher["run_dir"]
     assert tab.distill_button.isEnabled()
     shown = tab.form.teacher.currentText()
-    assert "-paper-teacher" not in shown and shown.endswith("1/1 ep")
+    assert "-strong-teacher" not in shown and shown.endswith("1/1 ep")
     assert tab.form.teacher.fontMetrics().horizontalAdvance(shown) < tab.form.teacher.width() - 20  # not cut
 
     run_job(qtbot, tab, "student")
     tab.form.temperature.set_value(6)
     tab.form.alpha.set_value(0.9)
+    assert tab.form.overrides("distilled")["temperature"] == 6.0 and "alpha" not in tab.form.overrides(
+        "distilled"
+    )
     distilled = run_job(qtbot, tab, "distilled")
     assert distilled["kd"] == {"temperature": 6.0, "alpha": 0.9}
+    assert tab.results.compared() and not tab.results.baseline_button.isVisible()
     assert tab.plots.point_counts()["soft"] > 0
     assert tab.plots.earlier_count() == 2  # the teacher's and the student's curves, greyed
 
@@ -101,6 +104,7 @@ def test_teacher_then_distill_fills_the_three_measures(qtbot, tab):
     for key in ("gap_student", "gap_distilled", "gain"):
         assert tab.results.measure_text(key).endswith(" pp")
     assert "T=6, α=0.9" in tab.results.cell_text("distilled", "Run")
+    assert tab.results.cell_text("teacher", "Run").startswith(teacher["name"])  # its own teacher, named
 
     sent = []
     tab.models_ready.connect(lambda t, s: sent.append((t, s)))
@@ -118,15 +122,20 @@ def test_stop_ends_the_job_within_a_second_and_keeps_finished_epochs(qtbot, tab)
         tab.stop_button.click()
     assert time.monotonic() - t0 < 1.0
     row = finished.args[0]
-    assert row["stopped"] and 1 <= row["epochs_done"] < 50
+    assert row["stopped"] and row["status"] == "stopped" and 1 <= row["epochs_done"] < 50
     assert row["onnx_path"] is None  # nothing is exported after a stop
-    assert "stopped" in tab.results.cell_text("student", "Run")
+    assert (
+        tab.results.cell_text("student", "Run") == "no complete run yet"
+    )  # stopped runs never enter the table
+    tab._fill_resume_menu()
+    assert [a.text().split()[0] for a in tab.resume_menu.actions()] == [row["name"]]  # offered for resuming
     qtbot.waitUntil(lambda: tab.teacher_button.isEnabled(), timeout=2000)
     assert not tab.stop_button.isEnabled()
 
 
 def test_event_loop_never_blocks_more_than_50_ms_during_training(qtbot, tab):
     quick(tab, epochs=2, samples=6000, batch=64)
+    tab.form.set_values({"recipe": "paper", "epochs": 2, "samples": 6000, "batch_size": 64})  # no pool to draw
     interval_ms = 10
     stamps: list[float] = []
     probe = QTimer()
@@ -220,38 +229,128 @@ def test_download_dialog_fetches_with_progress(qtbot, tab, tmp_path, mnist_dir):
     assert "all four files found" in tab.data_panel.state_label.text()
 
 
-def test_hyperparameters_persist(qtbot, isolated_home):
+def test_form_state_persists(qtbot, isolated_home):
     first = TrainTab(runs_root=isolated_home / "runs")
     qtbot.addWidget(first)
-    first.form.set_hyperparameters(
-        {
-            "preset": "cnn",
-            "epochs": 7,
-            "batch_size": 512,
-            "lr": 0.01,
-            "seed": 3,
-            "samples": 5000,
-            "augment": True,
-            "temperature": 4,
-            "alpha": 0.5,
-        }
+    first.form.set_values(
+        {"recipe": "cnn", "epochs": 7, "lr": 0.01, "seed": 3, "samples": 5000}, roles=("student",)
     )
+    first.form.show_role("student")
     first.form.save_settings()
     second = TrainTab(runs_root=isolated_home / "runs")
     qtbot.addWidget(second)
-    assert second.form.hyperparameters() == {
-        "preset": "cnn",
-        "epochs": 7,
-        "batch_size": 512,
-        "lr": 0.01,
-        "seed": 3,
-        "samples": 5000,
-        "augment": True,
-        "temperature": 4.0,
-        "alpha": 0.5,
-    }
+    assert second.form.recipe_name() == "cnn" and second.form.role() == "student"
+    assert second.form.overrides("student") == {"epochs": 7, "lr": 0.01}
+    assert second.form.overrides("teacher") == {}
+    assert (
+        second.form.epochs.value() == 7
+        and second.form.seed.value() == 3
+        and second.form.samples.value() == 5000
+    )
     for t in (first, second):
         qtbot.waitUntil(lambda t=t: not t.results_runner.is_running(), timeout=10_000)
+
+
+def test_form_shows_the_recipe_marks_overrides_and_resets(qtbot, tab, tmp_path):
+    from core.recipes import get_recipe
+
+    form = tab.form
+    assert form.layout().itemAt(0).widget().title() == "Recipe"  # the first control is the recipe
+    assert tab.splitter.widget(0).layout().itemAt(0).widget() is form
+    form.recipe.setCurrentIndex(form.recipe.findData("paper"))
+    paper = get_recipe("paper")
+    form.show_role("teacher")
+    assert form.lr.value() == paper.teacher.lr and form.epochs.value() == paper.teacher.epochs
+    form.show_role("student")
+    assert form.lr.value() == paper.student.lr and form.epochs.value() == paper.student.epochs
+    assert not form.reset_button.isEnabled() and not form.is_changed("lr")
+    form.lr.setValue(0.02)
+    assert form.is_changed("lr") and form._labels["lr"].text().endswith(CHANGED_MARK)
+    assert form._labels["lr"].font().bold() and not form._labels["epochs"].font().bold()
+    assert form.reset_button.isEnabled() and "1 change" in form.changed_label.text()
+    form.show_role("teacher")
+    assert not form.is_changed("lr") and form.lr.value() == paper.teacher.lr  # overrides are per role
+    form.show_role("student")
+    tab.grab().save(str(tmp_path / "train-form.png"))
+    form.lr.setValue(paper.student.lr)  # typing the recipe's value back is no change
+    assert not form.is_changed("lr")
+    form.lr.setValue(0.02)
+    form.reset_button.click()
+    assert form.lr.value() == paper.student.lr and form.overrides("student") == {}
+    assert not form.reset_button.isEnabled()
+
+
+def test_app_and_cli_write_identical_config_json(qtbot, tab, tmp_path):
+    """The same choices in the Train tab and on the command line give the same config.json."""
+    import json
+
+    from app.cli import main
+    from app.gui.train_jobs import run_training_job
+    from core.training import NullProgress
+
+    tab.form.set_values(
+        {"recipe": "strong", "epochs": 1, "lr": 0.001, "seed": 2, "samples": 300}, roles=("student",)
+    )
+    spec = tab.form.job_spec("student", runs_root=tmp_path / "app")
+    row = run_training_job(spec, NullProgress())
+    assert row["status"] == "complete"
+    argv = ["train-student", "--recipe", "strong", "--epochs", "1", "--lr", "0.001", "--seed", "2"]
+    assert main([*argv, "--max-train-samples", "300", "--runs-dir", str(tmp_path / "cli")]) == 0
+    (app_run,), (cli_run,) = (tmp_path / "app").iterdir(), (tmp_path / "cli").iterdir()
+    app_config, cli_config = (json.loads((d / "config.json").read_text()) for d in (app_run, cli_run))
+    assert app_config.pop("created") and cli_config.pop("created")
+    assert app_config == cli_config
+    assert app_config["overrides"] == {"epochs": 1, "lr": 0.001} and app_config["data"]["pool_copies"] == 4
+
+
+def test_diverged_job_is_shown_in_red_and_not_compared(qtbot, tab):
+    quick(tab, epochs=1, samples=1000)
+    tab.form.set_values({"lr": 1e6}, roles=("student",))
+    errors = []
+    tab.error_occurred.connect(errors.append)
+    with qtbot.waitSignal(tab.job_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert tab.start_job("student")
+    row = finished.args[0]
+    assert row["status"] == "diverged" and row["onnx_path"] is None
+    assert errors and "diverged" in errors[0] and "learning rate" in errors[0]
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=5000)
+    assert tab.progress_label.text() == "diverged" and "#c62828" in tab.progress_label.styleSheet()
+    assert tab.results.cell_text("student", "Test accuracy") == "—"  # a diverged run never enters the table
+
+
+def test_results_table_fed_mismatched_runs_shows_no_gain(qtbot, tab, mnist):
+    """A distilled student beside a student trained differently: no gain, the note says why, and an offer."""
+    from core import jobs
+
+    tiny = mnist.subset(600, 200)
+    base = {
+        "recipe": "paper",
+        "device": "cpu",
+        "runs_root": tab.runs_root,
+        "export": False,
+        "max_train_samples": 300,
+    }
+    teacher = jobs.run_job(jobs.JobSpec(role="teacher", overrides={"epochs": 1}, **base), data=tiny)
+    jobs.run_job(jobs.JobSpec(role="student", overrides={"epochs": 2}, **base), data=tiny)  # not comparable
+    distilled = jobs.run_job(
+        jobs.JobSpec(role="distilled", overrides={"epochs": 1}, teacher_run=teacher.run_dir, **base),
+        data=tiny,
+    )
+    tab.form.recipe.setCurrentIndex(tab.form.recipe.findData("paper"))
+    qtbot.waitUntil(lambda: tab.results.row("distilled") is not None, timeout=20_000)
+    assert tab.results.row("student") is None and tab.results.measure_text("gain") == "—"
+    assert "no matching baseline" in tab.results.cell_text("student", "Run")
+    assert "no normally trained student" in tab.results.comparison_note.text()
+    assert tab.results.baseline_button.isVisible()
+    assert tab.results.cell_text("teacher", "Run").startswith(teacher.run_dir.name)
+    assert tab.results.measure_text("gap_distilled").endswith(" pp")  # against its own teacher
+    spec = __import__("core.comparisons").comparisons.baseline_spec(
+        __import__("core.runs").runs.read_run(distilled.run_dir)
+    )
+    assert (
+        jobs.resolve(spec).train.to_dict() | {"seed": 0}
+        == jobs.load_config(distilled.run_dir).train.to_dict()
+    )
 
 
 def test_sliders_show_their_values(qtbot, tab):
