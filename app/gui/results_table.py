@@ -200,7 +200,7 @@ class ResultsPanel(QWidget):
         self._compared = bool(table.get("compared"))
         self._baseline_for = table.get("baseline_for")
         self.comparison_note.setText(table.get("note", ""))
-        self.comparison_note.setVisible(bool(table.get("note")))
+        self.comparison_note.setVisible(bool(table.get("note") and table["rows"]))
         self._refresh()
 
     def compared(self) -> bool:

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -23,11 +23,13 @@ from PySide6.QtGui import (
     QTextCursor,
 )
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMenu,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTextEdit,
     QToolButton,
@@ -89,6 +91,27 @@ class LogView(QTextEdit):
         cursor.insertText(text, char)
         if follow:
             bar.setValue(bar.maximum())
+
+
+class _SettingsArea(QScrollArea):
+    """The form and data panel: as tall as they need when there is room, scrolling in a small window."""
+
+    def __init__(self, widget: QWidget):
+        super().__init__()
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        """The whole form (QScrollArea would cap it at a few hundred pixels)."""
+        return self.widget().sizeHint() + QSize(self.verticalScrollBar().sizeHint().width(), 0)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        """As wide as the form, and short: the form scrolls rather than making the window tall."""
+        return QSize(
+            self.widget().minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width(), 150
+        )
 
 
 class TrainTab(Tab):
@@ -212,11 +235,17 @@ class TrainTab(Tab):
         ):
             buttons.addWidget(button)
 
+        settings = QWidget()
+        settings_layout = QVBoxLayout(settings)
+        settings_layout.setContentsMargins(0, 0, 0, 0)
+        settings_layout.addWidget(self.form)  # the recipe comes first: it decides every value below it
+        settings_layout.addWidget(self.data_panel)
+        self.settings_area = _SettingsArea(settings)
+
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 6, 0)
-        left_layout.addWidget(self.form)  # the recipe comes first: it decides every value below it
-        left_layout.addWidget(self.data_panel)
+        left_layout.addWidget(self.settings_area)
         left_layout.addLayout(buttons)
         progress = QHBoxLayout()
         progress.addWidget(self.progress, 1)

@@ -135,7 +135,9 @@ def test_stop_ends_the_job_within_a_second_and_keeps_finished_epochs(qtbot, tab)
 
 def test_event_loop_never_blocks_more_than_50_ms_during_training(qtbot, tab):
     quick(tab, epochs=2, samples=6000, batch=64)
-    tab.form.set_values({"recipe": "paper", "epochs": 2, "samples": 6000, "batch_size": 64})  # no pool to draw
+    tab.form.set_values(
+        {"recipe": "paper", "epochs": 2, "samples": 6000, "batch_size": 64}
+    )  # no pool to draw
     interval_ms = 10
     stamps: list[float] = []
     probe = QTimer()
@@ -256,7 +258,7 @@ def test_form_shows_the_recipe_marks_overrides_and_resets(qtbot, tab, tmp_path):
 
     form = tab.form
     assert form.layout().itemAt(0).widget().title() == "Recipe"  # the first control is the recipe
-    assert tab.splitter.widget(0).layout().itemAt(0).widget() is form
+    assert tab.settings_area.widget().layout().itemAt(0).widget() is form
     form.recipe.setCurrentIndex(form.recipe.findData("paper"))
     paper = get_recipe("paper")
     form.show_role("teacher")
