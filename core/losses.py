@@ -76,14 +76,35 @@ def distillation_loss_from_soft_targets(
     labels: torch.Tensor,
     temperature: float,
     alpha: float,
+    labels_b: torch.Tensor | None = None,
+    lam: float = 1.0,
 ) -> KDLossParts:
     """:func:`distillation_loss` with the teacher's :func:`soft_targets` computed beforehand.
 
-    The trainer caches the soft targets of the whole training set once per distillation, so each step only
-    gathers them.
+    Without augmentation the trainer caches the soft targets of the whole training set once per
+    distillation, so each step only gathers them. For a mixup batch (images ``lam * a + (1 - lam) * b``) the
+    soft targets are the teacher's outputs on the blended images and the hard term is
+    :func:`mixed_cross_entropy` with the partners' ``labels_b``.
     """
-    hard = F.cross_entropy(student_logits, labels)
+    hard = mixed_cross_entropy(student_logits, labels, labels_b, lam)
     log_p_student = F.log_softmax(student_logits / temperature, dim=1)
     soft = F.kl_div(log_p_student, teacher_log_probs, reduction="batchmean", log_target=True) * temperature**2
     total = alpha * soft + (1.0 - alpha) * hard
     return KDLossParts(total, soft, hard)
+
+
+def mixed_cross_entropy(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    labels_b: torch.Tensor | None = None,
+    lam: float = 1.0,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """Cross-entropy for mixup (Zhang et al. 2018): ``lam * CE(z, y_a) + (1 - lam) * CE(z, y_b)``.
+
+    Without ``labels_b`` (or with ``lam == 1``) this is the plain cross-entropy with ``labels``.
+    """
+    ce = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    if labels_b is None or lam == 1.0:
+        return ce
+    return lam * ce + (1.0 - lam) * F.cross_entropy(logits, labels_b, label_smoothing=label_smoothing)

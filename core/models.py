@@ -102,6 +102,15 @@ PRESETS: dict[str, Preset] = {
         student=ModelConfig(kind="cnn", channels=(8, 16), kernel_size=3, hidden=(32,)),
         description="LeNet-style CNN teacher (conv32-conv64-fc512) and a small CNN student (conv8-conv16-fc32).",
     ),
+    "canvas": Preset(
+        name="canvas",
+        teacher=ModelConfig(kind="cnn", channels=(32, 64), kernel_size=3, hidden=(256,), dropout=0.3),
+        student=ModelConfig(kind="cnn", channels=(16, 32, 64), kernel_size=3, hidden=(32,)),
+        description=(
+            "CNNs for digits drawn in the app: teacher conv32-conv64-fc256 (3x3, 824k parameters), student "
+            "conv16-conv32-conv64-fc32 (3x3, 42,090 parameters: no larger than the paper's 784-50-50-10)."
+        ),
+    ),
 }
 
 

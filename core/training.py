@@ -17,11 +17,15 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from core.augment import AugmentConfig, random_affine
-from core.losses import check_kd_params, distillation_loss_from_soft_targets, soft_targets
+from core.losses import (
+    check_kd_params,
+    distillation_loss_from_soft_targets,
+    mixed_cross_entropy,
+    soft_targets,
+)
 from core.models import ModelConfig, build_model, count_params
 
 if TYPE_CHECKING:
@@ -52,7 +56,13 @@ def _from_dict(cls, d: dict, what: str):
 
 @dataclass
 class TrainConfig:
-    """Hyperparameters of one training job (saved with the weights)."""
+    """Hyperparameters of one training job (saved with the weights).
+
+    ``mixup`` is the concentration ``c`` of mixup's ``Beta(c, c)`` (Zhang et al. 2018; 0 turns it off): every
+    batch is blended with a shuffled copy of itself. A model trained on labels learns the same blend of the two
+    labels' cross-entropies; a distilled student learns the teacher's outputs on the blended images, which the
+    teacher computes online on exactly the view the student sees ("function matching", Beyer et al. 2022).
+    """
 
     epochs: int = 20
     batch_size: int = 256
@@ -65,6 +75,7 @@ class TrainConfig:
     augment: bool = False
     augmentation: AugmentConfig = field(default_factory=AugmentConfig)
     label_smoothing: float = 0.0
+    mixup: float = 0.0
     seed: int = 0
     device: str = "auto"
     max_train_samples: int | None = None
@@ -92,6 +103,8 @@ class TrainConfig:
             raise ValueError(f"weight decay must be finite and >= 0, got {self.weight_decay}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not (self.mixup >= 0 and math.isfinite(self.mixup)):
+            raise ValueError(f"mixup must be >= 0 (0 disables it), got {self.mixup}")
         if not (self.warmup_epochs >= 0 and math.isfinite(self.warmup_epochs)):
             raise ValueError(f"warm-up epochs must be finite and >= 0, got {self.warmup_epochs}")
         if self.max_train_samples is not None and self.max_train_samples < 1:
@@ -294,6 +307,20 @@ class DivergenceGuard:
             self.strikes = 0
 
 
+def mixup_batch(
+    x: torch.Tensor, y: torch.Tensor, concentration: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Blend a batch with a shuffled copy of itself: ``lam * x + (1 - lam) * x[perm]``, ``lam ~ Beta(c, c)``.
+
+    Returns the blended images, the partners' labels and ``lam``. Everything is drawn from ``generator``, so a
+    resumed run continues the same sequence.
+    """
+    seed = int(torch.randint(2**31 - 1, (1,), generator=generator, device=generator.device).item())
+    lam = float(np.random.default_rng(seed).beta(concentration, concentration))
+    perm = torch.randperm(len(x), generator=generator, device=x.device)
+    return lam * x + (1.0 - lam) * x[perm], y[perm], lam
+
+
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # Weight decay on weights only: biases and normalisation constants are not regularised.
     decay = [p for p in model.parameters() if p.ndim > 1]
@@ -392,7 +419,10 @@ def train(
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
 
-    if role != "distilled" or cfg.augment:
+    # Cached teacher outputs are exact only when the teacher's input never changes: no jitter, no mixup.
+    # Otherwise the teacher runs on exactly the view the student gets ("consistent" teaching, Beyer et al. 2022).
+    online = cfg.augment or cfg.mixup > 0
+    if role != "distilled" or online:
         teacher_logits = None
     if role == "distilled":
         teacher = teacher.to(device).eval()
@@ -400,7 +430,7 @@ def train(
             p.requires_grad_(False)
         if teacher_logits is not None:
             teacher_logits = teacher_logits.to(device)
-        elif not cfg.augment:
+        elif not online:
             progress.status("caching the teacher's logits for the whole training set")
             teacher_logits = predict_logits(teacher, train_x)
     # Without augmentation every step reuses the cached soft targets: one gather instead of a teacher pass.
@@ -452,6 +482,9 @@ def train(
             x, y = train_x[idx], train_y[idx]
             if cfg.augment:
                 x = random_affine(x, cfg.augmentation, aug_gen)
+            y_b, lam = None, 1.0
+            if cfg.mixup > 0:
+                x, y_b, lam = mixup_batch(x, y, cfg.mixup, aug_gen)
             logits = net(x)
             if role == "distilled":
                 if cached_targets is not None:
@@ -460,10 +493,10 @@ def train(
                     with torch.no_grad():
                         targets = soft_targets(teacher(x), kd.temperature)
                 loss, soft, hard = distillation_loss_from_soft_targets(
-                    logits, targets, y, kd.temperature, kd.alpha
+                    logits, targets, y, kd.temperature, kd.alpha, labels_b=y_b, lam=lam
                 )
             else:
-                loss = hard = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                loss = hard = mixed_cross_entropy(logits, y, y_b, lam, label_smoothing=cfg.label_smoothing)
                 soft = torch.zeros((), device=device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
