@@ -21,6 +21,7 @@ from core.experiments import (
     format_sweep,
     format_table,
     reproduce,
+    styled_training_set,
     sweep,
     sweep_jobs,
 )
@@ -139,6 +140,19 @@ def test_augmentation_pool_is_deterministic(small):
     assert torch.equal(a.train_images[:50], small.subset(50, 10).train_images)
     assert not torch.equal(a.train_images[50:100], a.train_images[:50])
     assert torch.equal(a.train_labels[100:], a.train_labels[:50])
+
+
+def test_canvas_training_set_redraws_a_fixed_share_with_the_pen(small):
+    recipe = get_recipe("canvas")
+    data = small.subset(400, 10)
+    a, b = styled_training_set(data, recipe), styled_training_set(data, recipe)
+    assert torch.equal(a.train_images, b.train_images)  # drawn once, with a fixed seed
+    assert torch.equal(a.train_labels, data.train_labels)
+    changed = (a.train_images != data.train_images).flatten(1).any(1).float().mean().item()
+    assert 0.4 < changed < 0.7  # half re-drawn with the pen, plus some styled 0, 1 and 7
+    # re-drawn digits are crisp: much more of their ink is at full strength than MNIST's
+    redrawn = a.train_images[(a.train_images != data.train_images).flatten(1).any(1)]
+    assert (redrawn > 0.99).float().mean() > 1.2 * (data.train_images > 0.99).float().mean()
 
 
 def test_bad_teacher_is_refused(paper_results, small, tmp_path):

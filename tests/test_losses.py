@@ -80,3 +80,14 @@ def test_teacher_gets_no_gradient():
 def test_bad_hyperparameters_are_refused(T, alpha):
     with pytest.raises(ValueError, match="temperature|alpha"):
         distillation_loss(torch.zeros(1, 10), torch.zeros(1, 10), torch.zeros(1, dtype=torch.long), T, alpha)
+
+
+def test_mixed_cross_entropy_weighs_both_labels():
+    from core.losses import mixed_cross_entropy
+
+    logits = torch.randn(8, 10)
+    a, b = torch.arange(8), torch.arange(8).flip(0)
+    torch.testing.assert_close(mixed_cross_entropy(logits, a), F.cross_entropy(logits, a))
+    torch.testing.assert_close(mixed_cross_entropy(logits, a, b, 1.0), F.cross_entropy(logits, a))
+    expected = 0.3 * F.cross_entropy(logits, a) + 0.7 * F.cross_entropy(logits, b)
+    torch.testing.assert_close(mixed_cross_entropy(logits, a, b, 0.3), expected)

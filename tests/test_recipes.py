@@ -46,3 +46,17 @@ def test_strong_recipe_regularises_the_teacher_and_augments():
 def test_unknown_recipe_names_the_choices():
     with pytest.raises(ValueError, match="paper"):
         get_recipe("nope")
+
+
+def test_canvas_recipes_distil_patiently_and_consistently():
+    """No fixed pool: the teacher runs online on the student's jittered, mixup-blended batches."""
+    for name in ("canvas", "canvas-mlp"):
+        recipe = get_recipe(name)
+        assert recipe.pool_copies == 0
+        assert recipe.distilled.augment and recipe.distilled.mixup > 0
+        assert recipe.distilled.augmentation.elastic > 0
+        assert 0 < recipe.restroke < 1 and 0 < recipe.styles < 1
+        # the student is no larger than the paper's 784-50-50-10
+        assert count_params(build_model(recipe.student_model)) <= 42_310
+    assert get_recipe("canvas").student_model.kind == "cnn"
+    assert get_recipe("canvas-mlp").student_model.hidden == (50, 50)

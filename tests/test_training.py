@@ -10,7 +10,15 @@ import torch
 
 from core import runs
 from core.models import PRESETS, build_model
-from core.training import KDConfig, TrainConfig, TrainingDiverged, TrainingError, evaluate, train
+from core.training import (
+    KDConfig,
+    TrainConfig,
+    TrainingDiverged,
+    TrainingError,
+    evaluate,
+    mixup_batch,
+    train,
+)
 
 STUDENT = PRESETS["paper"].student
 QUICK = TrainConfig(epochs=1, batch_size=100, lr=0.05, device="cpu")
@@ -157,6 +165,56 @@ def test_distillation_caches_teacher_logits_without_augmentation(small):
         teacher=teacher,
     )
     assert teacher.images_seen == 2 * len(small.train_labels)  # augmented inputs: the teacher sees each batch
+
+
+def test_mixup_batch_blends_images_and_labels():
+    x = torch.rand(16, 1, 28, 28)
+    y = torch.arange(16)
+    mixed, y_b, lam = mixup_batch(x, y, 1.0, torch.Generator().manual_seed(0))
+    assert 0.0 < lam < 1.0
+    # blended image i is lam * x[i] + (1 - lam) * x[p]; recover each partner p and check its label is y_b[i]
+    partner_images = (mixed - lam * x) / (1 - lam)
+    partner = torch.cdist(partner_images.flatten(1), x.flatten(1)).argmin(1)
+    assert torch.equal(y_b, y[partner])
+    torch.testing.assert_close(mixed, lam * x + (1 - lam) * x[partner])
+    again, _, lam_again = mixup_batch(x, y, 1.0, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again, mixed)
+    assert lam_again == lam
+
+
+def test_mixup_distillation_runs_the_teacher_on_every_mixed_batch(small):
+    """Patient and consistent distillation: no cached logits, the teacher sees exactly the student's inputs."""
+
+    class Spy(CountingTeacher):
+        def forward(self, x):
+            self.last = x.clone()
+            return super().forward(x)
+
+    teacher = Spy(train("student", "paper", STUDENT, QUICK, small).model)
+    cfg = replace(QUICK, epochs=2, mixup=1.0)
+    seen = []
+
+    class Watch(Recorder):
+        def on_batch(self, info):
+            seen.append(teacher.last)
+
+    result = train(
+        "distilled", "paper", STUDENT, cfg, small, kd=KDConfig(1.0, 1.0), teacher=teacher, progress=Watch()
+    )
+    assert teacher.images_seen == 2 * len(small.train_labels)  # every batch of every epoch, none cached
+    assert result.history[-1]["soft"] > 0
+    # the inputs are blends, not training images: no batch the teacher saw is made of raw MNIST images
+    raw = small.train_images.flatten(1)
+    first = seen[0].flatten(1)
+    assert not any(bool((raw == row).all(1).any()) for row in first[:5])
+    assert result.test_accuracy > 0.3  # it learns from the teacher's outputs alone (chance: 10%)
+
+
+def test_mixup_student_trains_and_bad_mixup_is_refused(small):
+    result = train("student", "paper", STUDENT, replace(QUICK, mixup=0.4, augment=True), small)
+    assert result.test_accuracy > 0.4  # one epoch on blended, jittered digits (chance: 10%)
+    with pytest.raises(ValueError, match="mixup"):
+        replace(QUICK, mixup=-1.0)
 
 
 def test_distillation_needs_a_teacher(small):
