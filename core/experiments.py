@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import runs
-from core.augment import random_affine, restroke
+from core import jobdata, runs
+from core.augment import random_affine
 from core.data import MNIST
 from core.export import ExportError
 from core.fileio import atomic_write_json
@@ -163,24 +163,8 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def styled_training_set(data: MNIST, recipe: Recipe, seed: int = POOL_SEED) -> MNIST:
-    """``data`` with the recipe's fixed redrawings: European styles, then the canvas pen.
-
-    The recipe's ``styles`` share of zeros, ones and sevens gets its European style (:mod:`core.styles`), then
-    its ``restroke`` share of all digits is re-drawn along the centre line with a round pen like the app's
-    canvas (:func:`core.augment.restroke`). Both are drawn once with a fixed seed; online jitter comes on top.
-    """
-    if not recipe.styles and not recipe.restroke:
-        return data
-    gen = torch.Generator().manual_seed(seed)
-    images = data.train_images
-    if recipe.styles:
-        images = add_styles(images, data.train_labels, recipe.styles, gen)
-    if recipe.restroke:
-        pick = torch.nonzero(torch.rand(len(images), generator=gen) < recipe.restroke).flatten()
-        images = images.clone()
-        for chunk in pick.split(4096):
-            images[chunk] = restroke(images[chunk], gen)
-    return _with_train(data, images, data.train_labels)
+    """``data`` with the recipe's fixed redrawings: European styles, then the canvas pen (:func:`jobdata.styled`)."""
+    return jobdata.styled(data, recipe.styles, seed, restroke_share=recipe.restroke)
 
 
 def augmentation_pool(data: MNIST, recipe: Recipe, copies: int, seed: int = POOL_SEED) -> MNIST:

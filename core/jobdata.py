@@ -5,7 +5,7 @@ A recipe's data choices apply wherever the recipe is used (``digit-distill train
 
 Order: the validation split, when the job asks for one, is held out first (the last images of the training
 set, left untouched; :meth:`core.data.MNIST.hold_out_validation`); then the recipe's share of zeros, ones and
-sevens is redrawn in European styles over the whole training set (fixed seed), then the subset of ``max_train_samples`` is taken (the same fixed pick as ``core.training``), then,
+sevens is redrawn in European styles over the whole training set (fixed seed), its ``restroke`` share of digits redrawn with the canvas's round pen, then the subset of ``max_train_samples`` is taken (the same fixed pick as ``core.training``), then,
 for the students of a recipe with ``pool_copies``, the subset plus that many jittered, restyled copies is drawn
 once (fixed seed). Both students then see exactly the same images; only their targets differ, and the teacher's
 logits on the pool are computed once per teacher (:class:`JobCache`) instead of on every batch.
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.augment import AugmentConfig, random_affine
+from core.augment import AugmentConfig, random_affine, restroke
 from core.data import MNIST
 from core.styles import add_styles
 
@@ -31,12 +31,24 @@ def _with_train(data: MNIST, images: torch.Tensor, labels: torch.Tensor) -> MNIS
     return replace(data, train_images=images, train_labels=labels)
 
 
-def styled(data: MNIST, share: float, seed: int = POOL_SEED) -> MNIST:
-    """``data`` with ``share`` of its zeros, ones and sevens redrawn in European styles (:mod:`core.styles`)."""
-    if not share:
+def styled(data: MNIST, share: float, seed: int = POOL_SEED, restroke_share: float = 0.0) -> MNIST:
+    """``data`` with ``share`` of its zeros, ones and sevens redrawn in European styles (:mod:`core.styles`).
+
+    Then, with ``restroke_share``, that share of all digits is redrawn along its centre line with a round pen
+    like the app's canvas (:func:`core.augment.restroke`). Both are drawn from one generator with a fixed seed.
+    """
+    if not share and not restroke_share:
         return data
     gen = torch.Generator().manual_seed(seed)
-    return _with_train(data, add_styles(data.train_images, data.train_labels, share, gen), data.train_labels)
+    images = data.train_images
+    if share:
+        images = add_styles(images, data.train_labels, share, gen)
+    if restroke_share:
+        pick = torch.nonzero(torch.rand(len(images), generator=gen) < restroke_share).flatten()
+        images = images.clone()
+        for chunk in pick.split(4096):
+            images[chunk] = restroke(images[chunk], gen)
+    return _with_train(data, images, data.train_labels)
 
 
 def subset(data: MNIST, n: int | None) -> MNIST:
@@ -73,11 +85,12 @@ def prepare(
     max_train_samples: int | None,
     max_test_samples: int | None,
     validation: int | None = None,
+    restroke: float = 0.0,
 ) -> MNIST:
     """The training and test data of one job (see the module docstring for the order)."""
     if validation:
         data = data.hold_out_validation(validation)
-    out = subset(styled(data, styles), max_train_samples)
+    out = subset(styled(data, styles, restroke_share=restroke), max_train_samples)
     if pool_copies:
         out = augmentation_pool(out, pool_copies, augmentation, styles)
     if max_test_samples is not None:

@@ -52,7 +52,7 @@ TRAIN_KEYS = tuple(
     f.name for f in fields(TrainConfig) if f.name not in ("seed", "device", "max_train_samples")
 )
 KD_KEYS = ("temperature", "alpha")
-DATA_KEYS = ("styles", "pool_copies")
+DATA_KEYS = ("styles", "restroke", "pool_copies")
 OVERRIDE_KEYS = TRAIN_KEYS + KD_KEYS + DATA_KEYS
 #: Exit status of a CLI command per job status (130: stopped by the person, as after Ctrl+C).
 EXIT_CODES = {"complete": 0, "failed": 1, "diverged": 3, "stopped": 130}
@@ -109,11 +109,16 @@ class DataConfig:
     max_test_samples: int | None = None
     pool_seed: int = POOL_SEED
     validation: int | None = None
+    restroke: float = 0.0
 
     def validate(self) -> None:
         """Refuse values out of range with a message naming the value."""
         if not 0.0 <= self.styles <= 1.0:
             raise ValueError(f"styles (share of European-style digits) must be in [0, 1], got {self.styles}")
+        if not 0.0 <= self.restroke <= 1.0:
+            raise ValueError(
+                f"restroke (share of digits redrawn with the pen) must be in [0, 1], got {self.restroke}"
+            )
         if int(self.pool_copies) != self.pool_copies or self.pool_copies < 0:
             raise ValueError(f"pool copies must be an integer >= 0, got {self.pool_copies}")
         if self.max_test_samples is not None and self.max_test_samples < 1:
@@ -217,7 +222,13 @@ def recipe_values(recipe: str, role: str) -> dict[str, Any]:
     pool = r.pool_copies if role != "teacher" else 0
     if pool:
         values["augment"] = False
-    values |= {"temperature": r.kd.temperature, "alpha": r.kd.alpha, "styles": r.styles, "pool_copies": pool}
+    values |= {
+        "temperature": r.kd.temperature,
+        "alpha": r.kd.alpha,
+        "styles": r.styles,
+        "restroke": r.restroke,
+        "pool_copies": pool,
+    }
     return values
 
 
@@ -290,6 +301,7 @@ def resolve(spec: JobSpec) -> JobConfig:
         pool_copies=merged["pool_copies"],
         max_test_samples=spec.max_test_samples,
         validation=spec.validation,
+        restroke=merged["restroke"],
     )
     data.validate()
     kd = teacher = None
@@ -564,6 +576,7 @@ def _execute(
     prepared = cache.data(
         data,
         styles=config.data.styles,
+        restroke=config.data.restroke,
         pool_copies=config.data.pool_copies,
         augmentation=config.train.augmentation,
         max_train_samples=config.train.max_train_samples,
