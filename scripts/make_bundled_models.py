@@ -4,6 +4,8 @@ Usage::
 
     python scripts/make_bundled_models.py --results OUT/strong/results.json --seed 0
         [--teacher-command "digit-distill train-teacher ..."]
+    python scripts/make_bundled_models.py --teacher-run RUNS/...-canvas-teacher --student-run RUNS/...-distilled
+        --teacher-command "digit-distill train-teacher --recipe canvas" --command "digit-distill distill ..."
 
 The ONNX files are the ones the runs exported (opset 11, checked against PyTorch at export). Each card records
 the preset, recipe, T, alpha, test accuracy (measured again here with onnxruntime on the MNIST test set),
@@ -75,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reproduce-dir", type=Path, help="or: the folder of a reproduce run still going")
     parser.add_argument("--recipe", default="strong", help="with --reproduce-dir: its recipe")
     parser.add_argument("--command", help="with --reproduce-dir: the reproduce command")
+    parser.add_argument(
+        "--teacher-run", type=Path, help="or: a job-runner teacher run (digit-distill train-teacher)"
+    )
+    parser.add_argument("--student-run", type=Path, help="with --teacher-run: the student run to bundle")
     parser.add_argument("--seed", type=int, default=0, help="which distilled student to bundle")
     parser.add_argument("--teacher-command", help="command that trained a reused teacher")
     parser.add_argument("--data-dir", help="MNIST folder")
@@ -97,8 +103,17 @@ def main(argv: list[str] | None = None) -> int:
         student_dir = args.reproduce_dir / "runs" / f"distilled-seed{args.seed}"
         if not json.loads((student_dir / runs.METRICS).read_text())["finished"]:
             parser.error(f"{student_dir} has not finished training")
+    elif args.teacher_run and args.student_run and args.command and args.teacher_command:
+        teacher_dir, student_dir, command, reused = args.teacher_run, args.student_run, args.command, True
+        recipe = runs.read_run(student_dir).recipe
+        for run_dir in (teacher_dir, student_dir):
+            if not runs.read_run(run_dir).finished:
+                parser.error(f"{run_dir} has not finished training")
     else:
-        parser.error("give --results, or --reproduce-dir with --command")
+        parser.error(
+            "give --results, or --reproduce-dir with --command, or --teacher-run and --student-run with "
+            "--teacher-command and --command"
+        )
     teacher_command = command if not reused else args.teacher_command or ""
     args.dest.mkdir(parents=True, exist_ok=True)
     for role, run_dir, cmd in (("teacher", teacher_dir, teacher_command), ("student", student_dir, command)):

@@ -245,3 +245,39 @@ def test_renormalize_puts_ink_in_a_20_pixel_box_around_the_centre_of_mass(small)
     cy = (out[:, 0].sum(2) * coords).sum(1) / mass
     cx = (out[:, 0].sum(1) * coords).sum(1) / mass
     assert ((cx - 14).abs() < 1).all() and ((cy - 14).abs() < 1).all()
+
+
+def test_canvas_checks_name_the_issue_targets():
+    def results(t, d, s_seeds, d_seeds, drawn_t, s_drawn, d_drawn):
+        return {
+            "recipe": "canvas",
+            "teacher": {"accuracy": t, "drawn_accuracy": drawn_t},
+            "student": {
+                "accuracy_mean": float(np.mean(s_seeds)),
+                "accuracy_std": float(np.std(s_seeds, ddof=1)),
+                "drawn_accuracy_mean": float(np.mean(s_drawn)),
+                "drawn_accuracy_std": float(np.std(s_drawn, ddof=1)),
+            },
+            "distilled": {
+                "accuracy_mean": d,
+                "accuracy_std": float(np.std(d_seeds, ddof=1)),
+                "drawn_accuracy_mean": float(np.mean(d_drawn)),
+                "drawn_accuracy_std": float(np.std(d_drawn, ddof=1)),
+            },
+            "kd_gain": d - float(np.mean(s_seeds)),
+            "kd_gain_per_seed": [a - b for a, b in zip(d_seeds, s_seeds)],
+        }
+
+    good = checks(results(0.993, 0.995, [0.990, 0.991], [0.995, 0.995], 0.986, [0.96, 0.961], [0.977, 0.978]))
+    assert good == {
+        "teacher >=99.2%": True,
+        "distilled >=99.4%": True,
+        "teacher on drawn >=98.5%": True,
+        "distilled on drawn >=97.5%": True,
+        "gain > 2 std (MNIST)": True,
+        "gain > 2 std (drawn)": True,
+    }
+    # a gain inside the seed spread, and a teacher under its drawn-digit target
+    bad = checks(results(0.993, 0.991, [0.988, 0.992], [0.990, 0.992], 0.98, [0.96, 0.97], [0.965, 0.968]))
+    assert not bad["gain > 2 std (MNIST)"] and not bad["gain > 2 std (drawn)"]
+    assert not bad["teacher on drawn >=98.5%"] and bad["teacher >=99.2%"]
