@@ -12,20 +12,15 @@ that pool are computed once, then shared by every seed and by both students. Bot
 same images; only the targets differ. This keeps a CPU-only reproduction affordable: the teacher's forward
 pass on every batch would otherwise cost more than the student's whole training.
 
-``sweep`` trains the distilled student over a temperature x alpha grid (no augmentation, cached teacher
-logits) and can fan its runs out over several processes.
+Sweeps over distillation settings are Optuna studies: :mod:`core.sweep`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +56,6 @@ CANVAS_TARGETS = {
     "canvas-mlp": {"distilled": 0.986},
 }
 RESULTS = "results.json"
-SWEEP_RESULTS = "sweep.json"
-DEFAULT_TEMPERATURES = (1.0, 2.0, 4.0, 6.0, 10.0, 20.0)
-DEFAULT_ALPHAS = (0.1, 0.5, 0.9)
 POOL_SEED = 1234
 
 
@@ -620,202 +612,6 @@ def read_results(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ExperimentError(f"cannot read results from {path}: {exc}") from exc
-
-
-# --------------------------------------------------------------------------------------------- sweep
-
-
-@dataclass(frozen=True)
-class SweepJob:
-    """One distilled (or, with ``alpha=None``, plain) student of a sweep."""
-
-    temperature: float | None
-    alpha: float | None
-    seed: int
-
-    @property
-    def name(self) -> str:
-        """Run-folder name of the job."""
-        if self.alpha is None:
-            return f"student-seed{self.seed}"
-        return f"T{self.temperature:g}-a{self.alpha:g}-seed{self.seed}"
-
-
-@dataclass
-class SweepSpec:
-    """Everything a sweep worker needs (picklable, for worker processes)."""
-
-    recipe: str
-    teacher: Path
-    data_dir: str | None
-    out_dir: Path
-    epochs: int | None
-    max_train_samples: int | None
-    device: str
-    threads: int
-
-
-_WORKER: dict = {}
-
-
-def _worker_init(spec: SweepSpec) -> None:
-    """Load data, teacher and its logits once per worker process."""
-    from core.data import load_mnist
-
-    torch.set_num_threads(spec.threads)
-    data = _subset_first(load_mnist(spec.data_dir), spec.max_train_samples)  # logits only for what is used
-    teacher, _ = load_teacher(spec.teacher)
-    _WORKER.update(spec=spec, data=data, teacher=teacher, logits=None)
-
-
-def _sweep_config(spec: SweepSpec, role: str, seed: int) -> TrainConfig:
-    recipe = get_recipe(spec.recipe)
-    return scaled_config(
-        recipe.train_for(role),
-        seed=seed,
-        device=spec.device,
-        max_train_samples=None,  # already applied in _worker_init
-        augment=False,
-        epochs=spec.epochs,
-    )
-
-
-def _run_sweep_job(job: SweepJob, progress: Progress | None = None) -> dict:
-    """Train one sweep job in the current process (data and teacher from :func:`_worker_init`)."""
-    spec: SweepSpec = _WORKER["spec"]
-    data, teacher = _WORKER["data"], _WORKER["teacher"]
-    recipe = get_recipe(spec.recipe)
-    progress = progress or NullProgress()
-    role = "student" if job.alpha is None else "distilled"
-    extra = {}
-    if role == "distilled":
-        if _WORKER["logits"] is None:
-            _WORKER["logits"] = predict_logits(teacher.to(_device_of(spec.device)), data.train_images).cpu()
-        extra = {
-            "kd": KDConfig(job.temperature, job.alpha),
-            "teacher": teacher,
-            "teacher_info": {"path": str(spec.teacher)},
-            "teacher_logits": _WORKER["logits"],
-        }
-    cfg = _sweep_config(spec, role, job.seed)
-    result = _train_step(
-        job.name, role, recipe, cfg, data, spec.out_dir / "runs" / job.name, progress, **extra
-    )
-    return {
-        "temperature": job.temperature,
-        "alpha": job.alpha,
-        "seed": job.seed,
-        "accuracy": result.test_accuracy,
-        "seconds": round(result.seconds, 2),
-        "run_dir": str(result.run_dir),
-    }
-
-
-def sweep_jobs(temperatures: Iterable[float], alphas: Iterable[float], seeds: int) -> list[SweepJob]:
-    """The plain students (one per seed) followed by every (T, alpha, seed) distilled student."""
-    temperatures, alphas = list(temperatures), list(alphas)
-    if not temperatures or not alphas:
-        raise ValueError("a sweep needs at least one temperature and one alpha")
-    for t in temperatures:
-        if not t > 0:
-            raise ValueError(f"temperatures must be > 0, got {t}")
-    for a in alphas:
-        if not 0 <= a <= 1:
-            raise ValueError(f"alphas must be in [0, 1], got {a}")
-    jobs = [SweepJob(None, None, s) for s in range(seeds)]
-    jobs += [SweepJob(t, a, s) for t in temperatures for a in alphas for s in range(seeds)]
-    return jobs
-
-
-def sweep(
-    spec: SweepSpec,
-    temperatures: Iterable[float] = DEFAULT_TEMPERATURES,
-    alphas: Iterable[float] = DEFAULT_ALPHAS,
-    seeds: int = 1,
-    workers: int = 1,
-    progress: Progress | None = None,
-    on_job: Callable[[dict, int, int], None] | None = None,
-    command: str = "",
-) -> dict:
-    """Train the plain student and a distilled student per (T, alpha); write ``out_dir/sweep.json``.
-
-    With ``workers > 1`` the jobs run in that many spawned processes (each with ``spec.threads`` threads);
-    ``progress`` then only receives job-level status lines. ``on_job(row, done, total)`` follows each job.
-    """
-    temperatures, alphas = list(temperatures), list(alphas)
-    jobs = sweep_jobs(temperatures, alphas, seeds)
-    progress = progress or NullProgress()
-    spec.out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    rows: list[dict] = []
-
-    def record(row: dict) -> None:
-        rows.append(row)
-        if on_job:
-            on_job(row, len(rows), len(jobs))
-
-    if workers <= 1:
-        _worker_init(spec)
-        for job in jobs:
-            if progress.should_stop():
-                raise ExperimentStopped("sweep stopped; run the same command again to continue")
-            record(_run_sweep_job(job, progress))
-    else:
-        ctx = get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(spec,)) as pool:
-            for row in pool.map(_run_sweep_job, jobs):
-                record(row)
-    result = sweep_table(rows, temperatures, alphas)
-    _, teacher_meta = load_teacher(spec.teacher)
-    result.update(
-        recipe=spec.recipe,
-        teacher=str(spec.teacher),
-        teacher_accuracy=teacher_meta["test_accuracy"],
-        teacher_epochs=len(teacher_meta["history"]),
-        epochs=spec.epochs or get_recipe(spec.recipe).distilled.epochs,
-        seeds=seeds,
-        workers=workers,
-        seconds=round(time.perf_counter() - t0, 1),
-        command=command,
-        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        runs=rows,
-    )
-    atomic_write_json(spec.out_dir / SWEEP_RESULTS, result)
-    return result
-
-
-def sweep_table(rows: list[dict], temperatures: list[float], alphas: list[float]) -> dict:
-    """Mean accuracy per (T, alpha) as a grid (rows: temperatures, columns: alphas) and the plain baseline."""
-    baseline = [r["accuracy"] for r in rows if r["alpha"] is None]
-    grid = []
-    for t in temperatures:
-        line = []
-        for a in alphas:
-            accs = [r["accuracy"] for r in rows if r["temperature"] == t and r["alpha"] == a]
-            line.append(statistics.fmean(accs) if accs else math.nan)
-        grid.append(line)
-    return {
-        "temperatures": temperatures,
-        "alphas": alphas,
-        "accuracy": grid,
-        "student_accuracy": statistics.fmean(baseline) if baseline else None,
-    }
-
-
-def format_sweep(result: dict) -> str:
-    """The sweep grid as a plain-text table (accuracy in %, gain over the plain student in brackets)."""
-    base = result.get("student_accuracy")
-    head = f"{'T / alpha':>10}" + "".join(f"{a:>18g}" for a in result["alphas"])
-    lines = [head]
-    for t, line in zip(result["temperatures"], result["accuracy"]):
-        cells = []
-        for acc in line:
-            gain = f" ({100 * (acc - base):+.2f})" if base is not None else ""
-            cells.append(f"{100 * acc:.2f}%{gain}")
-        lines.append(f"{t:>10g}" + "".join(f"{c:>18}" for c in cells))
-    if base is not None:
-        lines.append(f"student trained normally: {100 * base:.2f}%")
-    return "\n".join(lines)
 
 
 def model_config_of(run_dir: Path) -> ModelConfig:

@@ -1,4 +1,4 @@
-"""reproduce and sweep on tiny subsets: results.json contract, traceable run folders, resuming, drawn digits."""
+"""reproduce on tiny subsets: results.json contract, traceable run folders, resuming, drawn digits."""
 
 from __future__ import annotations
 
@@ -14,16 +14,12 @@ from core.experiments import (
     DrawnDigits,
     ExperimentError,
     ReproduceOptions,
-    SweepSpec,
     TorchClassifier,
     augmentation_pool,
     checks,
-    format_sweep,
     format_table,
     reproduce,
     styled_training_set,
-    sweep,
-    sweep_jobs,
 )
 from core.models import build_model, get_preset
 from core.recipes import get_recipe
@@ -167,40 +163,6 @@ def test_drawn_digits_match_evaluate_drawn(drawn_digits_path):
     assert drawn.render().shape == (40, 1, 28, 28)
     expected = evaluate_drawn(TorchClassifier(model), drawn_digits_path, limit=40)["accuracy"]
     assert drawn.accuracy(model) == pytest.approx(expected)
-
-
-def test_sweep_grid(paper_results, mnist, tmp_path):
-    spec = SweepSpec(
-        recipe="strong",
-        teacher=paper_results[0] / "runs" / "teacher",
-        data_dir=str(mnist.data_dir),
-        out_dir=tmp_path,
-        epochs=1,
-        max_train_samples=200,
-        device="cpu",
-        threads=1,
-    )
-    seen = []
-    result = sweep(
-        spec, [1.0, 4.0], [0.5], seeds=1, on_job=lambda row, done, total: seen.append((done, total))
-    )
-    assert seen[-1] == (3, 3)
-    assert result["temperatures"] == [1.0, 4.0] and result["alphas"] == [0.5]
-    assert len(result["accuracy"]) == 2 and len(result["accuracy"][0]) == 1
-    assert 0 < result["student_accuracy"] <= 1
-    saved = json.loads((tmp_path / "sweep.json").read_text())
-    assert saved["accuracy"] == result["accuracy"]
-    cfg = json.loads((tmp_path / "runs" / "T4-a0.5-seed0" / "config.json").read_text())
-    assert cfg["kd"] == {"temperature": 4.0, "alpha": 0.5} and cfg["train"]["augment"] is False
-    assert "student trained normally" in format_sweep(result)
-
-
-def test_sweep_jobs_validate():
-    assert len(sweep_jobs([1, 2], [0.1, 0.5, 0.9], 2)) == 2 + 2 * 3 * 2
-    with pytest.raises(ValueError, match="temperatures"):
-        sweep_jobs([0], [0.5], 1)
-    with pytest.raises(ValueError, match="alphas"):
-        sweep_jobs([1], [1.5], 1)
 
 
 def test_paper_constants():
