@@ -70,7 +70,7 @@ def register(subparsers) -> None:
     p.add_argument("--seeds", type=fields.SEEDS.argtype, default=1, help="seeds per grid cell (default: 1)")
     p.add_argument(
         "--search",
-        type=int,
+        type=fields.SEARCH_TRIALS.argtype,
         metavar="N",
         help="instead of the grid: N trials of Optuna's default sampler over T in [1, 20] (log) and alpha in "
         "[0, 1], with pruning on the per-epoch validation accuracy",
@@ -83,7 +83,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-train-samples", type=int, help="quick mode: train on a fixed random subset")
     p.add_argument(
         "--validation",
-        type=int,
+        type=fields.VALIDATION_IMAGES.argtype,
         default=5000,
         metavar="N",
         help="validation images held out from the end of the training set (default: 5000)",
@@ -107,7 +107,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--heartbeat",
-        type=int,
+        type=fields.HEARTBEAT.argtype,
         default=20,
         metavar="SECONDS",
         help="a trial whose process is silent for 3x this long is taken over by another worker (default: 20)",
