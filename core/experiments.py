@@ -514,6 +514,29 @@ def checks(results: dict) -> dict:
     return {"gain_positive": results["kd_gain"] > 0}
 
 
+def job_run_summary(run_dir: Path, drawn: DrawnDigits | None) -> dict:
+    """What ``results.json`` records of one complete job-runner run, drawn-digit accuracy measured here."""
+    info = runs.read_run(run_dir)
+    if not info.finished:
+        raise ExperimentError(f"{run_dir} is not complete ({info.epochs_done}/{info.epochs} epochs)")
+    model, _ = runs.load_checkpoint(Path(run_dir) / runs.CHECKPOINT)
+    return {
+        "accuracy": info.test_accuracy,
+        "params": info.params,
+        "seconds": round(sum(h["seconds"] for h in info.history), 2),
+        "epochs": info.epochs_done,
+        "run_dir": str(run_dir),
+        "drawn_accuracy": drawn.accuracy(model) if drawn else None,
+        "seed": info.config["train"]["seed"],
+        "role": info.role,
+        "recipe": info.recipe,
+        "teacher_run": info.teacher_run,
+        "history": [
+            {k: h[k] for k in ("epoch", "loss", "train_acc", "test_acc", "seconds")} for h in info.history
+        ],
+    }
+
+
 def results_from_runs(
     recipe_name: str,
     teacher_dir: Path,
@@ -531,26 +554,14 @@ def results_from_runs(
     drawn = DrawnDigits(drawn_path) if drawn_path else None
 
     def summary(run_dir: Path, role: str) -> dict:
-        info = runs.read_run(run_dir)
-        if not info.finished:
-            raise ExperimentError(f"{run_dir} is not complete ({info.epochs_done}/{info.epochs} epochs)")
-        if info.role != role or info.recipe != recipe_name:
-            raise ExperimentError(f"{run_dir} is a {info.recipe} {info.role} run, not a {recipe_name} {role}")
-        if role == "distilled" and Path(info.teacher_run or "").resolve() != Path(teacher_dir).resolve():
-            raise ExperimentError(f"{run_dir} was distilled from {info.teacher_run}, not {teacher_dir}")
-        model, _ = runs.load_checkpoint(run_dir / runs.CHECKPOINT)
-        return {
-            "accuracy": info.test_accuracy,
-            "params": info.params,
-            "seconds": round(sum(h["seconds"] for h in info.history), 2),
-            "epochs": info.epochs_done,
-            "run_dir": str(run_dir),
-            "drawn_accuracy": drawn.accuracy(model) if drawn else None,
-            "seed": info.config["train"]["seed"],
-            "history": [
-                {k: h[k] for k in ("epoch", "loss", "train_acc", "test_acc", "seconds")} for h in info.history
-            ],
-        }
+        row = job_run_summary(run_dir, drawn)
+        if row["role"] != role or row["recipe"] != recipe_name:
+            raise ExperimentError(
+                f"{run_dir} is a {row['recipe']} {row['role']} run, not a {recipe_name} {role}"
+            )
+        if role == "distilled" and Path(row["teacher_run"] or "").resolve() != Path(teacher_dir).resolve():
+            raise ExperimentError(f"{run_dir} was distilled from {row['teacher_run']}, not {teacher_dir}")
+        return row
 
     teacher = summary(teacher_dir, "teacher") | {"reused": False}
     per_seed = {

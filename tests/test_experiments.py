@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -243,3 +244,37 @@ def test_canvas_checks_name_the_issue_targets():
     bad = checks(results(0.993, 0.991, [0.988, 0.992], [0.990, 0.992], 0.98, [0.96, 0.97], [0.965, 0.968]))
     assert not bad["gain > 2 std (MNIST)"] and not bad["gain > 2 std (drawn)"]
     assert not bad["teacher on drawn >=98.5%"] and bad["teacher >=99.2%"]
+
+
+def test_job_run_summary_reads_finished_runs_only(small, tmp_path):
+    from core.experiments import ExperimentError, job_run_summary
+    from core.training import TrainConfig, train
+
+    student = get_preset("paper").student
+    cfg = TrainConfig(epochs=1, batch_size=100, device="cpu", max_train_samples=300)
+    train("student", "paper", student, cfg, small, run_dir=tmp_path / "done")
+    row = job_run_summary(tmp_path / "done", None)
+    assert row["role"] == "student" and row["seed"] == 0 and row["epochs"] == 1
+    assert (
+        row["accuracy"]
+        == json.loads((tmp_path / "done" / runs.METRICS).read_text())["history"][-1]["test_acc"]
+    )
+
+    class StopEarly:
+        def on_batch(self, info): ...
+        def on_epoch(self, info): ...
+        def status(self, text): ...
+        def should_stop(self):
+            return True
+
+    train(
+        "student",
+        "paper",
+        student,
+        replace(cfg, epochs=2),
+        small,
+        run_dir=tmp_path / "stopped",
+        progress=StopEarly(),
+    )
+    with pytest.raises(ExperimentError, match="not complete"):
+        job_run_summary(tmp_path / "stopped", None)
