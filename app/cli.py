@@ -58,6 +58,11 @@ class _Subcommands:
         return self._subparsers.add_parser(name, **kwargs)
 
 
+def one_line(exc: BaseException) -> str:
+    """An error's message on one line (messages from libraries sometimes run over several)."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+
+
 def version() -> str:
     """The installed package's version."""
     from importlib.metadata import PackageNotFoundError
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - every user-facing error becomes one readable line
         if args.debug or isinstance(exc, (AssertionError, NameError, TypeError, AttributeError)):
             raise  # programming errors keep their traceback
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import paramiko
 
 from atlas_bridge.errors import HostKeyUnknownError
+from core import userdirs
 from core.fileio import atomic_write_bytes
 
 
@@ -58,9 +58,8 @@ def trust_fingerprint(expected: str | None) -> TrustCallback:
 
 
 def app_known_hosts_path() -> Path:
-    """The app's own known_hosts: ``$XDG_DATA_HOME/digit-distill/known_hosts`` (default ``~/.local/share``)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "digit-distill" / "known_hosts"
+    """The app's own known_hosts (:func:`core.userdirs.known_hosts_file`; ``~/.local/share/digit-distill``)."""
+    return userdirs.known_hosts_file()
 
 
 def record_host_key(path: Path, host: str, key: paramiko.PKey) -> None:

@@ -4,9 +4,9 @@ Where the files are looked for (first match wins, see :func:`locate_data`):
 
 1. the ``data_dir`` argument (the CLI's ``--data-dir``);
 2. the ``DIGIT_DISTILL_DATA`` environment variable;
-3. the user cache folder: ``$XDG_CACHE_HOME`` or ``~/.cache`` + ``digit-distill/mnist`` on Linux,
-   ``~/Library/Caches/digit-distill/mnist`` on macOS, ``%LOCALAPPDATA%\digit-distill\Cache\mnist``
-   on Windows.
+3. the user cache folder (:func:`core.userdirs.mnist_dir`): ``$XDG_CACHE_HOME`` or ``~/.cache`` +
+   ``digit-distill/mnist`` on Linux, ``~/Library/Caches/digit-distill/mnist`` on macOS,
+   ``%LOCALAPPDATA%\digit-distill\Cache\mnist`` on Windows.
 
 Each file may be gzip-compressed (``train-images-idx3-ubyte.gz``) or raw (``train-images-idx3-ubyte``); when
 both are present the raw one is used. Every load checks the IDX header (magic number, count, 28x28), the
@@ -25,7 +25,6 @@ import hashlib
 import http.client
 import os
 import struct
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core import userdirs
 from core.fileio import atomic_write_bytes
 
 ENV_VAR = "DIGIT_DISTILL_DATA"
@@ -189,23 +189,9 @@ class DataLocation:
         return f"{self.path} ({origin})"
 
 
-def default_data_dir(platform: str | None = None) -> Path:
-    """The per-user cache folder for MNIST, by the platform's convention.
-
-    Parameters
-    ----------
-    platform
-        A ``sys.platform`` value; defaults to the running one.
-    """
-    platform = platform or sys.platform
-    if platform.startswith("win"):
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base) / "digit-distill" / "Cache" / "mnist"
-    if platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "digit-distill" / "mnist"
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"  # XDG spec: ignore relative paths
-    return base / "digit-distill" / "mnist"
+def default_data_dir() -> Path:
+    """The per-user cache folder for MNIST, by the platform's convention (:func:`core.userdirs.mnist_dir`)."""
+    return userdirs.mnist_dir()
 
 
 def locate_data(explicit: str | os.PathLike | None = None) -> DataLocation:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core import userdirs
 from core.fileio import atomic_path, atomic_write_json
 
 if TYPE_CHECKING:
@@ -52,16 +52,8 @@ class RunSaveError(RunError):
 
 
 def default_runs_root() -> Path:
-    """``$DIGIT_DISTILL_RUNS``, else the platform's user data folder / digit-distill / runs."""
-    if os.environ.get("DIGIT_DISTILL_RUNS"):
-        return Path(os.environ["DIGIT_DISTILL_RUNS"]).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "digit-distill" / "runs"
+    """``$DIGIT_DISTILL_RUNS``, else the user's data folder / runs (:func:`core.userdirs.runs_dir`)."""
+    return userdirs.runs_dir()
 
 
 def new_run_dir(role: str, recipe: str, root: Path | None = None) -> Path:
@@ -194,11 +186,16 @@ def read_checkpoint(path: Path) -> dict:
         path = path / CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    if path.suffix.lower() == ".onnx":
+        raise ValueError(f"{path} is an ONNX model, not a checkpoint: give a run folder or its {CHECKPOINT}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+        reason = (
+            str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        )  # torch adds paragraphs of advice
         raise ValueError(
-            f"{path} is not a readable digit-distill checkpoint ({type(exc).__name__}: {exc})"
+            f"{path} is not a readable digit-distill checkpoint ({type(exc).__name__}: {reason})"
         ) from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a digit-distill checkpoint (format {CHECKPOINT_FORMAT} expected)")

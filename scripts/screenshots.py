@@ -31,7 +31,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("DIGIT_DISTILL_DATA", str(ROOT.parent / "shared" / "data" / "mnist"))
 
-from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -185,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     scratch = Path(tempfile.mkdtemp(prefix="digit-distill-shots-"))
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(scratch / "settings"))
+    os.environ["XDG_CONFIG_HOME"] = str(scratch / "config")  # the app's settings: a fresh settings.ini
     # The emulator's host key, once trusted, goes to a known_hosts file in the scratch folder.
     os.environ["XDG_DATA_HOME"] = str(scratch / "data")
     runs_root = args.runs_root or scratch / "runs"

@@ -57,6 +57,12 @@ def drawn_digits_path() -> Path:
     return DRAWN_DIGITS
 
 
+@pytest.fixture(autouse=True)
+def settings_in_tmp(tmp_path, monkeypatch):
+    """Every test gets its own user config folder: the app's settings never touch the real one."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
 @pytest.fixture()
 def isolated_home(tmp_path, monkeypatch):
     """Point HOME and the cache/runs locations at a temporary folder."""

@@ -227,18 +227,27 @@ def test_describe_says_where_the_folder_came_from(tmp_path, monkeypatch):
     assert data.locate_data().describe().endswith("(the user cache folder)")
 
 
-def test_user_cache_folder_by_platform(tmp_path, monkeypatch):
+def test_user_folders_follow_the_platform_convention(tmp_path, monkeypatch):
+    """MNIST, runs, known_hosts and settings all come from core.userdirs (platformdirs), XDG honoured."""
+    from core import userdirs
+    from core.runs import default_runs_root
+
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    assert data.default_data_dir("linux") == home / ".cache" / "digit-distill" / "mnist"
+    for name in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "DIGIT_DISTILL_RUNS"):
+        monkeypatch.delenv(name, raising=False)
+    assert data.default_data_dir() == home / ".cache" / "digit-distill" / "mnist"
+    assert default_runs_root() == home / ".local" / "share" / "digit-distill" / "runs"
+    assert userdirs.known_hosts_file() == home / ".local" / "share" / "digit-distill" / "known_hosts"
+    assert userdirs.settings_file() == home / ".config" / "digit-distill" / "settings.ini"
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # the XDG spec says to ignore relative paths
-    assert data.default_data_dir("linux") == home / ".cache" / "digit-distill" / "mnist"
+    assert data.default_data_dir() == home / ".cache" / "digit-distill" / "mnist"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert data.default_data_dir("linux") == tmp_path / "xdg" / "digit-distill" / "mnist"
-    assert data.default_data_dir("darwin") == home / "Library" / "Caches" / "digit-distill" / "mnist"
-    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
-    assert data.default_data_dir("win32") == tmp_path / "local" / "digit-distill" / "Cache" / "mnist"
+    assert data.default_data_dir() == tmp_path / "xdg" / "digit-distill" / "mnist"
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    assert default_runs_root() == tmp_path / "share" / "digit-distill" / "runs"
+    monkeypatch.setenv("DIGIT_DISTILL_RUNS", str(tmp_path / "mine"))
+    assert default_runs_root() == tmp_path / "mine"
 
 
 def test_load_uses_env_folder_when_no_argument(mnist, mnist_dir, monkeypatch):

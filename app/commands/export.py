@@ -27,6 +27,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export and print where the file went and how well it matches PyTorch."""
     model = run_path(args.model, args.runs_dir)
+    runs.read_checkpoint(model)  # a wrong file fails here, before MNIST is loaded (or downloaded)
     data = load_data(args)
     report = runs.export_run(model, data, args.output)
     result = {

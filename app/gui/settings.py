@@ -1,7 +1,7 @@
 """Persistent app settings (QSettings, INI format) with typed reads that never crash on a bad value.
 
-Every widget reads and writes through :func:`app_settings`, so tests can redirect all of it to a temporary
-folder with ``QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp_path)``.
+Every widget reads and writes through :func:`app_settings`: one INI file, :func:`core.userdirs.settings_file`
+(``~/.config/digit-distill/settings.ini`` on Linux), so tests redirect all of it with ``XDG_CONFIG_HOME``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import TypeVar
 
 from PySide6.QtCore import QSettings
 
+from core import userdirs
+
 ORGANIZATION = "digit-distill"
 APPLICATION = "digit-distill"
 
@@ -19,7 +21,7 @@ T = TypeVar("T", int, float, bool, str)
 
 def app_settings() -> QSettings:
     """The app's settings store (an INI file in the user's config folder)."""
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+    return QSettings(str(userdirs.settings_file()), QSettings.Format.IniFormat)
 
 
 def read_value(settings: QSettings, key: str, default: T) -> T:

@@ -273,6 +273,7 @@ class TrainTab(Tab):
         self.runner.batches.connect(self._on_batches)
         self.runner.epoch.connect(self.plots.add_epoch)
         self.runner.message.connect(self.append_log)
+        self.runner.message.connect(self._show_step)
         self.runner.succeeded.connect(self._on_succeeded)
         self.runner.failed.connect(self._on_failed)
         self.runner.finished.connect(self._on_finished)
@@ -480,7 +481,13 @@ class TrainTab(Tab):
             self.data_panel.refresh()
             self.data_panel.offer(error["message"])
         else:
-            self.report_error(error["message"])
+            self.append_log(f"ERROR: {error['message']}")
+            self.error_details.emit(error["message"], error.get("details", ""))  # traceback under Details
+
+    def _show_step(self, text: str) -> None:
+        """A preparation step (loading MNIST, the teacher's outputs, exporting) beside the progress bar."""
+        if not self.runner.stop_requested():
+            self._set_progress_text(f"{text}…")
 
     def _on_finished(self, name: str) -> None:
         if self.progress_label.text() != "diverged":

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 from app.gui.deploy_tab import AUTO_SOC, DeployTab
 
@@ -16,8 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture()
 def settings_dir(tmp_path):
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    return tmp_path / "settings"
+    return tmp_path / "config"  # XDG_CONFIG_HOME of every test (tests/conftest.py)
 
 
 @pytest.fixture()

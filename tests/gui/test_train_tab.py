@@ -7,7 +7,7 @@ import os
 import time
 
 import pytest
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox
 
 from app.gui.train_form import CHANGED_MARK
@@ -20,11 +20,6 @@ pytestmark = [
 ]
 
 JOB_TIMEOUT_MS = 180_000
-
-
-@pytest.fixture(autouse=True)
-def settings_in_tmp(tmp_path):
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
 
 
 @pytest.fixture()
@@ -210,10 +205,11 @@ def test_corrupt_data_error_reaches_the_person(qtbot, tab, tmp_path):
         (bad / f"{name}.gz").write_bytes(gzip.compress(b"not an idx file"))
     tab.data_panel.set_data_dir(bad)
     quick(tab)
-    with qtbot.waitSignal(tab.error_occurred, timeout=JOB_TIMEOUT_MS) as error:
+    with qtbot.waitSignal(tab.error_details, timeout=JOB_TIMEOUT_MS) as error:
         assert tab.start_job("student")
     assert "idx" in error.args[0].lower()
     assert "Traceback" not in error.args[0]
+    assert error.args[1].startswith("Traceback")  # for the dialog's "Show Details…"
     qtbot.waitUntil(lambda: tab.teacher_button.isEnabled(), timeout=5000)
 
 
