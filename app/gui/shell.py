@@ -201,6 +201,7 @@ class MainWindow(ToolWindow):
         self._built: dict[str, Tab] = {}
         self._preload = preload
         self._preloader: _Preloader | None = None
+        self._preloaded: set[str] = set()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for index, spec in enumerate(tabs):
@@ -258,8 +259,11 @@ class MainWindow(ToolWindow):
 
     def _on_tab_shown(self, index: int) -> None:
         key = list(self._specs)[index]
-        if key not in self._built:
-            QTimer.singleShot(0, lambda: self.tab(key))  # let the "Loading…" page paint first
+        if key in self._built or not self._settled:
+            return  # built already, or the window is not up yet (done in _after_first_paint)
+        if self._preloader is not None and key not in self._preloaded:
+            return  # its modules are being imported in the background: built as soon as they are
+        QTimer.singleShot(0, lambda: self.tab(key))  # let the "Loading…" page paint first
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
         """At the first paint, schedule what waits for the window to be up (:meth:`_after_first_paint`)."""
@@ -277,12 +281,16 @@ class MainWindow(ToolWindow):
         self.settled.emit()  # the Draw tab loads its models
         self._ready = True
         self.ready.emit()
-        self._on_tab_shown(self.tabs.currentIndex())  # a remembered Train or Deploy tab
         if self._preload:
             pending = [s for s in self._specs.values() if s.preload is not None and s.key not in self._built]
             self._preloader = _Preloader(self)
-            self._preloader.done.connect(self.tab)
+            self._preloader.done.connect(self._on_preloaded)
             self._preloader.start(pending)
+        self._on_tab_shown(self.tabs.currentIndex())  # a remembered Train or Deploy tab
+
+    def _on_preloaded(self, key: str) -> None:
+        self._preloaded.add(key)
+        self.tab(key)
 
     def when_settled(self, callback: Callable[[], object]) -> None:
         """Call ``callback`` once the window is up (see ``settled``): now if it already is."""

@@ -277,6 +277,20 @@ def test_train_and_deploy_tabs_are_built_when_first_opened(qtbot, isolated_home)
     window.close()
 
 
+def test_the_other_tabs_are_imported_in_the_background_and_built(qtbot, isolated_home):
+    app_settings().setValue("window/tab", 1)  # the Train tab was open last time
+    window = MainWindow(runs_root=isolated_home / "runs")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(window.is_ready, timeout=10_000)
+    assert window.tabs.currentIndex() == 1 and not window.is_built("train")  # "Loading…" until imported
+    qtbot.waitUntil(lambda: window.is_built("train") and window.is_built("deploy"), timeout=120_000)
+    assert window.tabs.currentWidget() is window.train_tab
+    assert "Train &Teacher" in [a.text() for a in window.train_menu.actions()]
+    qtbot.waitUntil(lambda: not window.train_tab.results_runner.is_running(), timeout=10_000)
+    window.close()
+
+
 def test_building_the_main_window_does_not_import_torch(tmp_path):
     """In a fresh process: the window painted and the Draw tab classifying, without torch or pyqtgraph."""
     code = """
