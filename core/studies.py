@@ -42,6 +42,8 @@ DEFAULT_STUDY = "sweep"
 #: Seconds between a running trial's heartbeats; a trial silent for ``GRACE_FACTOR`` times this is dead.
 DEFAULT_HEARTBEAT = 20
 GRACE_FACTOR = 3
+#: A running trial that never sent a heartbeat is taken over after this many heartbeat intervals.
+SILENT_FACTOR = 10
 #: How often an error in a trial is retried (by a rerun of the command) before its cell is reported failed.
 MAX_ERROR_RETRIES = 2
 
@@ -311,6 +313,34 @@ class Work:
         """Whether some trial is running (here, elsewhere, or in a dead process not yet detected)."""
         return any(s == "running" for _, s in self._statuses())
 
+    def fail_silent(self) -> None:
+        """Fail and re-queue running trials that never sent a heartbeat, started ``SILENT_FACTOR`` beats ago.
+
+        Optuna's stale-trial check only sees trials with a heartbeat; a process killed between taking a trial and
+        its first heartbeat (a few milliseconds) would otherwise leave the trial running forever.
+        """
+        from datetime import datetime
+
+        limit = SILENT_FACTOR * (self.storage.heartbeat_interval or DEFAULT_HEARTBEAT)
+        study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        for t in self.storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            if "first_trial" in t.user_attrs or t.datetime_start is None:
+                continue  # it has sent a heartbeat: Optuna's own check covers it
+            if (datetime.now() - t.datetime_start).total_seconds() <= limit:
+                continue
+            if "first_trial" in self.storage.get_trial(t._trial_id).user_attrs:
+                continue  # its first heartbeat came just now
+            try:
+                if not self.storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another worker got there first
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                RetryHeartbeatStaleTrialCallback(max_retry=None)(
+                    self.study, self.storage.get_trial(t._trial_id)
+                )
+
     # ---- running one trial
     def _is_duplicate(self, trial: optuna.Trial, frozen: FrozenTrial) -> int | None:
         """For a late grid trial: the number of another trial holding its cell, or None."""
@@ -400,6 +430,7 @@ def run_worker(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(work.study)
+            work.fail_silent()
         work = next((w for w in works if w.has_work()), None)
         if work is not None:
             work.run_one()

@@ -13,12 +13,23 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import optuna
 import pytest
 
-from core.studies import StudyError, default_storage_url, open_storage, open_study, superseded, trial_status
+from core.studies import (
+    Outcome,
+    StudyError,
+    Work,
+    default_storage_url,
+    open_storage,
+    open_study,
+    run_worker,
+    superseded,
+    trial_status,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = {"T2-a0.5", "T2-a0.9", "T4-a0.5", "T4-a0.9"}
@@ -101,6 +112,33 @@ def test_a_killed_worker_is_replaced_and_finished_cells_are_not_repeated(tmp_pat
     retried = superseded(trials)
     statuses = collections.Counter(trial_status(t, retried) for t in trials)
     assert statuses == {"complete": 4, "retried": 1}
+
+
+def test_a_trial_taken_by_a_process_that_died_before_its_first_heartbeat_is_taken_over(tmp_path):
+    from tests.study_worker import GRID
+
+    storage = open_storage(default_storage_url(tmp_path), heartbeat=1)
+    study = open_study(storage, "grid", {"grid": GRID}, optuna.samplers.GridSampler(GRID, seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "ignore", UserWarning
+        )  # "heartbeat ... supposed to be used with Study.optimize"
+        orphan = study.ask()  # RUNNING, no heartbeat, and its process "gone"
+    time.sleep(10.5)  # longer than SILENT_FACTOR heartbeats (10 x 1 s)
+    ran = []
+
+    def job(trial):
+        t = trial.suggest_float("temperature", 2.0, 4.0, log=True)
+        a = trial.suggest_float("alpha", 0.5, 0.9)
+        ran.append((t, a))
+        return Outcome("complete", value=t * a)
+
+    run_worker([Work(storage, study, job, grid_size=4)], poll=1)
+    assert sorted(ran) == sorted((t, a) for t in GRID["temperature"] for a in GRID["alpha"])
+    trials = study.get_trials()
+    assert trials[orphan.number].state == optuna.trial.TrialState.FAIL
+    retried = superseded(trials)
+    assert collections.Counter(trial_status(t, retried) for t in trials) == {"complete": 4, "retried": 1}
 
 
 def test_a_study_with_other_settings_is_refused(tmp_path):
