@@ -16,16 +16,13 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-from core import runs
-from core.data import load_mnist
-from core.recipes import RECIPES, get_recipe
-from core.training import NullProgress, train
+from core.recipes import RECIPES
+from core.training import NullProgress
 
 
 class DistributedError(RuntimeError):
@@ -97,66 +94,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point for each torchrun process; rank 0 prints a JSON summary on stdout."""
+    """Entry point for each torchrun process; rank 0 prints a JSON summary on stdout.
+
+    The job is a :class:`core.jobs.JobSpec` run by :func:`core.jobs.run_job`, like every other training job:
+    rank 0 creates, locks and writes the run folder; every rank trains its share of each batch.
+    """
+    from core import jobs
+
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     rank, world, device = setup(args.device)
     try:
-        recipe = get_recipe(args.recipe)
-        overrides = {"epochs": args.epochs, "batch_size": args.batch_size}
-        cfg = replace(
-            recipe.train_for(args.role),
+        spec = jobs.JobSpec(
+            recipe=args.recipe,
+            role=args.role,
+            overrides={"epochs": args.epochs, "batch_size": args.batch_size},
             seed=args.seed,
             device=device,
             max_train_samples=args.max_train_samples,
-            **{k: v for k, v in overrides.items() if v is not None},
+            max_test_samples=args.max_test_samples,
+            data_dir=Path(args.data_dir) if args.data_dir else None,
+            runs_root=args.runs_dir,
+            run_name=args.run_name,
+            export=not args.no_export,
         )
-        data = load_mnist(args.data_dir)
-        if args.max_test_samples:
-            data = replace(
-                data,
-                test_images=data.test_images[: args.max_test_samples],
-                test_labels=data.test_labels[: args.max_test_samples],
-            )
-        if rank == 0:
-            run_dir = (
-                args.runs_dir / args.run_name
-                if args.run_name
-                else runs.new_run_dir(args.role, recipe.preset, args.runs_dir)
-            )
-            run_dir.mkdir(parents=True, exist_ok=True)
-            names = [str(run_dir)]
-        else:
-            names = [None]
-        dist.broadcast_object_list(names, src=0)
-        run_dir = Path(names[0])
         progress = EpochPrinter(world) if rank == 0 else NullProgress()
-        result = train(
-            args.role,
-            recipe.preset,
-            recipe.model_for(args.role),
-            cfg,
-            data,
-            progress=progress,
-            run_dir=run_dir,
-            teacher_info=None,
-        )
-        dist.barrier()
+        result = jobs.run_job(spec, progress)
         if rank == 0:
-            onnx_path = None if args.no_export else runs.export_run(run_dir, data)
             summary = {
-                "run_dir": str(run_dir),
+                "status": result.status,
+                "run_dir": str(result.run_dir) if result.run_dir else None,
                 "world_size": world,
                 "backend": backend_for(device),
                 "test_accuracy": result.test_accuracy,
                 "params": result.params,
                 "seconds": round(result.seconds, 2),
-                "onnx": str(onnx_path) if onnx_path else None,
+                "onnx": str(result.onnx_path) if result.onnx_path else None,
             }
             print(json.dumps(summary), flush=True)
     finally:
         dist.destroy_process_group()
-    return 0
+    return result.exit_code
 
 
 if __name__ == "__main__":

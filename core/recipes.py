@@ -13,7 +13,7 @@ schedule and augmentation: the comparison between them must be fair (``tests/tes
 ``strong``
     The same architectures trained as well as this machine allows: a teacher regularised with dropout 0.2 and
     random jitter (shift, rotation, scale, shear, stroke thickness) as in Hinton et al., students trained on a
-    fixed pool of the training set plus four jittered copies (see ``core.experiments``), T=4, alpha=0.9. 30% of
+    fixed pool of the training set plus four jittered copies (see ``core.jobdata``), T=4, alpha=0.9. 30% of
     zeros, ones and sevens are redrawn in European writing styles (``core.styles``) so that digits drawn by
     people elsewhere are recognised. Epoch counts are sized for a shared 2-core CPU; more epochs help.
 ``app``

@@ -23,13 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.experiments import (  # noqa: E402
-    DrawnDigits,
-    ExperimentError,
-    format_table,
-    job_run_summary,
-    results_from_runs,
-)
+from core.drawn import DrawnDigits  # noqa: E402
+from core.experiments import ExperimentError  # noqa: E402
+from core.experiments.report import format_table  # noqa: E402
+from core.experiments.reproduce import job_run_summary, results_from_runs  # noqa: E402
 from core.fileio import atomic_write_json  # noqa: E402
 
 DRAWN = ROOT.parent / "shared" / "data" / "drawn-digits-dev" / "strokes.npz"

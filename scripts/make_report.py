@@ -33,8 +33,9 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.experiments import PAPER, PAPER_TOLERANCE, STRONG_TARGETS  # noqa: E402
+from core.experiments.report import PAPER_TOLERANCE, STRONG_TARGETS  # noqa: E402
 from core.fileio import atomic_path, atomic_write_bytes  # noqa: E402
+from core.paper import PAPER  # noqa: E402
 
 DOCS = ROOT / "docs"
 RESULTS = DOCS / "results"

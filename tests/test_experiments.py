@@ -9,20 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+from app.cli import main
 from core import runs
-from core.experiments import (
-    PAPER,
-    DrawnDigits,
-    ExperimentError,
-    ReproduceOptions,
-    TorchClassifier,
-    augmentation_pool,
-    checks,
-    format_table,
-    reproduce,
-    styled_training_set,
-)
+from core.drawn import DrawnDigits, TorchClassifier
+from core.experiments import ExperimentError
+from core.experiments.report import checks, format_table
+from core.experiments.reproduce import ReproduceOptions, reproduce
+from core.jobdata import augmentation_pool, styled
 from core.models import build_model, get_preset
+from core.paper import PAPER
 from core.recipes import get_recipe
 from core.strokes import evaluate_drawn
 
@@ -81,7 +76,7 @@ def test_every_number_has_its_run_folder(paper_results):
     distilled = json.loads((out / "runs" / "distilled-seed1" / "config.json").read_text())
     assert distilled["kd"] == {"temperature": 6.0, "alpha": results["alpha"]}
     assert distilled["train"]["seed"] == 1
-    assert distilled["teacher"]["path"] == str(out / "runs" / "teacher")
+    assert distilled["teacher"]["run"] == str(out / "runs" / "teacher")
     student = json.loads((out / "runs" / "student-seed1" / "config.json").read_text())
     assert student["train"] == distilled["train"]  # the fair comparison, checked on what actually ran
 
@@ -126,13 +121,57 @@ def test_strong_recipe_pool_and_reused_teacher(paper_results, small, tmp_path):
     copies = get_recipe("strong").pool_copies
     metrics = json.loads((tmp_path / "runs" / "student-seed0" / "metrics.json").read_text())
     assert metrics["finished"]
-    assert "pool" in results["step_seconds"] and results["pool_copies"] == copies
+    config = json.loads((tmp_path / "runs" / "student-seed0" / "config.json").read_text())
+    assert results["pool_copies"] == copies and config["data"]["pool_copies"] == copies
+    assert config["train"]["augment"] is False and config["data"]["styles"] == get_recipe("strong").styles
+
+
+def test_distill_command_matches_reproduces_distilled_student(paper_results, mnist, tmp_path):
+    """A recipe's pool and styles apply wherever the recipe is used: same teacher, seed and subset, same weights."""
+    teacher_dir = paper_results[0] / "runs" / "teacher"
+    options = ReproduceOptions(
+        seeds=1, teacher=teacher_dir, epochs_scale=0.01, max_train_samples=300, device="cpu"
+    )
+    reproduce("strong", tmp_path / "rep", mnist, options)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as reproduce trains its students
+    try:
+        argv = [
+            "distill",
+            "--recipe",
+            "strong",
+            "--seed",
+            "0",
+            "--teacher",
+            str(teacher_dir),
+            "--epochs",
+            "1",
+        ]
+        argv += [
+            "--max-train-samples",
+            "300",
+            "--device",
+            "cpu",
+            "--runs-dir",
+            str(tmp_path / "cli"),
+            "--no-export",
+        ]
+        assert main(argv) == 0
+    finally:
+        torch.set_num_threads(threads)
+    (cli_run,) = (tmp_path / "cli").iterdir()
+    rep_run = tmp_path / "rep" / "runs" / "distilled-seed0"
+    a = torch.load(rep_run / "checkpoint.pt", weights_only=True)["state_dict"]
+    b = torch.load(cli_run / "checkpoint.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rep_config, cli_config = (json.loads((d / "config.json").read_text()) for d in (rep_run, cli_run))
+    assert rep_config.pop("created") and cli_config.pop("created") and rep_config == cli_config
 
 
 def test_augmentation_pool_is_deterministic(small):
     recipe = get_recipe("strong")
-    a = augmentation_pool(small.subset(50, 10), recipe, 2)
-    b = augmentation_pool(small.subset(50, 10), recipe, 2)
+    a = augmentation_pool(small.subset(50, 10), 2, recipe.distilled.augmentation, recipe.styles)
+    b = augmentation_pool(small.subset(50, 10), 2, recipe.distilled.augmentation, recipe.styles)
     assert a.train_images.shape == (150, 1, 28, 28) and torch.equal(a.train_images, b.train_images)
     assert torch.equal(a.train_images[:50], small.subset(50, 10).train_images)
     assert not torch.equal(a.train_images[50:100], a.train_images[:50])
@@ -142,7 +181,7 @@ def test_augmentation_pool_is_deterministic(small):
 def test_canvas_training_set_redraws_a_fixed_share_with_the_pen(small):
     recipe = get_recipe("canvas")
     data = small.subset(400, 10)
-    a, b = styled_training_set(data, recipe), styled_training_set(data, recipe)
+    a, b = (styled(data, recipe.styles, restroke_share=recipe.restroke) for _ in range(2))
     assert torch.equal(a.train_images, b.train_images)  # drawn once, with a fixed seed
     assert torch.equal(a.train_labels, data.train_labels)
     changed = (a.train_images != data.train_images).flatten(1).any(1).float().mean().item()
@@ -184,13 +223,11 @@ def test_styles_change_only_zeros_ones_and_sevens(small):
 
 
 def test_strong_teacher_trains_on_styled_digits(small):
-    from core.experiments import styled_training_set
-
-    styled = styled_training_set(small, get_recipe("strong"))
-    assert styled.train_images.shape == small.train_images.shape
-    assert not torch.equal(styled.train_images, small.train_images)
-    assert torch.equal(styled.test_images, small.test_images)
-    assert styled_training_set(small, get_recipe("paper")) is small
+    out = styled(small, get_recipe("strong").styles)
+    assert out.train_images.shape == small.train_images.shape
+    assert not torch.equal(out.train_images, small.train_images)
+    assert torch.equal(out.test_images, small.test_images)
+    assert styled(small, get_recipe("paper").styles) is small
 
 
 def test_renormalize_puts_ink_in_a_20_pixel_box_around_the_centre_of_mass(small):
@@ -247,7 +284,7 @@ def test_canvas_checks_name_the_issue_targets():
 
 
 def test_job_run_summary_reads_finished_runs_only(small, tmp_path):
-    from core.experiments import ExperimentError, job_run_summary
+    from core.experiments.reproduce import job_run_summary
     from core.training import TrainConfig, train
 
     student = get_preset("paper").student

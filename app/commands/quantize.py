@@ -52,7 +52,7 @@ def register(subparsers) -> None:
 
 
 def _drawn_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    from core.experiments import DrawnDigits
+    from core.drawn import DrawnDigits
 
     drawn = DrawnDigits(path)
     drawn.render()

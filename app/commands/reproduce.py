@@ -17,12 +17,9 @@ from app.commands.common import (
     recorded_command,
 )
 from core import validation as fields
-from core.experiments import (
-    ExperimentStopped,
-    ReproduceOptions,
-    format_table,
-    reproduce,
-)
+from core.experiments import ExperimentStopped
+from core.experiments.report import format_table
+from core.experiments.reproduce import ReproduceOptions, reproduce
 from core.recipes import RECIPES
 
 DEFAULT_DRAWN = (
