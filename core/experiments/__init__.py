@@ -1,10 +1,11 @@
 """The paper's experiment and its variations, each job run by :mod:`core.jobs`.
 
-- :mod:`core.experiments.reproduce`: teacher, plain student and distilled student over seeds -> results.json.
-- :mod:`core.experiments.sweep`: the distilled student over a temperature x alpha grid -> sweep.json.
+- :mod:`core.experiments.reproduce`: teacher, plain student and distilled student over seeds -> results.json;
+  a results.json from separate job runs (``results_from_runs``).
 - :mod:`core.experiments.report`: summaries, the targets of each recipe, plain-text tables.
 
-The paper's own numbers live in :mod:`core.paper`; accuracy on drawn digits in :mod:`core.drawn`.
+Sweeps over distillation settings are Optuna studies (:mod:`core.sweep`); the paper's own numbers live in
+:mod:`core.paper`; accuracy on drawn digits in :mod:`core.drawn`.
 """
 
 from __future__ import annotations
