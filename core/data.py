@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from core import userdirs
-from core.fileio import atomic_write_bytes
+from core.fileio import atomic_write_bytes, read_regular_file
 
 ENV_VAR = "DIGIT_DISTILL_DATA"
 DEFAULT_MIRRORS = (
@@ -157,6 +157,7 @@ MNIST_FILES: dict[str, IdxFile] = {
     )
 }
 """The four files, with the official sizes and checksums (see ``../shared/data/mnist/README.md``)."""
+_LARGEST_FILE = max(f.raw_bytes for f in MNIST_FILES.values()) + 1024 * 1024  # plus gzip framing
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -312,7 +313,9 @@ def read_idx(path: str | os.PathLike, name: str) -> bytes:
     spec = MNIST_FILES[name]
     path = Path(path)
     try:
-        data = path.read_bytes()
+        # Regular files only (a FIFO would block), and none larger than any MNIST file (a swapped file is read
+        # far enough to be named by its header).
+        data = read_regular_file(path, limit=_LARGEST_FILE)
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})", path) from None
     try:

@@ -1,10 +1,13 @@
-"""Atomic file writes: a crash mid-write never leaves a half-written file behind.
+"""Atomic file writes (a crash mid-write never leaves a half-written file behind) and safe reads of input files.
 
 Each write goes to a new temporary file in the destination's folder, is flushed to disk, renamed over the
 destination (``os.replace``, atomic on one file system) and the folder itself is flushed so that the rename
 survives a power cut. The temporary file is created with mode ``0o666`` and the kernel applies the process
 umask, so the final file gets the usual permissions without this module ever reading or changing the umask
 (``os.umask`` sets it process-wide: a race with any other thread creating files).
+
+Reads of input files (:func:`open_regular_file`, :func:`read_regular_file`) accept regular files only, checked on
+the open descriptor, and can refuse a file over a size limit before reading it.
 """
 
 from __future__ import annotations
@@ -13,10 +16,66 @@ import errno
 import json
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+
+class NotARegularFileError(OSError):
+    """The path is a FIFO, socket or device (or a folder), which cannot be read as a data file."""
+
+
+class FileTooLargeError(OSError):
+    """The file is larger than the reader accepts."""
+
+
+def open_regular_file(path: str | os.PathLike):
+    """Open ``path`` for binary reading, refusing anything but a regular file (no gap between check and use).
+
+    The file is opened with ``O_NONBLOCK`` (so opening a FIFO cannot block) and checked with ``fstat`` on the
+    open descriptor: a FIFO named ``x.png`` would otherwise block forever, and a device (``/dev/zero``) never ends.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, IsADirectoryError, NotARegularFileError, OSError
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+        if not stat.S_ISREG(mode):
+            raise NotARegularFileError(
+                errno.EINVAL, "not a regular file (a pipe, socket or device cannot be read as one)", str(path)
+            )
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular_file(path: str | os.PathLike, limit: int | None = None) -> bytes:
+    """The whole content of the regular file ``path``, refusing one over ``limit`` bytes before reading it.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, IsADirectoryError, NotARegularFileError, FileTooLargeError, OSError
+    """
+    with open_regular_file(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        if limit is not None and size > limit:
+            raise FileTooLargeError(
+                errno.EFBIG, f"{size:,} bytes, more than the {limit:,} accepted", str(path)
+            )
+        data = f.read() if limit is None else f.read(limit + 1)
+    if limit is not None and len(data) > limit:  # grew while being read
+        raise FileTooLargeError(errno.EFBIG, f"more than the {limit:,} bytes accepted", str(path))
+    return data
+
 
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 

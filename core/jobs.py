@@ -46,7 +46,7 @@ from core.training import (
     train,
 )
 
-CONFIG_FORMAT = "digit-distill-job/1"
+CONFIG_FORMAT = runs.CONFIG_FORMAT
 #: TrainConfig fields a recipe fixes (seed, device and the subset belong to the job, not the recipe).
 TRAIN_KEYS = tuple(
     f.name for f in fields(TrainConfig) if f.name not in ("seed", "device", "max_train_samples")
@@ -326,18 +326,25 @@ def resolve(spec: JobSpec) -> JobConfig:
 
 def load_config(run_dir: Path) -> JobConfig:
     """The job a run folder was started with (its config.json)."""
-    import json
-
     path = Path(run_dir) / runs.CONFIG
     try:
-        d = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise JobError(f"{run_dir} is not a readable run folder: {exc}") from exc
+        d = runs.read_json_object(path)
+    except runs.RunFormatError as exc:
+        raise JobError(f"{run_dir} is not a readable run folder: {exc}") from None
+    if runs.newer_format(d.get("format"), CONFIG_FORMAT):
+        raise JobError(
+            f"{run_dir} was made by a newer digit-distill (format {d['format']}); update digit-distill to resume it"
+        )
     if d.get("format") != CONFIG_FORMAT:
         raise JobError(
             f"{run_dir} was made by an older digit-distill; it cannot be resumed (start a new run)"
         )
-    return JobConfig.from_dict(d)
+    try:
+        return JobConfig.from_dict(d)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise JobError(
+            f"{path}: a damaged job config ({type(exc).__name__}: {exc}); start a new run"
+        ) from None
 
 
 def config_differences(a: JobConfig, b: JobConfig) -> list[str]:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import struct
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from core.fileio import NotARegularFileError, open_regular_file
 
 #: Side of the box the digit's longer side is scaled to, and of the output field (MNIST's numbers).
 DIGIT_BOX = 20
@@ -62,27 +63,6 @@ _DECODER_ERRORS = (
 )
 
 
-def _open_regular_file(path: str | os.PathLike):
-    """Open ``path`` for reading as a binary file object, refusing anything but a regular file.
-
-    The file is opened without blocking and checked with ``fstat`` on the open descriptor (no gap between check
-    and use): a FIFO named ``x.png`` would otherwise block forever, and a device (``/dev/zero``) never ends.
-    """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise ImageReadError(f"{path}: is a folder, not an image file")
-        if not stat.S_ISREG(mode):
-            raise ImageReadError(f"{path}: not a regular file (a pipe, socket or device cannot be an image)")
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file into a uint8 array for :func:`to_mnist`.
 
@@ -103,11 +83,15 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         The file is missing, unreadable, not a regular file, too large, or not an image PIL can decode.
     """
     try:
-        file = _open_regular_file(path)
+        file = open_regular_file(path)
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ImageReadError(f"{path}: is a folder, not an image file") from None
+    except NotARegularFileError:
+        raise ImageReadError(
+            f"{path}: not a regular file (a pipe, socket or device cannot be an image)"
+        ) from None
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot open the file ({exc.strerror or exc})") from None
     with file:

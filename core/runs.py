@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import userdirs
-from core.fileio import atomic_path, atomic_write_json
+from core.fileio import atomic_path, atomic_write_json, open_regular_file, read_regular_file
 
 if TYPE_CHECKING:
     from torch import nn
@@ -35,6 +35,8 @@ STATUS = "status.json"
 LOCK = ".lock"
 LOCK_PID = ".lock.pid"
 CHECKPOINT_FORMAT = "digit-distill-checkpoint/1"
+#: config.json's format (written by core.jobs); folders from before it have no "format" entry.
+CONFIG_FORMAT = "digit-distill-job/1"
 #: What a run folder can say about its job. Only ``complete`` runs are ever chosen automatically.
 STATUSES = ("running", "complete", "stopped", "diverged", "failed")
 
@@ -49,6 +51,52 @@ class RunLockedError(RunError):
 
 class RunSaveError(RunError):
     """Saving into the run folder failed (disk full, permission denied); the previous files are kept."""
+
+
+class RunFormatError(ValueError):
+    """A run folder's file is missing, corrupt, of the wrong shape or from a newer version; the message names it."""
+
+
+#: Largest config.json / metrics.json / status.json read (a 1,000-epoch history is about 300 kB).
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+def newer_format(found, known: str) -> bool:
+    """True when ``found`` names a later version of the format ``known`` (``"name/2"`` against ``"name/1"``)."""
+    if not isinstance(found, str) or "/" not in found:
+        return False
+    name, _, version = found.rpartition("/")
+    known_name, _, known_version = known.rpartition("/")
+    return name == known_name and version.isdigit() and int(version) > int(known_version)
+
+
+def read_json_object(path: Path) -> dict:
+    """A run folder's JSON file as a dict; :class:`RunFormatError` naming the file when it cannot be."""
+    try:
+        data = json.loads(read_regular_file(path, limit=MAX_JSON_BYTES).decode("utf-8"))
+    except FileNotFoundError:
+        raise RunFormatError(f"{path}: missing") from None
+    except OSError as exc:
+        raise RunFormatError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, nesting too deep
+        raise RunFormatError(f"{path}: not valid JSON ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise RunFormatError(f"{path}: holds a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def _entry(path: Path, data: dict, key: str, kinds: type | tuple, default=None, required: bool = False):
+    """``data[key]`` checked to be of ``kinds`` (``bool`` never counts as a number); ``default`` when absent."""
+    if key not in data or data[key] is None:
+        if required:
+            raise RunFormatError(f"{path}: no {key!r} entry")
+        return default
+    value = data[key]
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise RunFormatError(f"{path}: {key!r} must be {names}, not {type(value).__name__} {value!r:.60}")
+    return value
 
 
 def default_runs_root() -> Path:
@@ -178,7 +226,15 @@ def write_checkpoint(
 
 
 def read_checkpoint(path: Path) -> dict:
-    """Load a checkpoint dict, with a clear error for a missing, corrupt or foreign file."""
+    """Load a checkpoint dict, with a clear error for a missing, corrupt, foreign or newer file.
+
+    Raises
+    ------
+    FileNotFoundError
+        No checkpoint there.
+    RunFormatError
+        (a ``ValueError``) anything else: not a regular file, not a torch file, not ours, a newer format.
+    """
     import torch
 
     path = Path(path)
@@ -189,28 +245,50 @@ def read_checkpoint(path: Path) -> dict:
     if path.suffix.lower() == ".onnx":
         raise ValueError(f"{path} is an ONNX model, not a checkpoint: give a run folder or its {CHECKPOINT}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular_file(path) as f:  # a FIFO named checkpoint.pt would block torch.load
+            state = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
         reason = (
             str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         )  # torch adds paragraphs of advice
-        raise ValueError(
+        raise RunFormatError(
             f"{path} is not a readable digit-distill checkpoint ({type(exc).__name__}: {reason})"
-        ) from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a digit-distill checkpoint (format {CHECKPOINT_FORMAT} expected)")
+        ) from None
+    found = state.get("format") if isinstance(state, dict) else None
+    if newer_format(found, CHECKPOINT_FORMAT):
+        raise RunFormatError(
+            f"{path} was written by a newer digit-distill (format {found}; this version reads "
+            f"{CHECKPOINT_FORMAT}): update digit-distill to use it"
+        )
+    if found != CHECKPOINT_FORMAT:
+        raise RunFormatError(
+            f"{path} is not a digit-distill checkpoint (format {CHECKPOINT_FORMAT} expected)"
+        )
     return state
 
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
-    """Rebuild the model stored in a run folder or checkpoint file; returns ``(model in eval mode, metadata)``."""
+    """Rebuild the model stored in a run folder or checkpoint file; returns ``(model in eval mode, metadata)``.
+
+    Raises ``FileNotFoundError`` or :class:`RunFormatError` (missing entries, wrong types, weights that do not
+    fit the architecture).
+    """
     from core.models import ModelConfig, build_model
 
     state = read_checkpoint(path)
-    model = build_model(ModelConfig.from_dict(state["model_config"]))
-    model.load_state_dict(state["state_dict"])
+    try:
+        model = build_model(ModelConfig.from_dict(state["model_config"]))
+        model.load_state_dict(state["state_dict"])
+        history = state["history"]
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise TypeError("history must be a list of per-epoch entries")
+        test_accuracy = history[-1]["test_acc"] if history else None
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise RunFormatError(
+            f"{path}: a damaged checkpoint ({type(exc).__name__}: {exc}); the model cannot be rebuilt"
+        ) from None
     meta = {k: v for k, v in state.items() if k not in ("state_dict", "optimizer", "generator", "rng")}
-    meta["test_accuracy"] = state["history"][-1]["test_acc"] if state["history"] else None
+    meta["test_accuracy"] = test_accuracy
     return model.eval(), meta
 
 
@@ -239,10 +317,9 @@ def write_status(run_dir: Path, status: str, message: str = "", **extra) -> None
 def read_status(run_dir: Path) -> dict:
     """status.json as a dict (``{}`` when missing or unreadable)."""
     try:
-        data = json.loads((Path(run_dir) / STATUS).read_text())
-    except (OSError, json.JSONDecodeError):
+        return read_json_object(Path(run_dir) / STATUS)
+    except RunFormatError:
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _alive(pid) -> bool:
@@ -250,10 +327,10 @@ def _alive(pid) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     except PermissionError:
         return True
+    except (OSError, OverflowError):  # no such process, or a pid no process can have
+        return False
     return True
 
 
@@ -353,30 +430,47 @@ def _status_of(run_dir: Path, metrics: dict, history: list) -> tuple[str, str, d
 
 
 def read_run(run_dir: Path) -> RunInfo:
-    """Read one run folder (raises ValueError when its JSON files are missing or corrupt)."""
+    """Read one run folder.
+
+    Raises
+    ------
+    RunFormatError
+        (a ``ValueError``) config.json missing or corrupt, any of its JSON files of the wrong shape (missing
+        entries, wrong types) or from a newer version of digit-distill; the message names the file.
+    """
     run_dir = Path(run_dir)
-    try:
-        config = json.loads((run_dir / CONFIG).read_text())
-        metrics = json.loads((run_dir / METRICS).read_text()) if (run_dir / METRICS).exists() else {}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{run_dir} is not a readable run folder: {exc}") from exc
-    history = metrics.get("history", [])
+    config_path, metrics_path, status_path = run_dir / CONFIG, run_dir / METRICS, run_dir / STATUS
+    config = read_json_object(config_path)
+    if newer_format(config.get("format"), CONFIG_FORMAT):
+        raise RunFormatError(
+            f"{config_path}: written by a newer digit-distill (format {config['format']}; this version reads "
+            f"{CONFIG_FORMAT}): update digit-distill to use this run"
+        )
+    metrics = read_json_object(metrics_path) if metrics_path.exists() else {}
+    train = _entry(config_path, config, "train", dict, required=True)
+    history = _entry(metrics_path, metrics, "history", list, default=[])
+    if not all(isinstance(h, dict) for h in history):
+        raise RunFormatError(f"{metrics_path}: 'history' must be a list of per-epoch objects")
     status, message, saved = _status_of(run_dir, metrics, history)
+    if status not in STATUSES:
+        raise RunFormatError(f"{status_path}: status {status!r:.40} is not one of {', '.join(STATUSES)}")
+    accuracy = _entry(metrics_path, metrics, "test_accuracy", (int, float))
     onnx_path = run_dir / ONNX
     return RunInfo(
         path=run_dir,
-        role=config["role"],
-        preset=config["preset"],
-        created=config.get("created", ""),
-        test_accuracy=metrics.get("test_accuracy"),
-        params=metrics.get("params", 0),
+        role=_entry(config_path, config, "role", str, required=True),
+        preset=_entry(config_path, config, "preset", str, required=True),
+        created=_entry(config_path, config, "created", str, default=""),
+        test_accuracy=None if accuracy is None else float(accuracy),
+        params=_entry(metrics_path, metrics, "params", int, default=0),
         epochs_done=len(history),
-        epochs=saved.get("epochs", config["train"]["epochs"]),
+        epochs=_entry(status_path, saved, "epochs", int, default=None)
+        or _entry(config_path, train, "epochs", int, required=True),
         status=status,
         onnx_path=onnx_path if onnx_path.exists() else None,
-        kd=config.get("kd"),
-        recipe=config.get("recipe"),
-        message=message,
+        kd=_entry(config_path, config, "kd", dict),
+        recipe=_entry(config_path, config, "recipe", str),
+        message=str(message),
         config=config,
         history=history,
     )

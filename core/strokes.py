@@ -17,6 +17,8 @@ the same strokes, so keep both in step):
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from core.fileio import open_regular_file
 from core.preprocess import to_mnist
 
 CANVAS_SIZE = 280
@@ -56,52 +59,115 @@ class DrawnSample:
     institution: str = ""
 
 
+#: Largest total of uncompressed arrays :func:`load_drawn` reads (the development set holds about 2 MB).
+MAX_NPZ_BYTES = 256 * 1024 * 1024
+_REQUIRED = ("points", "stroke_offsets", "sample_stroke_offsets", "labels")
+# What np.load and zipfile raise on a damaged or foreign file besides OSError/ValueError.
+_NPZ_ERRORS = (
+    OSError,
+    ValueError,
+    EOFError,
+    KeyError,
+    RuntimeError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` (no pickles), refusing one that would expand past :data:`MAX_NPZ_BYTES`."""
+    try:
+        file = open_regular_file(path)
+    except FileNotFoundError:
+        raise StrokesFormatError(f"{path}: no such strokes file") from None
+    except OSError as exc:
+        raise StrokesFormatError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    with file:
+        try:
+            data = np.load(file, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise StrokesFormatError(f"{path}: a single .npy array, not an .npz of strokes")
+            with data:
+                expanded = sum(info.file_size for info in data.zip.infolist())
+                if expanded > MAX_NPZ_BYTES:
+                    raise StrokesFormatError(
+                        f"{path}: its arrays would take {expanded:,} bytes, more than the {MAX_NPZ_BYTES:,} accepted"
+                    )
+                return {
+                    key: data[key]
+                    for key in data.files
+                    if key in _REQUIRED or key in ("writer", "institution")
+                }
+        except StrokesFormatError:
+            raise
+        except _NPZ_ERRORS as exc:
+            raise StrokesFormatError(
+                f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})"
+            ) from None
+
+
+def _offsets(path: Path, arrays: dict, key: str, end: int, what: str) -> np.ndarray:
+    """``arrays[key]`` checked as offsets: whole numbers from 0 to ``end``, each step at least 1 (nothing empty)."""
+    offsets = arrays[key]
+    if offsets.ndim != 1 or offsets.dtype.kind not in "iu" or len(offsets) < 1:
+        raise StrokesFormatError(
+            f"{path}: {key} must be a 1-D array of whole numbers, not {offsets.dtype} {offsets.shape}"
+        )
+    offsets = offsets.astype(np.int64)
+    if offsets[0] != 0 or offsets[-1] != end:
+        raise StrokesFormatError(f"{path}: {key} must run from 0 to {end}, not {offsets[0]} to {offsets[-1]}")
+    if np.any(np.diff(offsets) < 1):
+        raise StrokesFormatError(f"{path}: {key} holds an empty {what} (offsets must rise by at least 1)")
+    return offsets
+
+
 def load_drawn(path: str | os.PathLike) -> list[DrawnSample]:
     """Read a drawn-digits ``.npz`` (``points``, ``stroke_offsets``, ``sample_stroke_offsets``, ``labels``).
 
     Raises
     ------
     StrokesFormatError
-        The file is missing, not an ``.npz``, or its arrays are inconsistent.
+        The file is missing, not a regular file, not an ``.npz``, too large, or its arrays are inconsistent
+        (wrong keys, types or shapes, offsets out of range, empty strokes or samples, NaN points, labels not 0-9).
     """
     path = Path(path)
-    if not path.is_file():
-        raise StrokesFormatError(f"{path}: no such strokes file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
-        raise StrokesFormatError(f"{path}: not a readable .npz file ({exc})") from None
-    missing = {"points", "stroke_offsets", "sample_stroke_offsets", "labels"} - set(arrays)
+    arrays = _read_npz(path)
+    missing = set(_REQUIRED) - set(arrays)
     if missing:
         raise StrokesFormatError(f"{path}: missing arrays {sorted(missing)}")
 
-    points = np.asarray(arrays["points"], dtype=np.float32)
-    strokes_at = np.asarray(arrays["stroke_offsets"], dtype=np.int64)
-    samples_at = np.asarray(arrays["sample_stroke_offsets"], dtype=np.int64)
-    labels = np.asarray(arrays["labels"])
+    points, labels = arrays["points"], arrays["labels"]
+    if points.ndim != 2 or points.shape[1:] != (2,) or points.dtype.kind not in "iuf":
+        raise StrokesFormatError(
+            f"{path}: points must be an (N, 2) array of numbers, not {points.dtype} {points.shape}"
+        )
+    points = points.astype(np.float32)
+    if not np.isfinite(points).all():
+        raise StrokesFormatError(f"{path}: points hold NaN or infinite values")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or np.any(labels > 9) or np.any(labels < 0):
+        raise StrokesFormatError(f"{path}: labels must be a 1-D array of digits 0-9")
     n = len(labels)
-    if (
-        points.ndim != 2
-        or points.shape[1] != 2
-        or len(samples_at) != n + 1
-        or strokes_at[-1] != len(points)
-        or samples_at[-1] != len(strokes_at) - 1
-        or np.any(np.diff(strokes_at) < 1)
-        or np.any(np.diff(samples_at) < 1)
-        or np.any(labels > 9)
-    ):
-        raise StrokesFormatError(f"{path}: offsets, points and labels do not fit together")
-    writers = arrays.get("writer", np.full(n, ""))
-    institutions = arrays.get("institution", np.full(n, ""))
+    strokes_at = _offsets(path, arrays, "stroke_offsets", len(points), "stroke")
+    samples_at = _offsets(path, arrays, "sample_stroke_offsets", len(strokes_at) - 1, "sample")
+    if len(samples_at) != n + 1:
+        raise StrokesFormatError(
+            f"{path}: sample_stroke_offsets has {len(samples_at)} entries for {n} labels"
+        )
+    extras = {}
+    for key in ("writer", "institution"):
+        values = arrays.get(key, np.full(n, ""))
+        if values.shape != (n,):
+            raise StrokesFormatError(f"{path}: {key} has shape {values.shape}, expected ({n},)")
+        extras[key] = values
 
     strokes = [points[strokes_at[s] : strokes_at[s + 1]] for s in range(len(strokes_at) - 1)]
     return [
         DrawnSample(
             strokes=strokes[samples_at[i] : samples_at[i + 1]],
             label=int(labels[i]),
-            writer=str(writers[i]),
-            institution=str(institutions[i]),
+            writer=str(extras["writer"][i]),
+            institution=str(extras["institution"][i]),
         )
         for i in range(n)
     ]

@@ -32,7 +32,17 @@ def pytest_sessionfinish(session, exitstatus):
     from tests import reliability
 
     if os.environ.get(reliability.ENV) and reliability.COUNTS:
-        reliability.write_counts(os.environ[reliability.ENV])
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        outcomes = {
+            k: len(v) for k, v in reporter.stats.items() if k in ("passed", "failed", "error", "skipped")
+        }
+        session_facts = {
+            "profile": os.environ.get("HYPOTHESIS_PROFILE", "ci"),
+            "exit_status": int(exitstatus),
+            "tests": outcomes,
+            "args": [str(a) for a in session.config.args],
+        }
+        reliability.write_counts(os.environ[reliability.ENV], session_facts)
 
 
 @pytest.fixture(scope="session")

@@ -123,15 +123,18 @@ def check_write(
     return outcome
 
 
-def write_counts(path: str | os.PathLike) -> None:
-    """Add this session's counts to ``path`` (a JSON file, created if missing; earlier categories are kept)."""
+def write_counts(path: str | os.PathLike, session: dict | None = None) -> None:
+    """Add this session's counts to ``path`` (a JSON file, created if missing; earlier categories are kept).
+
+    ``session``: facts about the pytest session (profile, exit status, tests run), appended to ``sessions``.
+    """
     path = Path(path)
-    data = {"categories": {}}
+    data: dict = {}
     if path.exists():
         try:
             data = json.loads(path.read_text())
         except ValueError:
-            pass
+            data = {}
     categories = data.setdefault("categories", {})
     for category, counts in COUNTS.items():
         entry = categories.setdefault(category, dict.fromkeys(OUTCOMES, 0))
@@ -139,6 +142,8 @@ def write_counts(path: str | os.PathLike) -> None:
             entry[outcome] = entry.get(outcome, 0) + counts[outcome]
         if category in EXPECTATIONS:
             entry["expectation"] = EXPECTATIONS[category]
+    if session is not None:
+        data.setdefault("sessions", []).append(session)
     from core.fileio import atomic_write_json
 
     atomic_write_json(path, data)

@@ -16,6 +16,7 @@ import torch
 
 import core.fileio as fileio
 from core.fileio import atomic_path, atomic_write, atomic_write_bytes, atomic_write_json
+from core.runs import RunSaveError
 from tests import reliability
 
 FAULTS = [
@@ -140,8 +141,23 @@ def _site_atomic_path(folder):
 
 
 def _site_checkpoint(folder):
-    with atomic_path(folder / "checkpoint.pt") as tmp:
-        torch.save({"w": torch.zeros(100)}, tmp)
+    from core.models import build_model, get_preset
+    from core.runs import write_checkpoint
+    from core.training import TrainConfig
+
+    cfg = get_preset("paper").student
+    model = build_model(cfg)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    write_checkpoint(
+        folder / "checkpoint.pt", model, optimizer, torch.Generator(), [], "student", "paper", cfg,
+        TrainConfig(), None,
+    )  # fmt: skip
+
+
+def _site_run_status(folder):
+    from core.runs import write_status
+
+    write_status(folder, "running", "epoch 1")
 
 
 def _site_onnx_export(folder):
@@ -170,8 +186,9 @@ SITES = {
     "atomic_write_json": (_site_json, "result.json"),
     "atomic_write_bytes (MNIST download)": (_site_bytes, "data.gz"),
     "atomic_path (figures, quantized models)": (_site_atomic_path, "figure.png"),
-    "checkpoint (torch.save)": (_site_checkpoint, "checkpoint.pt"),
+    "checkpoint.pt (torch.save)": (_site_checkpoint, "checkpoint.pt"),
     "metrics.json": (_site_run_metrics, "metrics.json"),
+    "status.json": (_site_run_status, "status.json"),
     "ONNX export": (_site_onnx_export, "model.onnx"),
     "known_hosts": (_site_known_hosts, "known_hosts"),
 }
@@ -189,5 +206,8 @@ def test_fault_at_write_site_keeps_the_previous_file(site, step, code, tmp_path,
     write(tmp_path)  # the previous good file, written for real
     assert (tmp_path / name).exists()
     inject(step, code)
-    exc = reliability.check_write(WRITE_FAULTS, tmp_path, lambda: write(tmp_path), (OSError,))
+    exc = reliability.check_write(WRITE_FAULTS, tmp_path, lambda: write(tmp_path), (OSError, RunSaveError))
+    if isinstance(exc, RunSaveError):  # run folders name the file and say "disk full" / "permission denied"
+        assert str(tmp_path / name) in str(exc)
+        exc = exc.__cause__
     assert exc.errno == code, exc

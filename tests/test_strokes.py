@@ -104,7 +104,7 @@ def test_bad_strokes_file(tmp_path):
         sample_stroke_offsets=np.array([0, 2]),
         labels=np.zeros(1, np.uint8),
     )
-    with pytest.raises(StrokesFormatError, match="do not fit"):
+    with pytest.raises(StrokesFormatError, match="stroke_offsets must run from 0 to 5, not 0 to 9"):
         load_drawn(inconsistent)
     (tmp_path / "text.npz").write_text("hello")
     with pytest.raises(StrokesFormatError, match="not a readable"):
