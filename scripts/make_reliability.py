@@ -75,7 +75,7 @@ def render(data: dict) -> str:
         "Every parser and loader is fed damaged and hostile input generated with "
         "[hypothesis](https://hypothesis.readthedocs.io) (property-based tests in `tests/test_properties.py`; "
         "field values in `tests/test_validation.py`; the `.om` header and ATC output in "
-        "`tests/test_atlas_properties.py` when present), and every atomic write site is run with a disk that is "
+        "`tests/test_atlas_properties.py`), and every atomic write site is run with a disk that is "
         "full or refuses permission (`tests/test_fileio.py`). Each input must end in a correct result or the "
         "loader's own typed error, within its time limit, leaving every file it did not mean to change as it was. "
         "`tests/reliability.py` counts each input by what it ended in:",
@@ -134,7 +134,10 @@ def render(data: dict) -> str:
         "shape, not a dict, truncated, a flipped byte, random or empty, a FIFO.",
         "- **write faults**: disk full (ENOSPC), permission denied (EACCES) and I/O error (EIO) when creating, "
         "writing, flushing or renaming the temporary file, at each write site (JSON, downloads, figures, "
-        "checkpoints, metrics.json, ONNX export, known_hosts).",
+        "checkpoint.pt, metrics.json, status.json, ONNX export, known_hosts).",
+        "- **.om headers and ATC output** (`tests/test_atlas_properties.py`, by the Atlas bridge): random bytes "
+        "and file sizes up to 2^66, headers whose lengths fit or miss by a few bytes; random UTF-8 lines and "
+        "printed error codes with any text.",
         "- **option and form-field values**: any number (NaN, infinities, huge, negative, fractions) and any "
         "text for every field of `core.validation`.",
         "",

@@ -201,7 +201,8 @@ def test_fault_at_write_site_keeps_the_previous_file(site, step, code, tmp_path,
     write, name = SITES[site]
     reliability.describe(
         WRITE_FAULTS,
-        "OSError with the injected errno; the previous file byte for byte intact, no temporary left",
+        "OSError with the injected errno (RunSaveError naming the file in run folders); the previous file byte "
+        "for byte intact, no temporary file left",
     )
     write(tmp_path)  # the previous good file, written for real
     assert (tmp_path / name).exists()
