@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "app.commands.predict",
         "classify digit images with an ONNX model (default: the bundled student)",
     ),
+    "calibrate": (
+        "app.commands.calibrate",
+        "fit 'not sure' and 'not a digit' for ONNX models (stored in the model files)",
+    ),
     "reproduce": (
         "app.commands.reproduce",
         "reproduce the paper's table: teacher, student trained normally, distilled student",

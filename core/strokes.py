@@ -283,3 +283,39 @@ def evaluate_drawn(
         "per_digit": per_digit,
         "confusion": confusion.tolist(),
     }
+
+
+def save_drawn(samples: list[DrawnSample], path: str | os.PathLike) -> Path:
+    """Write samples as a drawn-digits ``.npz`` (the format :func:`load_drawn` reads), atomically.
+
+    Raises
+    ------
+    ValueError
+        A sample has no strokes, an empty stroke, or a label outside 0-9.
+    """
+    from core.fileio import atomic_path
+
+    points, stroke_offsets, sample_offsets = [], [0], [0]
+    for i, sample in enumerate(samples):
+        if not sample.strokes or any(len(s) == 0 for s in sample.strokes):
+            raise ValueError(f"sample {i} has an empty stroke or no stroke at all")
+        if not 0 <= int(sample.label) <= 9:
+            raise ValueError(f"sample {i}: label {sample.label} is not a digit 0-9")
+        for stroke in sample.strokes:
+            pts = np.asarray(stroke, dtype=np.float32).reshape(-1, 2)
+            points.append(pts)
+            stroke_offsets.append(stroke_offsets[-1] + len(pts))
+        sample_offsets.append(len(stroke_offsets) - 1)
+    arrays = {
+        "points": np.concatenate(points) if points else np.zeros((0, 2), dtype=np.float32),
+        "stroke_offsets": np.asarray(stroke_offsets, dtype=np.int64),
+        "sample_stroke_offsets": np.asarray(sample_offsets, dtype=np.int64),
+        "labels": np.asarray([s.label for s in samples], dtype=np.uint8),
+        "institution": np.asarray([s.institution for s in samples], dtype=str),
+        "writer": np.asarray([s.writer for s in samples], dtype=str),
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    return path

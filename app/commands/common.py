@@ -11,6 +11,11 @@ from pathlib import Path
 
 from core.data import MNIST, load_mnist
 
+DEFAULT_DRAWN = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "drawn-digits-dev" / "strokes.npz"
+)
+"""The drawn-digits development set beside the repository (``../shared/data/drawn-digits-dev``), if present."""
+
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
     """``--data-dir`` and ``--no-download``."""

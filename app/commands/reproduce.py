@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.commands import CommandError
 from app.commands.common import (
+    DEFAULT_DRAWN,
     ConsoleProgress,
     add_data_args,
     add_json_arg,
@@ -21,10 +22,6 @@ from core.experiments import ExperimentStopped
 from core.experiments.report import format_table
 from core.experiments.reproduce import ReproduceOptions, reproduce
 from core.recipes import RECIPES
-
-DEFAULT_DRAWN = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "drawn-digits-dev" / "strokes.npz"
-)
 
 
 def register(subparsers) -> None:
