@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "app.commands.calibrate",
         "fit 'not sure' and 'not a digit' for ONNX models (stored in the model files)",
     ),
+    "personalize": (
+        "app.commands.personalize",
+        "fine-tune the student on one person's digits (distilled from the teacher)",
+    ),
     "reproduce": (
         "app.commands.reproduce",
         "reproduce the paper's table: teacher, student trained normally, distilled student",

@@ -137,3 +137,41 @@ class JobCache:
             teacher.cpu()
             self._logits[key] = (data, logits)
         return self._logits[key][1]
+
+
+def with_personal(
+    data: MNIST,
+    strokes_path: Path,
+    indices: list[int] | None,
+    copies: int,
+    augmentation: AugmentConfig,
+    seed: int = POOL_SEED,
+) -> MNIST:
+    """``data`` with a person's drawn digits added: each rendered like the canvas, plus ``copies`` jittered ones.
+
+    ``indices`` picks samples of the strokes file (all when ``None``). The jitter is the recipe's augmentation
+    drawn once with a fixed seed, so the same job sees the same images every time (and a resume too).
+    """
+    import numpy as np
+
+    from core.preprocess import to_mnist
+    from core.strokes import load_drawn, render_strokes
+
+    samples = load_drawn(strokes_path)
+    if indices is not None:
+        bad = [i for i in indices if not 0 <= i < len(samples)]
+        if bad:
+            raise ValueError(f"{strokes_path} has {len(samples)} samples; no sample {bad[0]}")
+        samples = [samples[i] for i in indices]
+    if not samples:
+        raise ValueError(f"{strokes_path}: no personal digits to learn from")
+    images = torch.from_numpy(
+        np.stack([to_mnist(render_strokes(s.strokes)) for s in samples])[:, None].astype(np.float32)
+    )
+    labels = torch.tensor([s.label for s in samples], dtype=torch.int64)
+    gen = torch.Generator().manual_seed(seed + 2)
+    parts, part_labels = [data.train_images, images], [data.train_labels, labels]
+    for _ in range(copies):
+        parts.append(random_affine(images, augmentation, gen))
+        part_labels.append(labels)
+    return _with_train(data, torch.cat(parts), torch.cat(part_labels))

@@ -83,6 +83,12 @@ class JobSpec:
         Where MNIST is, where run folders go, and a fixed folder name (experiments; default: a new name).
     export
         Export a complete run to ONNX.
+    init_weights
+        Start from these weights (an ``.onnx`` file, run folder or checkpoint; its architecture is used)
+        instead of a random initialisation: fine-tuning, as in personalisation.
+    personal, personal_indices
+        A drawn-digits ``.npz`` (a person's own digits) whose samples (all, or those at ``personal_indices``)
+        join the training data, rendered like the canvas, with the recipe's ``personal_copies`` jittered copies.
     """
 
     recipe: str = "strong"
@@ -98,6 +104,9 @@ class JobSpec:
     runs_root: Path | None = None
     run_name: str | None = None
     export: bool = True
+    init_weights: Path | None = None
+    personal: Path | None = None
+    personal_indices: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,9 @@ class DataConfig:
     pool_seed: int = POOL_SEED
     validation: int | None = None
     restroke: float = 0.0
+    personal: str | None = None
+    personal_indices: list[int] | None = None
+    personal_copies: int = 0
 
     def validate(self) -> None:
         """Refuse values out of range with a message naming the value."""
@@ -125,6 +137,8 @@ class DataConfig:
             raise ValueError(f"max test samples must be >= 1, got {self.max_test_samples}")
         if self.validation is not None and not 1 <= self.validation < 60000:
             raise ValueError(f"validation images must be between 1 and 59999, got {self.validation}")
+        if int(self.personal_copies) != self.personal_copies or self.personal_copies < 0:
+            raise ValueError(f"personal copies must be an integer >= 0, got {self.personal_copies}")
 
 
 @dataclass
@@ -140,6 +154,7 @@ class JobConfig:
     kd: KDConfig | None
     data: DataConfig
     teacher: dict | None
+    init: dict | None = None
 
     def to_dict(self) -> dict:
         """Plain-JSON form (config.json without its ``created`` and ``torch`` entries)."""
@@ -156,6 +171,7 @@ class JobConfig:
             "kd": self.kd.to_dict() if self.kd else None,
             "data": asdict(self.data),
             "teacher": self.teacher,
+            "init": self.init,
         }
 
     @classmethod
@@ -171,6 +187,7 @@ class JobConfig:
             kd=KDConfig.from_dict(d["kd"]) if d["kd"] else None,
             data=DataConfig(**d["data"]),
             teacher=d["teacher"],
+            init=d.get("init"),
         )
 
     def value(self, key: str) -> Any:
@@ -254,6 +271,20 @@ def _coerce(default: Any, value: Any, key: str) -> Any:
 
 def _teacher_info(path: Path) -> dict:
     path = Path(path).expanduser().resolve()
+    if path.suffix == ".onnx":  # a teacher that exists only as an exported model (the bundled one)
+        from core.inference import InvalidModelError, OnnxClassifier
+
+        try:
+            meta = OnnxClassifier(path).metadata
+        except InvalidModelError as exc:
+            raise JobError(f"cannot use {path} as the teacher: {exc}") from None
+        accuracy = meta.get("accuracy")
+        return {
+            "onnx": str(path),
+            "name": path.name,
+            "recipe": meta.get("recipe"),
+            "test_accuracy": float(accuracy) if accuracy else None,
+        }
     folder = path if path.is_dir() else path.parent
     try:
         info = runs.read_run(folder)
@@ -288,39 +319,63 @@ def resolve(spec: JobSpec) -> JobConfig:
     overrides = {k: _coerce(values[k], v, k) for k, v in given.items()}
     overrides = {k: v for k, v in sorted(overrides.items()) if v != values[k]}
     merged = values | overrides
+    recipe = get_recipe(spec.recipe)
+    max_train = spec.max_train_samples if spec.max_train_samples is not None else recipe.mnist_samples
     train_cfg = TrainConfig(
         **{k: merged[k] for k in TRAIN_KEYS},
         seed=spec.seed,
         device=spec.device,
-        max_train_samples=spec.max_train_samples,
+        max_train_samples=max_train,
     )
     if int(spec.seed) != spec.seed or spec.seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {spec.seed}")
+    personal = {}
+    if spec.personal is not None:
+        path = Path(spec.personal).expanduser().resolve()
+        if not path.is_file():
+            raise JobError(f"{spec.personal}: no such strokes file")
+        indices = sorted(int(i) for i in spec.personal_indices) if spec.personal_indices is not None else None
+        personal = {
+            "personal": str(path),
+            "personal_indices": indices,
+            "personal_copies": recipe.personal_copies,
+        }
     data = DataConfig(
         styles=merged["styles"],
         pool_copies=merged["pool_copies"],
         max_test_samples=spec.max_test_samples,
         validation=spec.validation,
         restroke=merged["restroke"],
+        **personal,
     )
     data.validate()
+    model_cfg, init = recipe.model_for(spec.role), None
+    if spec.init_weights is not None:
+        from core.weights import WeightsError, model_config_of
+
+        path = Path(spec.init_weights).expanduser().resolve()
+        try:
+            model_cfg = model_config_of(path)
+        except (WeightsError, ValueError) as exc:
+            raise JobError(f"cannot start from {spec.init_weights}: {exc}") from None
+        init = {"path": str(path), "name": path.name}
     kd = teacher = None
     if spec.role == "distilled":
         kd = KDConfig(temperature=merged["temperature"], alpha=merged["alpha"])
         if spec.teacher_run is None:
             raise JobError("distillation needs a trained teacher run")
         teacher = _teacher_info(spec.teacher_run)
-    recipe = get_recipe(spec.recipe)
     return JobConfig(
         recipe=spec.recipe,
         role=spec.role,
         preset=recipe.preset,
         overrides=overrides,
-        model=recipe.model_for(spec.role),
+        model=model_cfg,
         train=train_cfg,
         kd=kd,
         data=data,
         teacher=teacher,
+        init=init,
     )
 
 
@@ -590,11 +645,36 @@ def _execute(
         max_test_samples=config.data.max_test_samples,
         validation=config.data.validation,
     )
+    if config.data.personal:
+        from core.jobdata import with_personal
+
+        progress.status(f"adding the personal digits of {config.data.personal}")
+        prepared = with_personal(
+            prepared,
+            Path(config.data.personal),
+            config.data.personal_indices,
+            config.data.personal_copies,
+            config.train.augmentation,
+            seed=config.data.pool_seed,
+        )
+    initial_state = None
+    if config.init is not None and not resume:
+        from core.weights import load_state
+
+        progress.status(f"starting from the weights of {config.init['path']}")
+        _, initial_state = load_state(config.init["path"])
     teacher = teacher_logits = None
     if config.role == "distilled":
-        teacher_path = Path(config.teacher["run"])
-        progress.status(f"teacher: {teacher_path}")
-        teacher, _ = cache.teacher(teacher_path, load_teacher)
+        if config.teacher.get("onnx"):
+            from core.weights import OnnxTeacher
+
+            teacher_path = Path(config.teacher["onnx"])
+            progress.status(f"teacher: {teacher_path}")
+            teacher = cache.teacher(teacher_path, lambda p: (OnnxTeacher(p), {}))[0]
+        else:
+            teacher_path = Path(config.teacher["run"])
+            progress.status(f"teacher: {teacher_path}")
+            teacher, _ = cache.teacher(teacher_path, load_teacher)
         if not cfg.augment:
             progress.status("computing the teacher's logits on the training set")
             teacher_logits = cache.logits(teacher_path, teacher, prepared, torch_device)
@@ -619,7 +699,17 @@ def _execute(
     try:
         with lock:
             result = _train_locked(
-                config, cfg, progress, prepared, teacher, teacher_logits, run_dir, resume, rank, extension
+                config,
+                cfg,
+                progress,
+                prepared,
+                teacher,
+                teacher_logits,
+                run_dir,
+                resume,
+                rank,
+                extension,
+                initial_state,
             )
             if result is None:
                 info = runs.read_run(run_dir) if rank == 0 else None
@@ -680,7 +770,19 @@ def _hparams(config: JobConfig, cfg: TrainConfig) -> dict:
     }
 
 
-def _train_locked(config, cfg, progress, prepared, teacher, teacher_logits, run_dir, resume, rank, extension):
+def _train_locked(
+    config,
+    cfg,
+    progress,
+    prepared,
+    teacher,
+    teacher_logits,
+    run_dir,
+    resume,
+    rank,
+    extension,
+    initial_state=None,
+):
     """Train with the run folder locked; records the status. Returns None when stopped before any epoch."""
     if rank == 0:
         runs.clean_temp_files(run_dir)
@@ -717,6 +819,7 @@ def _train_locked(config, cfg, progress, prepared, teacher, teacher_logits, run_
                 resume=resume,
                 teacher_info=config.teacher,
                 teacher_logits=teacher_logits,
+                initial_state=initial_state,
             )
     except TrainingDiverged as exc:
         if rank == 0:

@@ -64,6 +64,8 @@ class Recipe:
     # pool_copies: jittered copies of the training set drawn once for the students (0: jitter online).
     # styles: share of zeros, ones and sevens redrawn once in European styles (core.styles).
     # restroke: share of training digits redrawn once with the canvas's round pen (core.augment.restroke).
+    mnist_samples: int | None = None
+    personal_copies: int = 0
 
     def model_for(self, role: str) -> ModelConfig:
         """Architecture for ``role``."""
@@ -210,6 +212,26 @@ RECIPES["app"] = replace(
 
 DEFAULT_RECIPE = "strong"
 """The recipe used when none is named (CLI, app): its KDConfig holds the default temperature T and alpha."""
+# Personalisation: the bundled student fine-tuned on a person's own digits (each one rendered like the canvas
+# plus jittered copies) mixed with a fixed subset of MNIST so that it does not forget, by distillation from
+# the teacher (core.personalize). Both students get the same short fine-tuning; "student" is the same
+# fine-tuning without the teacher. Starts from the base model's weights, never from scratch.
+_PERSONAL = TrainConfig(epochs=3, batch_size=128, lr=1e-3, optimizer="adam", schedule="cosine")
+RECIPES["personal"] = replace(
+    RECIPES["app"],
+    name="personal",
+    description=(
+        "Personalisation: fine-tune a trained student on a person's digits (with jittered copies) mixed with "
+        "MNIST, distilled from the teacher."
+    ),
+    student=_PERSONAL,
+    distilled=_PERSONAL,
+    kd=KDConfig(temperature=4.0, alpha=0.5),
+    pool_copies=0,
+    styles=0.0,
+    mnist_samples=6000,
+    personal_copies=30,
+)
 
 
 def get_recipe(name: str) -> Recipe:

@@ -232,6 +232,14 @@ def render_strokes(
     return np.asarray(big.reduce(ss))
 
 
+def render_inputs(samples: list[DrawnSample]) -> np.ndarray:
+    """Samples rendered like the canvas and preprocessed like the app: ``(N, 1, 28, 28)`` float32 model inputs."""
+    out = np.empty((len(samples), 1, 28, 28), dtype=np.float32)
+    for i, sample in enumerate(samples):
+        out[i, 0] = to_mnist(render_strokes(sample.strokes))
+    return out
+
+
 def evaluate_drawn(
     classifier,
     npz_path: str | os.PathLike,

@@ -345,6 +345,7 @@ def train(
     resume: bool = False,
     teacher_info: dict | None = None,
     teacher_logits: torch.Tensor | None = None,
+    initial_state: dict | None = None,
 ) -> TrainResult:
     """Train one model; see the module docstring.
 
@@ -372,6 +373,9 @@ def train(
     teacher_logits
         Optional precomputed teacher logits ``(len(data.train_images), C)`` for ``role="distilled"`` without
         augmentation (sweeps and repeated seeds reuse them instead of recomputing the teacher's forward pass).
+    initial_state
+        Weights to start from instead of a random initialisation (fine-tuning, e.g. personalisation); a
+        resumed checkpoint takes precedence.
     """
     from core import runs  # runs imports this module's configs
 
@@ -386,7 +390,10 @@ def train(
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    model = build_model(model_cfg).to(device)
+    model = build_model(model_cfg)
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
+    model = model.to(device)
     optimizer = _make_optimizer(model, cfg)
     # Under torchrun (torch.distributed initialised, see core.distributed) every process takes its share of
     # each batch and DistributedDataParallel averages the gradients: the same steps as one process would take.

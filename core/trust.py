@@ -332,7 +332,8 @@ class TrustSettings:
     Attributes
     ----------
     holdout
-        MNIST training images ``[start, stop)`` used for fitting (the last 10,000 of the 60,000).
+        MNIST training images ``[start, stop)`` used for fitting; ``None``: the validation split that training
+        holds out (:meth:`core.data.MNIST.hold_out_validation`, the last ``core.data.VALIDATION_SIZE``).
     threshold_share
         Last share of ``holdout`` kept out of the gate's training, to set its threshold.
     nondigits
@@ -347,7 +348,7 @@ class TrustSettings:
         The gate MLP and its full-batch Adam training.
     """
 
-    holdout: tuple[int, int] = (50000, 60000)
+    holdout: tuple[int, int] | None = None
     threshold_share: float = 0.3
     nondigits: int = 4500
     seed: int = 0
@@ -357,6 +358,11 @@ class TrustSettings:
     steps: int = 1500
     lr: float = 3e-3
     weight_decay: float = 1e-3
+
+
+PERSONAL_SETTINGS = TrustSettings(holdout=(58500, 60000), nondigits=1800, steps=800)
+"""Fitting settings for personalised models: a smaller sample than :class:`TrustSettings`' defaults (about half a
+minute), taken from the same held-out validation images."""
 
 
 def _train_gate(pos: np.ndarray, neg: np.ndarray, settings: TrustSettings) -> dict:
@@ -397,6 +403,7 @@ def _train_gate(pos: np.ndarray, neg: np.ndarray, settings: TrustSettings) -> di
 class _FitData:
     """Held-out training digits (as they are and re-drawn) and generated non-digits, rendered once."""
 
+    holdout: tuple[int, int]
     raw: np.ndarray
     drawn: np.ndarray
     labels: np.ndarray
@@ -404,22 +411,32 @@ class _FitData:
     families: np.ndarray
 
 
+def holdout_range(mnist, settings: TrustSettings) -> tuple[int, int]:
+    """The training images ``[start, stop)`` that fitting uses (see :attr:`TrustSettings.holdout`)."""
+    if settings.holdout is not None:
+        return settings.holdout
+    from core.data import VALIDATION_SIZE
+
+    total = len(mnist.train_labels)
+    return total - VALIDATION_SIZE, total
+
+
 def fit_data(mnist, settings: TrustSettings = TrustSettings(), progress: Callable[[str], None] | None = None):
     """Render what fitting needs (model-independent, so several models can share it)."""
     from core.nondigits import FAMILIES, generate
 
-    start, stop = settings.holdout
+    start, stop = holdout_range(mnist, settings)
     raw = np.asarray(mnist.train_images[start:stop], dtype=np.float32)
     labels = np.asarray(mnist.train_labels[start:stop])
     if len(raw) < 20:
-        raise ValueError(f"the held-out slice {settings.holdout} of the training set has too few images")
+        raise ValueError(f"the held-out slice {start}:{stop} of the training set has too few images")
     if progress:
         progress(f"re-drawing {len(raw)} held-out training digits as strokes")
     drawn = mnist_as_drawing(raw)
     if progress:
         progress(f"drawing {settings.nondigits} non-digits (seed {settings.seed})")
     drawings, families = generate(settings.nondigits, list(FAMILIES), seed=settings.seed)
-    return _FitData(raw, drawn, labels, render_drawings(drawings), np.asarray(families))
+    return _FitData((start, stop), raw, drawn, labels, render_drawings(drawings), np.asarray(families))
 
 
 def fit_trust(
@@ -447,7 +464,7 @@ def fit_trust(
     held_scores = trust.gate_scores(held, np.concatenate([raw_logits[cut:], drawn_logits[cut:]]))
     trust.gate_threshold = float(np.quantile(held_scores, 1 - settings.digit_flag_rate))
     trust.fitted = {
-        "mnist_train_slice": list(settings.holdout),
+        "mnist_train_slice": list(data.holdout),
         "temperature_images": cut,
         "gate_digits": len(pos_x),
         "threshold_digits": len(held),
@@ -498,6 +515,9 @@ def evaluate_trust(
             "errors_caught": float((~sure)[wrong].mean()) if wrong.any() else None,
             "accuracy_when_sure": float(1 - wrong[sure].mean()) if sure.any() else None,
         }
+        confusion = np.zeros((10, 10), dtype=np.int64)
+        np.add.at(confusion, (np.asarray(y), logits.argmax(axis=1)), 1)
+        out[name]["confusion"] = confusion.tolist()
     flagged, _ = _flag_rates(trust, classifier, nondigit_images)
     families = np.asarray(nondigit_families)
     out["nondigits"] = {

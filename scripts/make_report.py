@@ -14,6 +14,7 @@ Inputs (each produced by the command recorded inside it):
 - ``docs/results/bundled-app/{teacher,student}.json``: the cards of the models bundled before (recipe ``app``)
 - ``docs/results/{canvas,canvas-mlp}/partial.json``: finished runs of a comparison still going
   (``scripts/collect_runs.py --finished``)
+- ``docs/results/trust/calibration.json``, ``docs/results/personal/writers.json``: see ``scripts/report_trust.py``
 
 A missing input leaves its section saying so; nothing in the report is typed in by hand.
 """
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from core.experiments.report import PAPER_TOLERANCE, STRONG_TARGETS  # noqa: E402
 from core.fileio import atomic_path, atomic_write_bytes  # noqa: E402
 from core.paper import PAPER  # noqa: E402
+from scripts.report_trust import trust_section  # noqa: E402
 
 DOCS = ROOT / "docs"
 RESULTS = DOCS / "results"
@@ -663,6 +665,7 @@ def build_markdown() -> str:
             )
         out.append("")
     out += notes(results, sweep, cards)
+    out += trust_section(RESULTS)
     out += ["## Time per step", ""]
     out += [
         timing_table(results, sweep),

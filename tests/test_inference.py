@@ -212,16 +212,21 @@ def _digit_png(path, image_01: np.ndarray, scale: int = 8):
     return path
 
 
+PREDICT_KEYS = {"file", "digit", "probabilities", "confidence", "unsure", "runner_up", "not_a_digit"}
+
+
 def test_predict_json(student_path, mnist, tmp_path, capsys):
     x, y = mnist.test_images[:20].numpy(), mnist.test_labels[:20].numpy()
     files = [str(_digit_png(tmp_path / f"d{i}.png", x[i, 0])) for i in range(20)]
     assert main(["predict", "--model", str(student_path), "--json", *files]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert len(lines) == 20 and err == ""
+    assert len(lines) == 20
+    assert "has no calibration" in err and "digit-distill calibrate" in err  # this test model is uncalibrated
     records = [json.loads(line) for line in lines]
     for record, file in zip(records, files):
-        assert set(record) == {"file", "digit", "probabilities"}
+        assert set(record) == PREDICT_KEYS
+        assert record["unsure"] is None and record["not_a_digit"] is None
         assert record["file"] == file
         assert isinstance(record["digit"], int) and 0 <= record["digit"] <= 9
         probs = record["probabilities"]
@@ -309,7 +314,7 @@ def test_predict_reports_each_bad_file_and_classifies_every_good_one(student_pat
     assert [r["file"] for r in records] == files
     by_file = {r["file"]: r for r in records}
     for file in good:
-        assert set(by_file[file]) == {"file", "digit", "probabilities"}
+        assert set(by_file[file]) == PREDICT_KEYS
     assert [by_file[good[0]]["digit"], by_file[good[1]]["digit"]] == [7, 2]
     errors = {f: by_file[f]["error"] for f in files if f not in good}
     assert all(set(by_file[f]) == {"file", "error"} for f in errors)
@@ -321,4 +326,4 @@ def test_predict_reports_each_bad_file_and_classifies_every_good_one(student_pat
     assert "cannot read the image" in errors[str(truncated)]
     assert "not an image file" in errors[str(empty)]
     assert "no such file" in errors["missing.png"]
-    assert err.strip() == "7 of 9 images could not be classified"
+    assert err.strip().splitlines()[-1] == "7 of 9 images could not be classified"

@@ -57,6 +57,11 @@ def register(subparsers) -> None:
         help="report: also refit without each non-digit family and measure that family (unseen kinds)",
     )
     p.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="fit nothing: measure the calibration already stored in each model (needs --report)",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
         help="fit on a small sample (for trying the command; figures are rough)",
@@ -87,12 +92,23 @@ def run(args: argparse.Namespace) -> int:
         except InvalidModelError as exc:
             raise CommandError(str(exc)) from None
 
+    if args.measure_only and args.report is None:
+        raise CommandError("--measure-only needs --report FILE.json")
+    stored = {}
+    if args.measure_only:
+        for path in args.models:
+            try:
+                stored[path] = tr.read_trust(path)
+            except tr.TrustError as exc:
+                raise CommandError(f"{path}: {exc}") from None
+            if stored[path] is None:
+                raise CommandError(f"{path} has no calibration to measure: run digit-distill calibrate on it")
     settings = tr.TrustSettings()
     if args.quick:
-        settings = tr.TrustSettings(holdout=(59000, 60000), nondigits=450, steps=300)
+        settings = tr.TrustSettings(holdout=(59500, 60000), nondigits=270, steps=200)
     start = time.perf_counter()
     data = load_data(args)
-    fit = tr.fit_data(data, settings, progress=_say)
+    fit = None if args.measure_only else tr.fit_data(data, settings, progress=_say)
 
     evaluation = None
     if args.report is not None:
@@ -116,14 +132,17 @@ def run(args: argparse.Namespace) -> int:
 
     results = []
     for path, classifier in zip(args.models, classifiers):
-        _say(f"fitting {path}")
-        fitted = tr.fit_trust(classifier, fit, settings)
-        fitted.fitted["command"] = recorded_command("calibrate")
-        out = tr.write_trust(path, fitted, args.out)
+        if args.measure_only:
+            fitted, out = stored[path], path
+        else:
+            _say(f"fitting {path}")
+            fitted = tr.fit_trust(classifier, fit, settings)
+            fitted.fitted["command"] = recorded_command("calibrate")
+            out = tr.write_trust(path, fitted, args.out)
         entry = {"model": str(path), "written": str(out), **tr.summary(fitted)}
         if evaluation is not None:
             entry["evaluation"] = tr.evaluate_trust(classifier, fitted, **evaluation)
-            if args.leave_one_family_out:
+            if args.leave_one_family_out and fit is not None:
                 entry["leave_one_family_out"] = _leave_one_out(tr, classifier, fit, settings, evaluation)
         results.append(entry)
         _say(f"  T = {fitted.temperature:.3f}, written to {out}")

@@ -52,8 +52,9 @@ def _format_line(file: str, probs: list[float], verdict: Verdict | None) -> str:
 
 
 def _classify(classifier: OnnxClassifier, file: str) -> tuple[np.ndarray, np.ndarray]:
-    """The ``(28, 28)`` input and the logits for one image file; raises :class:`ValueError` (with a message
-    naming the file) when it fails.
+    """The ``(28, 28)`` input and the logits for one image file.
+
+    Raises :class:`ValueError` (with a message naming the file) when it fails.
     """
     try:
         x = to_mnist(load_image(file))

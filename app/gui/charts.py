@@ -24,7 +24,10 @@ _PANEL_TEXTS = (
     "no model chosen",
     "waiting for the board…",
     "no answer from the board",
+    "not sure: 4 or 9?",
 )
+UNSURE_STYLE = "color: #b35806;"
+NOT_A_DIGIT_STYLE = "color: #7f7f7f;"
 ERROR_STYLE = "color: #b2182b;"
 INFO_STYLE = "color: #4d4d4d;"
 
@@ -158,6 +161,27 @@ class ResultPanel(QGroupBox):
             time_text = f"inference {micros:,.0f} µs" if micros is not None else ""
         self.time_label.setText(time_text)
         self.chart.set_probabilities(probs)
+
+    def show_verdict(self, verdict, micros: float | None = None) -> None:
+        """Show a calibrated answer (:class:`core.trust.Verdict`) instead of a confident wrong digit.
+
+        A sure digit shows as usual; otherwise "?" with "not sure: 4 or 9?", or "×" with "not a digit".
+        """
+        self.show_result(verdict.probabilities, micros)
+        if verdict.not_a_digit:
+            self.digit_label.setText("×")
+            self.digit_label.setStyleSheet(NOT_A_DIGIT_STYLE)
+            self.confidence_label.setText("not a digit")
+        elif verdict.unsure:
+            self.digit_label.setText("?")
+            self.digit_label.setStyleSheet(UNSURE_STYLE)
+            self.confidence_label.setText(verdict.text)
+        else:
+            self.confidence_label.setText(f"confidence {verdict.confidence:.1%}")
+        self.confidence_label.setToolTip(
+            f"Calibrated probabilities (temperature scaling): best {verdict.digit} at "
+            f"{verdict.confidence:.1%}, next {verdict.runner_up}"
+        )
 
     def show_empty(self, message: str = "") -> None:
         """No prediction: a dash, an optional one-line reason, an empty chart."""

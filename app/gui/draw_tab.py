@@ -32,10 +32,14 @@ from PySide6.QtWidgets import (
 
 from app.gui.canvas import DEFAULT_PEN_WIDTH, MAX_PEN_WIDTH, MIN_PEN_WIDTH, DrawingCanvas
 from app.gui.charts import ERROR_STYLE, INFO_STYLE, ProbabilityChart, ResultPanel, softmax
+from app.gui.gallery import DEV_SET, FailureGallery, dev_set_source
 from app.gui.model_choice import ModelPicker
 from app.gui.window import Tab, run_tab_alone
+from app.gui.personal import PersonalPanel
 from core.inference import OnnxClassifier
+from core.personal import PersonalSet
 from core.preprocess import INK_THRESHOLD, EmptyImageError, ImageReadError, ink_map, load_image, to_mnist
+from core.trust import Trust, TrustError, Verdict
 
 MAX_TEMPERATURE = 20.0
 PREVIEW_SCALE = 4  # the 28x28 model input is shown at 112x112, pixels kept square
@@ -79,6 +83,7 @@ class DrawTab(Tab):
         models_dir: Path | None = None,
         runs_root=None,
         load_models: bool = True,
+        personal_set: PersonalSet | None = None,
     ):
         super().__init__(parent)
         self._input: np.ndarray | None = None  # the (28, 28) image the models saw last
@@ -89,6 +94,10 @@ class DrawTab(Tab):
         )
 
         self.canvas = DrawingCanvas(self)
+        #: The calibrated answer per role ("teacher", "student") for the current drawing (None: uncalibrated).
+        self.verdicts: dict[str, Verdict | None] = {}
+        self._trusts: dict[int, tuple[OnnxClassifier, Trust | None]] = {}
+        self.personal_panel = PersonalPanel(self.canvas.strokes, personal_set, self)
         self.teacher_picker, self.student_picker = (
             ModelPicker(role, self, models_dir=models_dir, runs_root=runs_root, load_default=False)
             for role in ("teacher", "student")
@@ -179,6 +188,7 @@ class DrawTab(Tab):
         column.addLayout(pen_row)
         column.addLayout(buttons)
         column.addWidget(hint)
+        column.addWidget(self.personal_panel)
         return column
 
     def _build_soft_targets(self) -> QGroupBox:
@@ -259,6 +269,14 @@ class DrawTab(Tab):
             report = picker.sanity()
             if report is not None and report.warning:  # the model chosen before this connection
                 self.show_error(f"Warning: {report.warning}")
+        self.personal_panel.message.connect(self._personal_message)
+        self.personal_panel.personalized.connect(self.student_picker.choose_file)
+        self.personal_panel.gallery_button.clicked.connect(self.show_failures)
+        for digit in range(10):  # typing a digit corrects the answer, like clicking its button
+            shortcut = QShortcut(QKeySequence(str(digit)), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setWhatsThis(f"Draw: save the drawing as a {digit} in your personal set")
+            shortcut.activated.connect(lambda d=digit: self.personal_panel.correct(d))
         for keys, slot, what in (
             (QKeySequence.StandardKey.Undo, self.canvas.undo, "Draw: undo the last stroke"),
             (QKeySequence(Qt.Key.Key_Escape), self.canvas.clear, "Draw: clear the canvas"),
@@ -348,8 +366,27 @@ class DrawTab(Tab):
             panel.show_empty("this model failed")
             self.show_error(f"The {picker.role} model failed on this drawing: {exc}")
             return None
-        panel.show_result(softmax(logits), micros)
+        trust = self._trust_of(classifier)
+        if trust is None:
+            panel.show_result(softmax(logits), micros)
+            self.verdicts[picker.role] = None
+        else:
+            verdict = trust.assess(batch, logits.reshape(1, -1))[0]
+            panel.show_verdict(verdict, micros)
+            self.verdicts[picker.role] = verdict
         return logits
+
+    def _trust_of(self, classifier: OnnxClassifier):
+        """The calibration stored in the model's file (:mod:`core.trust`), read once per model."""
+        key = id(classifier)
+        if key not in self._trusts or self._trusts[key][0] is not classifier:
+            try:
+                trust = Trust.from_metadata(classifier.metadata)
+            except TrustError as exc:
+                self.show_error(f"{classifier.path}: {exc}; showing uncalibrated answers")
+                trust = None
+            self._trusts[key] = (classifier, trust)
+        return self._trusts[key][1]
 
     def _show_soft_targets(self) -> None:
         t = self.temperature
@@ -454,6 +491,27 @@ class DrawTab(Tab):
         self.board_panel.show_result(probs, time_text=f"on board {ms:,.2f} ms")
         if digit != int(np.argmax(probs)):  # trust the board's own digit, keep its probabilities
             self.board_panel.digit_label.setText(str(digit))
+
+    # ---------------------------------------------------------------------------------- personal set
+    def failure_gallery(self) -> FailureGallery:
+        """The "What fails" window for the dev set and the personal set, with the models chosen here."""
+        sources = {}
+        if DEV_SET.is_file():
+            sources["Dev set (drawn-digits-dev)"] = dev_set_source()
+        sources["My personal set"] = self.personal_panel.personal_set.samples
+        classifiers = {"Student": self.student_picker.classifier, "Teacher": self.teacher_picker.classifier}
+        return FailureGallery(sources, classifiers, self)
+
+    def show_failures(self) -> None:
+        """Open the "What fails" window (non-modal)."""
+        self._gallery = self.failure_gallery()
+        self._gallery.show()
+
+    def _personal_message(self, text: str, error: bool) -> None:
+        if error:
+            self.show_error(text)
+        else:
+            self.show_info(text)
 
     # ----------------------------------------------------------------------------------- files, errors
     @Slot(str)
