@@ -229,6 +229,7 @@ RECIPES["personal"] = replace(
     kd=KDConfig(temperature=4.0, alpha=0.5),
     pool_copies=0,
     styles=0.0,
+    restroke=0.0,
     mnist_samples=6000,
     personal_copies=30,
 )

@@ -34,8 +34,8 @@ from app.gui.canvas import DEFAULT_PEN_WIDTH, MAX_PEN_WIDTH, MIN_PEN_WIDTH, Draw
 from app.gui.charts import ERROR_STYLE, INFO_STYLE, ProbabilityChart, ResultPanel, softmax
 from app.gui.gallery import DEV_SET, FailureGallery, dev_set_source
 from app.gui.model_choice import ModelPicker
-from app.gui.window import Tab, run_tab_alone
 from app.gui.personal import PersonalPanel
+from app.gui.window import Tab, run_tab_alone
 from core.inference import OnnxClassifier
 from core.personal import PersonalSet
 from core.preprocess import INK_THRESHOLD, EmptyImageError, ImageReadError, ink_map, load_image, to_mnist
