@@ -59,7 +59,7 @@ def calibration_lines(cal: dict) -> list[str]:
         out.append(
             f"| `{Path(m['model']).name}` | {m['temperature']:.3f} | {_pct(t['ece_before'], 2)} → "
             f"{_pct(t['ece_after'], 2)} | {_pct(d['ece_before'], 2)} → {_pct(d['ece_after'], 2)} | "
-            f"{_pct(d['not_a_digit'])} ({_ok(d['not_a_digit'] <= DEV_FLAGGED)}) | {_pct(d['unsure'])} | "
+            f"{_pct(d['not_a_digit'], 2)} ({_ok(d['not_a_digit'] <= DEV_FLAGGED)}) | {_pct(d['unsure'])} | "
             f"{_pct(d['errors_caught'])} | {_pct(d['accuracy_when_sure'])} | {_pct(nd['flagged'])} "
             f"({_ok(nd['flagged'] >= NONDIGITS_FLAGGED)}) |"
         )

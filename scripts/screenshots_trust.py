@@ -64,7 +64,7 @@ def draw(app, tab, strokes) -> None:
             + [(QEvent.Type.MouseMove, p, NO_BUTTON, LEFT) for p in pts[1:]]
             + [(QEvent.Type.MouseButtonRelease, pts[-1], LEFT, NO_BUTTON)]
         ):
-            pos = QPointF(float(p[0]), float(p[1]))
+            pos = tab.canvas.map_to_widget(QPointF(float(p[0]), float(p[1])))  # canvas units -> widget
             event = QMouseEvent(
                 kind, pos, tab.canvas.mapToGlobal(pos), button, buttons, Qt.KeyboardModifier.NoModifier
             )
@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     save(tab, args.out / "draw-not-sure.png")
 
     # A digit the student reads wrong: the person clicks the right digit; it goes to the personal set.
-    i = wrong_sure[0] if wrong_sure else unsure[1]
+    clear_cases = [j for j in wrong_sure if (samples[j].label, verdicts[j].digit) in ((1, 7), (9, 7), (0, 4))]
+    i = (clear_cases or wrong_sure or unsure[1:])[0]
     draw(app, tab, samples[i].strokes)
     tab.personal_panel.digit_buttons[samples[i].label].click()
     pump(app, 0.2)

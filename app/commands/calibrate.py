@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
             if args.leave_one_family_out and fit is not None:
                 entry["leave_one_family_out"] = _leave_one_out(tr, classifier, fit, settings, evaluation)
         results.append(entry)
-        _say(f"  T = {fitted.temperature:.3f}, written to {out}")
+        _say(f"  T = {fitted.temperature:.3f}, " + ("measured" if args.measure_only else f"written to {out}"))
     report = {
         "command": recorded_command("calibrate"),
         "drawn_set": str(drawn_path) if drawn_path else None,

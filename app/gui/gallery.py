@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.charts import INFO_STYLE, ProbabilityChart
+from app.gui.charts import BAR, INFO_STYLE, ProbabilityChart
 from app.gui.personal import THUMB, thumbnail
 from app.gui.workers import JobRunner
 from core.strokes import DrawnSample, load_drawn, render_inputs
@@ -88,7 +88,7 @@ class FailureGallery(QDialog):
         self.summary = QLabel("Choose the drawings and the model, then Check.")
         self.summary.setStyleSheet(INFO_STYLE)
         self.summary.setWordWrap(True)
-        self.chart = ProbabilityChart(self)
+        self.chart = ProbabilityChart(self, color=BAR, top_color=BAR)  # no digit singled out
         self.chart.setMinimumHeight(150)
         self.chart.setToolTip("Share of each digit read right")
         self.gallery = QListWidget()
