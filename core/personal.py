@@ -3,7 +3,7 @@
 The set is one drawn-digits ``.npz`` (the format of ``../shared/data/drawn-digits-dev``, read by
 :func:`core.strokes.load_drawn`), rewritten atomically on every change (:func:`core.strokes.save_drawn`), so a
 crash never leaves half a file. It lives at ``<user data>/digit-distill/personal/strokes.npz``
-(``platformdirs.user_data_dir``), or in ``$DIGIT_DISTILL_PERSONAL`` when that is set.
+(``core.userdirs.data_dir``), or in ``$DIGIT_DISTILL_PERSONAL`` when that is set.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ def default_personal_path() -> Path:
     """``$DIGIT_DISTILL_PERSONAL``, else the platform's user data folder / digit-distill / personal / strokes.npz."""
     if os.environ.get("DIGIT_DISTILL_PERSONAL"):
         return Path(os.environ["DIGIT_DISTILL_PERSONAL"]).expanduser()
-    import platformdirs
+    from core.userdirs import data_dir
 
-    return Path(platformdirs.user_data_dir("digit-distill", appauthor=False)) / "personal" / "strokes.npz"
+    return data_dir() / "personal" / "strokes.npz"
 
 
 def default_personal_model_dir() -> Path:
