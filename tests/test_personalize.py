@@ -143,6 +143,7 @@ def test_cli_personalize(tmp_path, writer_digits, capsys):
     assert "command" in report  # the command line when run as `digit-distill personalize ...`
     assert (tmp_path / "out" / "model.onnx").is_file()
     assert json.loads((tmp_path / "out" / "report.json").read_text())["command"] == report["command"]
-    code = main(["personalize", "--strokes", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses a missing file before anything runs
+        main(["personalize", "--strokes", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "o")])
     _, err = capsys.readouterr()
-    assert code != 0 and "does not exist" in err
+    assert exit_info.value.code != 0 and "does not exist" in err
