@@ -161,7 +161,7 @@ _CANVAS_JITTER = AugmentConfig(
 )
 # Epochs are what a 2-core CPU shared by six people allows in a session (Beyer et al. train for thousands).
 _CANVAS_STUDENT = TrainConfig(
-    epochs=8, batch_size=256, lr=3e-3, optimizer="adam", augment=True, augmentation=_CANVAS_JITTER, mixup=1.0
+    epochs=15, batch_size=256, lr=3e-3, optimizer="adam", augment=True, augmentation=_CANVAS_JITTER, mixup=1.0
 )
 RECIPES["canvas"] = Recipe(
     name="canvas",
@@ -173,7 +173,7 @@ RECIPES["canvas"] = Recipe(
     teacher_model=_canvas.teacher,
     student_model=_canvas.student,
     teacher=TrainConfig(
-        epochs=6,
+        epochs=15,
         batch_size=128,
         lr=0.05,
         weight_decay=5e-4,
@@ -187,7 +187,7 @@ RECIPES["canvas"] = Recipe(
     styles=0.5,
     restroke=0.5,
 )
-_MLP_STUDENT = replace(_CANVAS_STUDENT, epochs=10)
+_MLP_STUDENT = replace(_CANVAS_STUDENT, epochs=30)
 RECIPES["canvas-mlp"] = replace(
     RECIPES["canvas"],
     name="canvas-mlp",
