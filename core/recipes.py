@@ -17,7 +17,7 @@ schedule and augmentation: the comparison between them must be fair (``tests/tes
     zeros, ones and sevens are redrawn in European writing styles (``core.styles``) so that digits drawn by
     people elsewhere are recognised. Epoch counts are sized for a shared 2-core CPU; more epochs help.
 ``app``
-    What the bundled models (``core/bundled``) come from: ``strong`` with half of the zeros, ones and sevens
+    What the bundled models (``core/bundled``) came from before ``canvas``: ``strong`` with half of the zeros, ones and sevens
     in European styles and two more teacher epochs. The share was raised from 30% after the ``strong`` teacher
     still read slashed zeros and flagged ones wrongly on the drawn-digits development set (used to pick
     augmentation strength only, never for training).
@@ -25,7 +25,7 @@ schedule and augmentation: the comparison between them must be fair (``tests/tes
     The CNN pair through the same protocol as ``strong`` (fewer epochs and a smaller pool: convolutions are
     expensive on a CPU).
 ``canvas``
-    For digits drawn in the app (the bundled models): the ``canvas`` CNN pair (student 42,090 parameters, no
+    For digits drawn in the app (what the bundled models come from): the ``canvas`` CNN pair (student 42,090 parameters, no
     larger than the paper's), training digits made to look like the canvas's (half of them re-drawn along
     their centre line with a round pen of the canvas's width, ``core.augment.restroke``; half of the zeros,
     ones and sevens in European styles), online jitter with elastic distortion, and "patient and consistent"
@@ -197,12 +197,12 @@ RECIPES["canvas-mlp"] = replace(
     distilled=_MLP_STUDENT,
 )
 
-# The bundled models: the strong recipe with more European-style digits and a shorter teacher.
+# The models bundled before canvas: the strong recipe with more European-style digits and a shorter teacher.
 RECIPES["app"] = replace(
     RECIPES["strong"],
     name="app",
     description=(
-        "The bundled models: the strong recipe with more European-style digits (50%) and a 12-epoch "
+        "The models bundled before canvas: the strong recipe with more European-style digits (50%) and a 12-epoch "
         "teacher, for digits drawn in the app."
     ),
     teacher=replace(_STRONG_TEACHER, epochs=12),

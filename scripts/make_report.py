@@ -46,7 +46,20 @@ MODELS = ROOT / "core" / "bundled"
 #: Results folders under docs/results, in report order. ``strong-10``: an earlier run of the strong recipe when
 #: its teacher had 10 epochs instead of 25 (the recipe as of commit 8b931ea); kept to show what the teacher's
 #: quality does to the KD gain.
-RECIPE_NAMES = ("paper", "strong", "strong-10", "cnn", "app", "canvas", "canvas-mlp")
+RECIPE_NAMES = (
+    "paper",
+    "strong",
+    "strong-10",
+    "cnn",
+    "app",
+    "canvas",
+    "canvas-mlp",
+    "canvas-v1",
+    "canvas-mlp-v1",
+)
+#: ``canvas-v1``/``canvas-mlp-v1``: the canvas recipes as of commit 75290c5 (6-epoch teacher, 8-epoch CNN and
+#: 10-epoch MLP students), run before one torch thread made epochs cheap enough for the longer schedule.
+EARLIER = {"strong-10": "8b931ea", "canvas-v1": "75290c5", "canvas-mlp-v1": "75290c5"}
 #: The bundled models' cards before the canvas recipe replaced them (copied from core/bundled, unchanged).
 PREVIOUS_CARDS = "bundled-app"
 #: Issue 11's targets for the bundled models: drawn-digit dev set and MNIST test.
@@ -202,10 +215,12 @@ def timing_table(results: dict[str, dict], sweep: dict | None) -> str:
                 else ""
             )
             lines.append(f"| `{n}` {step}{reused} | {seconds:.0f} |")
-        lines.append(
-            f"| `{n}` whole `reproduce`, last invocation (wall clock; jobs finished earlier are reused) | "
-            f"{r['seconds']:.0f} |"
+        whole = (
+            "sum of the runs' training times (separate `train-*`/`distill` jobs)"
+            if r.get("collected_from_runs")
+            else "whole `reproduce`, last invocation (wall clock; jobs finished earlier are reused)"
         )
+        lines.append(f"| `{n}` {whole} | {r['seconds']:.0f} |")
     if sweep:
         runs = sweep_runs(sweep)
         total = sum(run["seconds"] or 0 for run in runs)
@@ -485,6 +500,27 @@ def findings(results: dict[str, dict], sweep: dict | None, quant: dict[str, dict
             f"{100 * r['kd_gain']:+.2f} pp over {r['seeds']} seeds. A convolutional student this size needs no teacher "
             "on MNIST."
         )
+    for name in ("canvas", "canvas-mlp", "canvas-v1", "canvas-mlp-v1"):
+        if name not in results:
+            continue
+        r = results[name]
+        s_, d_ = r["student"], r["distilled"]
+        line = (
+            f"- `{name}` (patient and consistent distillation, {r['seeds']} seeds, student "
+            f"{d_['params']:,} parameters, {d_['runs'][0]['epochs']} epochs): MNIST distilled "
+            f"{pm(d_['accuracy_mean'], d_['accuracy_std'], r['seeds'])} vs trained normally "
+            f"{pm(s_['accuracy_mean'], s_['accuracy_std'], r['seeds'])} (gain {100 * r['kd_gain']:+.2f} pp)"
+        )
+        if d_.get("drawn_accuracy_mean") is not None and s_.get("drawn_accuracy_mean") is not None:
+            line += (
+                f"; drawn digits distilled {pm(d_['drawn_accuracy_mean'], d_['drawn_accuracy_std'], r['seeds'])} "
+                f"vs {pm(s_['drawn_accuracy_mean'], s_['drawn_accuracy_std'], r['seeds'])} (gain "
+                f"{100 * (d_['drawn_accuracy_mean'] - s_['drawn_accuracy_mean']):+.2f} pp)"
+            )
+        out.append(
+            line
+            + f"; teacher {pct(r['teacher']['accuracy'])} MNIST, {pct(r['teacher'].get('drawn_accuracy'))} drawn."
+        )
     if sweep:
         out.append(f"- Sweep (no augmentation): {best_cell(sweep)}")
     if quant:
@@ -506,6 +542,14 @@ def notes(results: dict[str, dict], sweep: dict | None, cards: dict[str, dict]) 
             out.append(f"- Recipe `{name}` misses: {', '.join(missed)}.")
         if r.get("quick"):
             out.append(f"- Recipe `{name}` was run in quick mode; its numbers are not a full reproduction.")
+    for name in ("canvas-v1", "canvas-mlp-v1"):
+        if name in results:
+            r = results[name]
+            out.append(
+                f"- `{name}` is an earlier, shorter run of `{r['recipe']}` (teacher {r['teacher']['epochs']} epochs, "
+                f"students {r['student']['runs'][0]['epochs']} epochs; the recipe as of commit {EARLIER[name]}). "
+                "Its commands no longer reproduce it on the current code; its run folders' config.json do."
+            )
     if "strong-10" in results:
         out.append(
             "- `strong-10` is an earlier run of `strong` whose teacher had 10 epochs (the recipe as of commit "

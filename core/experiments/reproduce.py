@@ -27,7 +27,7 @@ from core.experiments import ExperimentError, ExperimentStopped
 from core.experiments.report import RESULTS, summarize
 from core.fileio import atomic_write_json
 from core.jobdata import JobCache
-from core.recipes import get_recipe
+from core.recipes import RECIPES, get_recipe
 from core.training import KDConfig, NullProgress, Progress, resolve_device
 
 
@@ -236,8 +236,18 @@ def results_from_runs(
     recipe = get_recipe(recipe_name)
     drawn = DrawnDigits(drawn_path) if drawn_path else None
 
+    def same_teacher(name: str | None) -> bool:
+        """A teacher of ``name`` is this recipe's teacher (``canvas-mlp`` shares the ``canvas`` teacher)."""
+        other = RECIPES.get(name or "")
+        return other is not None and (other.teacher_model, other.teacher) == (
+            recipe.teacher_model,
+            recipe.teacher,
+        )
+
     def summary(run_dir: Path, role: str) -> dict:
         row = job_run_summary(run_dir, drawn)
+        if role == "teacher" and row["role"] == "teacher" and same_teacher(row["recipe"]):
+            return row
         if row["role"] != role or row["recipe"] != recipe_name:
             raise ExperimentError(
                 f"{run_dir} is a {row['recipe']} {row['role']} run, not a {recipe_name} {role}"
@@ -256,5 +266,11 @@ def results_from_runs(
         raise ExperimentError(f"students and distilled students must have the same seeds, got {per_seed}")
     options = ReproduceOptions(seeds=len(seeds), drawn_path=drawn_path, command=command)
     results = summarize(recipe, recipe.kd, teacher, per_seed, options)
+    steps = {"teacher": teacher["seconds"]}
+    for role, rows in per_seed.items():
+        steps |= {f"{role}-seed{r['seed']}": r["seconds"] for r in rows}
+    results["step_seconds"] = steps
+    results["seconds"] = round(sum(steps.values()), 1)
+    results["collected_from_runs"] = True
     results["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return results
