@@ -6,13 +6,18 @@ Use as a context manager::
                                           password=pw), trust=callback) as conn:
         conn.bash(". /usr/local/Ascend/ascend-toolkit/set_env.sh && atc --help", on_line=print)
 
-The password lives only in this object's memory (never written anywhere, excluded from ``repr``/``to_dict``).
+The password and the key's passphrase live only in this object's memory (never written anywhere, excluded from
+``repr``/``to_dict``). Everything a board prints is made inert (:func:`atlas_bridge.text.inert`) before a caller
+sees it. Long remote commands can be tracked by their PID so that a cancel or a timeout ends them on the board
+(:meth:`BoardConnection.run` with ``track_pid``), and uploads fail with :class:`UploadStalledError` when no byte
+moves for ``stall_timeout`` seconds.
 """
 
 from __future__ import annotations
 
 import getpass
 import io
+import logging
 import os
 import posixpath
 import secrets
@@ -29,17 +34,33 @@ import paramiko
 from atlas_bridge.errors import (
     AuthenticationError,
     BridgeError,
+    CancelledError,
     ConnectError,
     ConnectionLostError,
     HostKeyChangedError,
+    KeyPassphraseError,
     RemoteCommandError,
     RemoteTimeoutError,
+    UploadStalledError,
 )
-from atlas_bridge.hostkeys import TrustCallback, TrustOnConfirmPolicy, app_known_hosts_path, fingerprint
+from atlas_bridge.hostkeys import (
+    TrustCallback,
+    TrustOnConfirmPolicy,
+    app_known_hosts_path,
+    fingerprint,
+    known_hosts_name,
+)
+from atlas_bridge.text import inert
 from core import validation as fields
 
 LineCallback = Callable[[str], None]
+StopCheck = Callable[[], bool]
 AUTH_METHODS = ("key", "agent", "password")
+PID_MARKER = "__DIGIT_DISTILL_PID__ "
+UPLOAD_CHUNK = 32768
+# paramiko logs a failed handshake with a traceback on stderr; our typed errors say it in one line instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 
 @dataclass
@@ -57,7 +78,10 @@ class ConnectionConfig:
     key_file
         Private key file for ``auth="key"``.
     password
-        For ``auth="password"`` (also used as the key's passphrase for ``auth="key"``); memory only.
+        For ``auth="password"``; memory only.
+    passphrase
+        The private key's passphrase for ``auth="key"`` (an encrypted key without it fails with
+        :class:`KeyPassphraseError`, so the app can ask); memory only.
     connect_timeout, command_timeout
         Seconds for the TCP connect + handshake + login, and the default for each remote command/transfer.
     keepalive_s
@@ -74,6 +98,7 @@ class ConnectionConfig:
     auth: str = "key"
     key_file: str | None = None
     password: str | None = field(default=None, repr=False)
+    passphrase: str | None = field(default=None, repr=False)
     connect_timeout: float = 15.0
     command_timeout: float = 120.0
     keepalive_s: int = 15
@@ -89,9 +114,10 @@ class ConnectionConfig:
         self.keepalive_s = fields.KEEPALIVE.check(self.keepalive_s)
 
     def to_dict(self) -> dict:
-        """Plain data for saving settings: everything except the password."""
+        """Plain data for saving settings: everything except the password and the passphrase."""
         d = asdict(self)
         d.pop("password")
+        d.pop("passphrase")
         return d
 
 
@@ -177,10 +203,13 @@ class BoardConnection:
             raise AuthenticationError(
                 "Password login chosen but no password given", "Enter the board's password"
             )
+        pkey = self._load_key() if cfg.auth == "key" and e.key_file else None
+        sock = self._open_socket()
         kwargs = dict(
             hostname=e.hostname,
             port=e.port,
             username=e.user,
+            sock=sock,
             timeout=cfg.connect_timeout,
             banner_timeout=cfg.connect_timeout,
             auth_timeout=cfg.connect_timeout,
@@ -190,8 +219,8 @@ class BoardConnection:
         if cfg.auth == "password":
             kwargs["password"] = cfg.password
         elif cfg.auth == "key":
-            kwargs["key_filename"] = e.key_file
-            kwargs["passphrase"] = cfg.password
+            kwargs["pkey"] = pkey
+            kwargs["passphrase"] = cfg.passphrase
         started = time.monotonic()
         try:
             client.connect(**kwargs)
@@ -208,10 +237,80 @@ class BoardConnection:
         self._client = client
         return self
 
+    def _load_key(self) -> paramiko.PKey:
+        """The private key file, decrypted with the passphrase; a typed error when that is missing or wrong."""
+        path = self.endpoint.key_file
+        try:
+            secret = self.config.passphrase.encode("utf-8") if self.config.passphrase else None
+            return paramiko.PKey.from_path(path, password=secret)
+        except paramiko.PasswordRequiredException:
+            raise KeyPassphraseError(path, wrong=False) from None
+        except (
+            TypeError
+        ) as exc:  # cryptography's loader: "Key is password-protected, but password was not provided"
+            if "password" in str(exc).lower() and not self.config.passphrase:
+                raise KeyPassphraseError(path, wrong=False) from None
+            raise
+        except FileNotFoundError:
+            raise AuthenticationError(
+                f"The key file {path} does not exist", "Choose the private key file"
+            ) from None
+        except (paramiko.SSHException, ValueError, OSError) as exc:
+            if self.config.passphrase:
+                raise KeyPassphraseError(path, wrong=True) from None
+            raise AuthenticationError(f"{path} is not a private key paramiko can read ({exc})",
+                                      "Choose the private key file (not the .pub)") from None  # fmt: skip
+
+    def _open_socket(self) -> socket.socket:
+        """TCP connect, then check that the peer greets like an SSH server before paramiko starts."""
+        e, timeout = self.endpoint, self.config.connect_timeout
+        where = f"{e.hostname}:{e.port}"
+        try:
+            sock = socket.create_connection((e.hostname, e.port), timeout=timeout)
+        except BaseException as exc:
+            raise self._connect_error(exc, isinstance(exc, (socket.timeout, TimeoutError))) from None
+        hint = "Check the port: SSH usually listens on 22 (is this the board's SSH port?)"
+        try:
+            sock.settimeout(timeout)
+            first = b""
+            deadline = time.monotonic() + timeout
+            while b"\n" not in first and len(first) < 255 and time.monotonic() < deadline:
+                peeked = sock.recv(256, socket.MSG_PEEK)
+                if not peeked or peeked == first:
+                    if not peeked:
+                        break
+                    time.sleep(0.02)
+                first = peeked
+        except TimeoutError:
+            sock.close()
+            raise ConnectError(f"{where} accepted the connection but sent no SSH greeting within {timeout:g} s",
+                               hint + ", or raise the connect timeout if the board is slow") from None  # fmt: skip
+        except OSError as exc:
+            sock.close()
+            raise ConnectError(f"{where} dropped the connection before greeting ({exc})", hint) from None
+        lines = first.split(b"\n")
+        if not first:
+            sock.close()
+            raise ConnectError(f"{where} closed the connection without an SSH greeting", hint)
+        if not any(line.startswith(b"SSH-") for line in lines) and (
+            b"\n" in first or not b"SSH-".startswith(first[:4])
+        ):
+            sock.close()
+            shown = inert(lines[0].decode("utf-8", "replace").strip())[:80]
+            raise ConnectError(f"{where} is not an SSH server: it answered {shown!r}", hint)
+        return sock
+
     def _connect_error(self, exc: BaseException, timed_out: bool = False) -> BaseException:
         where = f"{self.endpoint.hostname}:{self.endpoint.port}"
         if isinstance(exc, paramiko.BadHostKeyException):
-            return HostKeyChangedError(where, fingerprint(exc.key), fingerprint(exc.expected_key))
+            return HostKeyChangedError(
+                known_hosts_name(self.endpoint.hostname, self.endpoint.port),
+                fingerprint(exc.key),
+                fingerprint(exc.expected_key),
+                str(Path(self.config.known_hosts) if self.config.known_hosts else app_known_hosts_path()),
+            )
+        if isinstance(exc, paramiko.PasswordRequiredException):
+            return KeyPassphraseError(self.endpoint.key_file or "your default SSH key", wrong=False)
         if isinstance(exc, paramiko.BadAuthenticationType):
             return AuthenticationError(
                 f"{self.label} does not accept this login method (it allows: {', '.join(exc.allowed_types)})",
@@ -225,7 +324,7 @@ class BoardConnection:
                 "key": "Check the key file and that its public key is in the board's ~/.ssh/authorized_keys",
                 "agent": "Check that ssh-agent holds a key authorized on the board (ssh-add -l)",
             }[self.config.auth]
-            return AuthenticationError(f"Login to {self.label} failed ({exc})", how)
+            return AuthenticationError(f"Login to {self.label} failed ({inert(str(exc))})", how)
         if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) or isinstance(
             exc, ConnectionRefusedError
         ):
@@ -243,19 +342,21 @@ class BoardConnection:
                 f"Connecting to {where} timed out after {self.config.connect_timeout:g} s",
                 "Check the cable/network and the board's address, or raise the connect timeout",
             )
-        handshake = ("banner", "no existing session", "negotiation")
+        handshake = ("banner", "no existing session", "negotiation", "protocol")
         stalled = timed_out and isinstance(exc, (paramiko.SSHException, EOFError, OSError))
-        if stalled or (
-            isinstance(exc, paramiko.SSHException) and any(w in str(exc).lower() for w in handshake)
-        ):
+        if stalled:
             return ConnectError(
-                f"{where} accepted the connection but did not complete the SSH handshake within "
-                f"{self.config.connect_timeout:g} s",
+                f"{where} did not complete the SSH handshake within {self.config.connect_timeout:g} s",
                 "Check that this is the board's SSH port and that sshd is not stuck, or raise the connect timeout",
+            )
+        if isinstance(exc, paramiko.SSHException) and any(w in str(exc).lower() for w in handshake):
+            return ConnectError(
+                f"The SSH handshake with {where} failed: {inert(str(exc))[:120]}",
+                "Check that this is the board's SSH port (usually 22) and that sshd runs there",
             )
         if isinstance(exc, (paramiko.SSHException, OSError, EOFError)):
             return ConnectError(
-                f"SSH connection to {where} failed: {exc}", "Check the address, port and network"
+                f"SSH connection to {where} failed: {inert(str(exc))}", "Check the address, port and network"
             )
         return exc
 
@@ -295,15 +396,24 @@ class BoardConnection:
 
     # ------------------------------------------------------------------------------------------ commands
     def run(
-        self, command: str, on_line: LineCallback | None = None, timeout: float | None = None
+        self,
+        command: str,
+        on_line: LineCallback | None = None,
+        timeout: float | None = None,
+        should_stop: StopCheck | None = None,
+        track_pid: bool = False,
     ) -> CommandResult:
-        """Run ``command`` with the login shell's ``-c``; stream merged output lines to ``on_line``.
+        """Run ``command`` with the login shell's ``-c``; stream merged output lines (made inert) to ``on_line``.
 
-        Raises :class:`RemoteTimeoutError` after ``timeout`` seconds (default ``command_timeout``) and
-        :class:`ConnectionLostError` if the connection drops; a non-zero exit status is returned, not raised.
+        Raises :class:`RemoteTimeoutError` after ``timeout`` seconds (default ``command_timeout``),
+        :class:`CancelledError` when ``should_stop()`` turns true and :class:`ConnectionLostError` if the connection
+        drops; a non-zero exit status is returned, not raised. With ``track_pid`` the command must first print
+        :data:`PID_MARKER` and the PID of the process doing the work (see :meth:`bash_tracked`): a timeout or a
+        cancel then ends that process on the board by its PID before raising.
         """
         timeout = self.config.command_timeout if timeout is None else timeout
         lines: deque[str] = deque(maxlen=20000)
+        pids: list[int] = []
         try:
             channel = self.client.get_transport().open_session(timeout=self.config.connect_timeout)
             channel.set_combine_stderr(True)
@@ -315,10 +425,18 @@ class BoardConnection:
         pending = b""
 
         def emit(raw: bytes) -> None:
-            line = raw.decode("utf-8", errors="replace").rstrip("\r")
+            line = inert(raw.decode("utf-8", errors="replace").rstrip("\r"))
+            if track_pid and not pids and line.startswith(PID_MARKER):
+                pids.append(int(line[len(PID_MARKER) :].strip()))
+                return
             lines.append(line)
             if on_line is not None:
                 on_line(line)
+
+        def end_remote() -> None:
+            channel.close()
+            for pid in pids:
+                self.kill(pid)
 
         try:
             while True:
@@ -333,10 +451,14 @@ class BoardConnection:
                         emit(raw)
                 elif chunk == b"":
                     break
+                if should_stop is not None and should_stop():
+                    end_remote()
+                    raise CancelledError(f"Cancelled; the remote command was ended on {self.label}")
                 if time.monotonic() > deadline:
-                    channel.close()
+                    end_remote()
+                    ended = f" and ended (PID {pids[0]})" if pids else ""
                     raise RemoteTimeoutError(
-                        f"Remote command timed out after {timeout:g} s on {self.label}",
+                        f"Remote command timed out after {timeout:g} s{ended} on {self.label}",
                         "The board may be slow or stuck: raise the timeout, or check the board",
                     )
                 if not self.client.get_transport().is_active():
@@ -352,6 +474,35 @@ class BoardConnection:
             raise self._lost("a command")
         return CommandResult(status, list(lines))
 
+    def kill(self, pid: int, timeout: float = 15.0) -> None:
+        """End process ``pid`` on the board (TERM, then KILL), by its number, never by name.
+
+        Only if its command line still names the runner or ATC, so a PID the kernel has given to something else
+        meanwhile is left alone. A dropped connection is ignored (sshd ends a session's processes with it).
+        """
+        p = int(pid)
+        script = (
+            f"if grep -qaE 'acl_runner|atc' /proc/{p}/cmdline 2>/dev/null; then "
+            f"kill -TERM {p} 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10; do "
+            f"[ -d /proc/{p} ] || break; sleep 0.2; done; "
+            f"[ -d /proc/{p} ] && kill -KILL {p} 2>/dev/null; fi; true"
+        )
+        try:
+            self.run(script, timeout=timeout)
+        except BridgeError:
+            pass
+
+    def bash_tracked(self, script: str, on_line: LineCallback | None = None, timeout: float | None = None,
+                     should_stop: StopCheck | None = None) -> CommandResult:  # fmt: skip
+        """Run ``script`` in a login bash whose last command is ``exec``-ed, tracking that process' PID.
+
+        ``script`` must end with ``exec <program> ...`` so the PID printed first (``$$``) is the program's: a
+        timeout or a cancel ends it on the board by that PID (:meth:`kill`).
+        """
+        wrapped = f'echo "{PID_MARKER}$$"; {script}'
+        return self.run("bash -lc " + shlex.quote(wrapped), on_line=on_line, timeout=timeout,
+                        should_stop=should_stop, track_pid=True)  # fmt: skip
+
     def bash(
         self, script: str, on_line: LineCallback | None = None, timeout: float | None = None
     ) -> CommandResult:
@@ -363,8 +514,9 @@ class BoardConnection:
         """:meth:`bash`, raising :class:`RemoteCommandError` (with the output's tail) on a non-zero status."""
         result = self.bash(script, on_line=on_line, timeout=timeout)
         if result.exit_status != 0:
-            raise RemoteCommandError(f"{what} failed on {self.label}:\n{result.tail(15)}", result.exit_status,
-                                     result.tail(), hint)  # fmt: skip
+            last = result.lines[-1] if result.lines else "no output"
+            raise RemoteCommandError(f"{what} failed on {self.label}: {last}", result.exit_status, result.tail(),
+                                     hint)  # fmt: skip
         return result
 
     # ------------------------------------------------------------------------------------------ files
@@ -396,45 +548,86 @@ class BoardConnection:
         self.check(f"mkdir -p -- {shlex.quote(path)}", f"Creating {path}",
                    hint="Check that the user may write there, or choose another remote folder")  # fmt: skip
 
-    def upload(
-        self, local: str | os.PathLike, remote: str, progress: Callable[[int, int], None] | None = None
-    ) -> int:
-        """Upload a file atomically: SFTP put under a temporary name in the same folder, then rename over ``remote``.
+    def upload(self, local: str | os.PathLike, remote: str, progress: Callable[[int, int], None] | None = None,
+               should_stop: StopCheck | None = None, stall_timeout: float = 30.0) -> int:  # fmt: skip
+        """Upload a file atomically: SFTP writes under a temporary name in the same folder, then a rename.
 
-        A dropped connection leaves at most a ``.<name>.part-*`` file, which nothing uses and the next upload
-        to that folder removes.
+        A dropped connection leaves at most a ``.<name>.part-*`` file, which nothing uses and the next upload to
+        that folder removes; a cancel removes it at once. No progress for ``stall_timeout`` seconds raises
+        :class:`UploadStalledError`.
         """
         with open(local, "rb") as f:
-            return self.upload_fileobj(f, remote, progress)
+            return self.upload_fileobj(f, remote, progress, should_stop, stall_timeout)
 
-    def upload_bytes(
-        self, data: bytes, remote: str, progress: Callable[[int, int], None] | None = None
-    ) -> int:
+    def upload_bytes(self, data: bytes, remote: str, progress: Callable[[int, int], None] | None = None,
+                     should_stop: StopCheck | None = None, stall_timeout: float = 30.0) -> int:  # fmt: skip
         """Like :meth:`upload` for in-memory data."""
-        return self.upload_fileobj(io.BytesIO(data), remote, progress)
+        return self.upload_fileobj(io.BytesIO(data), remote, progress, should_stop, stall_timeout)
 
-    def upload_fileobj(self, fileobj, remote: str, progress: Callable[[int, int], None] | None = None) -> int:
+    def upload_fileobj(self, fileobj, remote: str, progress: Callable[[int, int], None] | None = None,
+                       should_stop: StopCheck | None = None, stall_timeout: float = 30.0) -> int:  # fmt: skip
         """Atomic upload of an open binary file object; returns the bytes written."""
+        if not stall_timeout > 0:
+            raise ValueError(f"stall timeout must be more than 0 seconds, not {stall_timeout}")
         folder, name = posixpath.split(remote)
         tmp = posixpath.join(folder, f".{name}.part-{secrets.token_hex(4)}")
         sftp = self.sftp
+        data = fileobj.read()
+        total, done = len(data), 0
+        channel = sftp.get_channel()
         try:
             self._remove_stale_parts(folder, name)
-            attrs = sftp.putfo(fileobj, tmp, callback=progress, confirm=True)
+            channel.settimeout(stall_timeout)  # a write that cannot move for this long raises socket.timeout
+            remote_file = sftp.open(tmp, "wb")
+            remote_file.set_pipelined(True)
+            try:
+                while done < total:
+                    if should_stop is not None and should_stop():
+                        raise CancelledError(f"Cancelled the upload of {name} after {done} of {total} bytes")
+                    chunk = data[done : done + UPLOAD_CHUNK]
+                    remote_file.write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
+            except CancelledError:
+                remote_file.close()
+                raise
+            remote_file.close()  # waits for the pipelined writes' answers (a stall times out here too)
+            size = sftp.stat(tmp).st_size
+            if size != total:
+                raise OSError(f"{tmp} holds {size} bytes, not {total}")
             sftp.posix_rename(tmp, remote)
+        except CancelledError:
+            self._remove_quietly(tmp)
+            raise
+        except TimeoutError as exc:
+            if not self._alive():
+                raise self._lost(f"the upload of {name}", exc) from exc
+            self.close()  # the SFTP channel is wedged: nothing more can be sent over it
+            raise UploadStalledError(
+                f"The upload of {name} to {self.label} stalled: no progress for {stall_timeout:g} s "
+                f"({done:,} of {total:,} bytes sent)",
+                "Check the cable/network and the board (is it overloaded or out of disk?), then deploy again",
+            ) from None
         except Exception as exc:  # noqa: BLE001 - paramiko raises many types when the link dies
-            link_errors = (TimeoutError, paramiko.SSHException, EOFError, ConnectionError)
+            link_errors = (paramiko.SSHException, EOFError, ConnectionError)
             if not self._alive() or isinstance(exc, link_errors) or "socket is closed" in str(exc).lower():
                 raise self._lost(f"the upload of {name}", exc) from exc
             if not isinstance(exc, (OSError, paramiko.SFTPError)):
                 raise
-            try:
-                sftp.remove(tmp)
-            except (OSError, paramiko.SFTPError):
-                pass
-            raise BridgeError(f"Uploading {name} to {folder} failed: {exc}",
+            self._remove_quietly(tmp)
+            raise BridgeError(f"Uploading {name} to {folder} failed: {inert(str(exc))}",
                               "Check free disk space and permissions on the board") from exc  # fmt: skip
-        return attrs.st_size
+        finally:
+            if self._sftp is not None:
+                channel.settimeout(self.config.command_timeout)
+        return total
+
+    def _remove_quietly(self, remote: str) -> None:
+        try:
+            self.sftp.remove(remote)
+        except (OSError, paramiko.SFTPError, BridgeError):
+            pass
 
     def _remove_stale_parts(self, folder: str, name: str) -> None:
         try:

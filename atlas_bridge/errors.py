@@ -33,16 +33,40 @@ class HostKeyUnknownError(BridgeError):
 
 
 class HostKeyChangedError(BridgeError):
-    """The board presented a different host key than the one on record: always refused."""
+    """The board presented a different host key than the one on record: always refused.
 
-    def __init__(self, host: str, fingerprint: str, expected: str):
+    ``host`` is the known_hosts name: ``host`` on port 22, ``[host]:port`` elsewhere (what ``ssh-keygen -R`` needs).
+    """
+
+    def __init__(self, host: str, fingerprint: str, expected: str, app_known_hosts: str = ""):
         self.host, self.fingerprint, self.expected = host, fingerprint, expected
+        app = f' and ssh-keygen -R "{host}" -f {app_known_hosts}' if app_known_hosts else ""
         super().__init__(
             f"WARNING: THE HOST KEY OF {host} HAS CHANGED (now {fingerprint}, on record {expected}). "
             "Someone could be intercepting the connection, or the board was re-installed; connection refused",
-            f"If the board was re-flashed, remove its old entry (ssh-keygen -R '{host}' and the app's "
-            "known_hosts) and connect again to trust the new key",
+            f'If the board was re-flashed, remove its old entry (ssh-keygen -R "{host}"{app}) and connect again '
+            "to trust the new key",
         )
+
+
+class KeyPassphraseError(AuthenticationError):
+    """The private key file is encrypted and its passphrase is missing (``wrong=False``) or wrong."""
+
+    def __init__(self, key_file: str, wrong: bool):
+        self.key_file, self.wrong = key_file, wrong
+        what = "the passphrase given for it is wrong" if wrong else "no passphrase was given"
+        super().__init__(
+            f"The private key {key_file} is encrypted and {what}",
+            "Enter the key's passphrase (CLI: --key-passphrase-env VAR, with the passphrase in that variable)",
+        )
+
+
+class CancelledError(BridgeError):
+    """The person cancelled; what ran on the board was ended and partial files removed."""
+
+
+class UploadStalledError(BridgeError):
+    """No byte of an upload moved for the stall timeout (the link hangs without dropping)."""
 
 
 class RemoteTimeoutError(BridgeError):
@@ -95,4 +119,8 @@ class RunnerError(BridgeError):
 
 
 class ModelError(BridgeError):
-    """The local ONNX model cannot be deployed (unreadable, wrong input/output contract)."""
+    """The local ONNX model cannot be deployed (unreadable, wrong input/output contract, an op ATC refuses)."""
+
+
+class RemoteDirError(BridgeError, ValueError):
+    """The remote folder is ``/``, empty, or outside the login user's home without being forced."""

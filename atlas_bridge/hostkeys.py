@@ -33,6 +33,11 @@ class HostKeyInfo:
 TrustCallback = Callable[[HostKeyInfo], bool]
 
 
+def known_hosts_name(host: str, port: int) -> str:
+    """How known_hosts (and ``ssh-keygen -R``) name a host: ``host`` on port 22, ``[host]:port`` elsewhere."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
 def fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH-style ``SHA256:<base64 without padding>`` fingerprint of a host key."""
     digest = hashlib.sha256(key.asbytes()).digest()

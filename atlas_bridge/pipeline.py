@@ -12,6 +12,11 @@ The model name is reduced to ``[A-Za-z0-9._-]`` (so ``x; rm -rf ~`` or ``../../e
 inside the remote folder) and every remote path and argument is shell-quoted. A redeploy of the same ONNX for the
 same soc reuses the .om (the manifest matches); anything interrupted leaves at most temporary files that nothing
 uses and the next run removes. Models are compiled for a static batch (default 1); see ``atlas_bridge.atc``.
+
+Progress goes through the trainer's protocol (``core.training.Progress``, see :mod:`atlas_bridge.results` for
+how steps map onto it); ``should_stop()`` cancels: the upload stops and its partial file is removed, a running ATC
+or runner on the board is ended by its PID, its build folder or input file removed, and :class:`CancelledError`
+is raised. An ATC that exceeds its timeout is ended the same way.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ import posixpath
 import re
 import secrets
 import shlex
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,22 +51,24 @@ from atlas_bridge.errors import (
     AtcError,
     BoardCheckError,
     BridgeError,
+    CancelledError,
     OmFileError,
+    RemoteDirError,
     RunnerError,
 )
 from atlas_bridge.hostkeys import TrustCallback
 from atlas_bridge.local import compare, run_local
+from atlas_bridge.results import STEPS, BoardPrediction, DeployResult, StepEvent, StepState
+from atlas_bridge.text import inert
 from core import validation as fields
+
+if TYPE_CHECKING:
+    from core.training import Progress
+
+__all__ = ["STEPS", "DeployResult", "DeployTarget", "Deployer", "predict_on_board"]
 
 RUNNER = Path(__file__).resolve().parent / "remote" / "acl_runner.py"
 RESULT_MARKER = "ACL_RUNNER_RESULT "
-STEPS = (
-    ("check", "Check the board"),
-    ("upload", "Upload the ONNX model"),
-    ("convert", "Convert with ATC"),
-    ("run", "Run on the board"),
-    ("compare", "Compare with local onnxruntime"),
-)
 ACL_HINTS = {
     "145002": "The .om path is invalid: deploy again",
     "145006": "The .om is not a valid model file (bad header or truncated): deploy again to reconvert it",
@@ -70,22 +78,20 @@ ACL_HINTS = {
 }
 
 
-class DeployProgress(Protocol):
-    """What the pipeline reports: step state changes and log lines (the GUI turns them into signals)."""
-
-    def step(self, name: str, state: str, detail: str = "") -> None:
-        """``state`` is ``"running"``, ``"done"``, ``"skipped"`` or ``"failed"``."""
-
-    def log(self, line: str) -> None:
-        """One line of output (remote command output, status messages)."""
-
-
 class _Silent:
-    def step(self, name: str, state: str, detail: str = "") -> None:
+    """The progress protocol doing nothing (never cancels)."""
+
+    def on_batch(self, info: dict) -> None:
         pass
 
-    def log(self, line: str) -> None:
+    def on_epoch(self, info: dict) -> None:
         pass
+
+    def status(self, text: str) -> None:
+        pass
+
+    def should_stop(self) -> bool:
+        return False
 
 
 @dataclass
@@ -115,6 +121,10 @@ class DeployTarget:
         Static batch the model is compiled for.
     skip_op_check
         Do not check the ONNX against ATC's operator table (``core.atc_ops``) before uploading it.
+    stall_timeout
+        Seconds an upload may go without progress before it fails (the link hangs without dropping).
+    allow_outside_home
+        Allow a remote folder outside the login user's home (``/`` and an empty folder are always refused).
     """
 
     board: ConnectionConfig
@@ -128,8 +138,14 @@ class DeployTarget:
     run_timeout: float = 300.0
     batch: int = 1
     skip_op_check: bool = False
+    stall_timeout: float = 30.0
+    allow_outside_home: bool = False
 
     def __post_init__(self):
+        for label, folder in (("remote folder", self.remote_dir), ("conversion folder", self.converter_dir)):
+            if not str(folder).strip() or posixpath.normpath(str(folder).strip()).strip("/") == "":
+                raise RemoteDirError(f"The {label} {folder!r} is refused: it must name a folder, not / or nothing",
+                                     "Use a folder under the board user's home, such as ~/digit-distill")  # fmt: skip
         if self.soc_version is not None and self.soc_version not in atc.SOC_VERSIONS:
             raise ValueError(
                 f"soc_version must be one of {atc.SOC_VERSIONS} or None, not {self.soc_version!r}"
@@ -137,45 +153,7 @@ class DeployTarget:
         self.batch = fields.DEPLOY_BATCH.check(self.batch)
         self.atc_timeout = fields.ATC_TIMEOUT.check(self.atc_timeout)
         self.run_timeout = fields.RUN_TIMEOUT.check(self.run_timeout)
-
-
-@dataclass
-class DeployResult:
-    """Everything a deploy found; :meth:`summary` is the CLI's ``--json`` line."""
-
-    om_path: str
-    om_bytes: int
-    soc_version: str
-    model_dir: str
-    set_env: str
-    cann_version: str
-    reused_om: bool
-    evaluated: int
-    agreement: float
-    max_probability_difference: float
-    board_accuracy: float | None
-    local_accuracy: float | None
-    board_ms_per_image: float
-    local_ms_per_image: float
-    board_predictions: list[int] = field(default_factory=list)
-    local_predictions: list[int] = field(default_factory=list)
-    labels: list[int] | None = None
-
-    def summary(self) -> dict:
-        """The fields the issue asks for in ``--json`` output."""
-        return {
-            "om_path": self.om_path,
-            "om_bytes": self.om_bytes,
-            "soc_version": self.soc_version,
-            "evaluated": self.evaluated,
-            "board_accuracy": self.board_accuracy,
-            "agreement": self.agreement,
-            "board_ms_per_image": self.board_ms_per_image,
-            "local_ms_per_image": self.local_ms_per_image,
-        }
-
-    def to_dict(self) -> dict:  # noqa: D102
-        return asdict(self)
+        self.stall_timeout = fields.STALL_TIMEOUT.check(self.stall_timeout)
 
 
 def safe_model_name(name: str) -> str:
@@ -205,28 +183,42 @@ def check_host(conn: BoardConnection, set_env: str | None, log: Callable[[str], 
 
 
 def run_runner(conn: BoardConnection, set_env: str, model_dir: str, images: np.ndarray, timeout: float,
-               log: Callable[[str], None]) -> dict:  # fmt: skip
-    """Upload the runner and ``images``, run them through ``model_dir/model.om``; return the runner's JSON."""
-    conn.upload(RUNNER, posixpath.join(model_dir, "acl_runner.py"))
+               log: Callable[[str], None], should_stop: Callable[[], bool] | None = None,
+               stall_timeout: float = 30.0) -> dict:  # fmt: skip
+    """Upload the runner and ``images``, run them through ``model_dir/model.om``; return the runner's JSON.
+
+    The runner is tracked by its PID: a timeout or a cancel ends it on the board; its input file is removed
+    whatever happens.
+    """
+    conn.upload(RUNNER, posixpath.join(model_dir, "acl_runner.py"), should_stop=should_stop,
+                stall_timeout=stall_timeout)  # fmt: skip
     inputs = f"inputs-{secrets.token_hex(4)}.npy"
-    conn.upload_bytes(_npy_bytes(images), posixpath.join(model_dir, inputs))
+    inputs_path = posixpath.join(model_dir, inputs)
+    conn.upload_bytes(_npy_bytes(images), inputs_path, should_stop=should_stop, stall_timeout=stall_timeout)
     script = (
-        f". {shlex.quote(set_env)} >/dev/null 2>&1; cd {shlex.quote(model_dir)} && "
-        f"python3 acl_runner.py --model model.om --inputs {shlex.quote(inputs)}; "
-        f"status=$?; rm -f -- {shlex.quote(inputs)}; exit $status"
+        f". {remote_path_expr(set_env)} >/dev/null 2>&1; cd {shlex.quote(model_dir)} && "
+        f"exec python3 acl_runner.py --model model.om --inputs {shlex.quote(inputs)}"
     )
-    result = conn.bash(script, on_line=lambda line: None if line.startswith(RESULT_MARKER) else log(line),
-                       timeout=timeout)  # fmt: skip
+    try:
+        result = conn.bash_tracked(script, on_line=lambda line: None if line.startswith(RESULT_MARKER) else log(line),
+                                   timeout=timeout, should_stop=should_stop)  # fmt: skip
+    finally:
+        if conn._alive():
+            conn.run(f"rm -f -- {shlex.quote(inputs_path)}", timeout=30)
     payload = None
     for line in reversed(result.lines):
         if line.startswith(RESULT_MARKER):
-            payload = json.loads(line[len(RESULT_MARKER) :])
+            try:
+                payload = json.loads(line[len(RESULT_MARKER) :])
+            except ValueError:
+                payload = None
             break
-    if payload is None:
-        raise RunnerError(f"The board runner printed no result (exit status {result.exit_status}):\n"
-                          f"{result.tail(15)}", "Check python3 and numpy on the board")  # fmt: skip
+    if not isinstance(payload, dict):
+        last = result.lines[-1] if result.lines else "no output"
+        raise RunnerError(f"The board runner printed no result (exit status {result.exit_status}): {last}",
+                          "Check python3 and numpy on the board; the log shows the runner's output")  # fmt: skip
     if not payload.get("ok"):
-        error = payload.get("error", "unknown error")
+        error = inert(str(payload.get("error", "unknown error")))
         if payload.get("kind") == "acl_foreign":
             raise AclMissingError(f"pyACL on the board is not CANN's: {error}",
                                   f"Uninstall the PyPI package 'acl' there (pip3 uninstall acl), or check that "
@@ -251,37 +243,59 @@ class Deployer:
     target
         Board, soc_version, remote folder, conversion place.
     progress
-        Receives step states and log lines (default: silent).
+        The trainer's progress protocol (``core.training.Progress``): steps arrive as ``on_epoch`` dicts
+        (:meth:`atlas_bridge.results.StepEvent.to_dict`), log lines as ``status``, upload progress as
+        ``on_batch``; ``should_stop()`` cancels. Default: silent.
     trust
         Asked to confirm unknown host keys (board and conversion host).
     """
 
-    def __init__(self, target: DeployTarget, progress: DeployProgress | None = None,
+    def __init__(self, target: DeployTarget, progress: Progress | None = None,
                  trust: TrustCallback | None = None):  # fmt: skip
         self.target = target
         self.progress = progress or _Silent()
         self.trust = trust
         self._converter_info: BoardInfo | None = None
+        self._om_layout = ""
 
     def _log(self, line: str) -> None:
-        self.progress.log(line)
+        self.progress.status(line)
+
+    def _event(self, name: str, state: StepState, detail: str = "") -> None:
+        self.progress.on_epoch(StepEvent(name, state, detail).to_dict())
+
+    def _stopped(self) -> bool:
+        return bool(self.progress.should_stop())
 
     def _step(self, name: str, func: Callable, *args):
-        self.progress.step(name, "running")
+        if self._stopped():
+            self._event(name, StepState.CANCELLED, "cancelled before it started")
+            raise CancelledError(f"Deploy cancelled before: {dict(STEPS)[name]}")
+        self._event(name, StepState.RUNNING)
         try:
             value = func(*args)
+        except CancelledError as exc:
+            exc.step = name
+            self._event(name, StepState.CANCELLED, str(exc))
+            raise
         except BridgeError as exc:
             exc.step = name
-            self.progress.step(name, "failed", str(exc))
+            self._event(name, StepState.FAILED, str(exc))
             raise
         except Exception as exc:
-            self.progress.step(name, "failed", f"{type(exc).__name__}: {exc}")
+            self._event(name, StepState.FAILED, f"{type(exc).__name__}: {exc}")
             raise
         detail = (
             value[1] if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], str) else ""
         )
-        self.progress.step(name, "done", detail)
+        self._event(name, StepState.DONE, detail)
         return value
+
+    def _upload_progress(self, name: str) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:
+            self.progress.on_batch({"step": "upload", "file": name, "done": done, "total": total})
+
+        return report
 
     # ---------------------------------------------------------------------------------------------- deploy
     def deploy(self, onnx_path: str | Path, images: np.ndarray, labels: np.ndarray | None = None,
@@ -308,8 +322,8 @@ class Deployer:
                 converter.close()
         return DeployResult(
             om_path=om_path, om_bytes=om_bytes, soc_version=soc, model_dir=model_dir, set_env=info.set_env,
-            cann_version=info.cann_version, reused_om=reused, labels=None if labels is None else labels.tolist(),
-            **result,
+            cann_version=info.cann_version, reused_om=reused, om_layout=self._om_layout,
+            labels=None if labels is None else [int(y) for y in labels], **result,
         )  # fmt: skip
 
     def _check(self, board: BoardConnection, converter: BoardConnection | None):
@@ -333,7 +347,19 @@ class Deployer:
         return (info, soc), f"{info.summary()}; soc_version {soc}"
 
     def _model_dir(self, conn: BoardConnection, root: str, name: str) -> str:
+        """``<root>/<name>`` on ``conn``, refusing ``/`` and, unless forced, anything outside the home."""
         root = conn.absolute(root)
+        home = conn.home()
+        if root == "/":
+            raise RemoteDirError(f"The remote folder resolves to / on {conn.label}",
+                                 "Use a folder under the board user's home, such as ~/digit-distill")  # fmt: skip
+        inside = root == home or root.startswith(home.rstrip("/") + "/")
+        if not inside and not self.target.allow_outside_home:
+            raise RemoteDirError(
+                f"The remote folder {root} is outside the home of {conn.endpoint.user} on {conn.label} ({home})",
+                "Use a folder under ~, or allow it explicitly (CLI: --allow-outside-home; Deploy tab: "
+                "\u201cAllow a remote folder outside the home\u201d)",
+            )
         model_dir = posixpath.join(root, name)
         if posixpath.dirname(model_dir) != root:  # cannot happen after safe_model_name; belt and braces
             raise BridgeError(f"Model folder {model_dir} is outside {root}", "Use a plain model name")
@@ -346,14 +372,15 @@ class Deployer:
             check = atc.require_atc_ops(onnx_path, soc)
             self._log(check.message(onnx_path.name))
         model_dir = self._model_dir(board, self.target.remote_dir, name)
+        dest_dir = self._model_dir(converter, self.target.converter_dir, name) if converter else model_dir
         board.makedirs(model_dir)
         target = converter or board
-        dest_dir = self._model_dir(converter, self.target.converter_dir, name) if converter else model_dir
         if converter:
             converter.makedirs(dest_dir)
         size = onnx_path.stat().st_size
         self._log(f"Uploading {onnx_path.name} ({size} bytes) to {target.label}:{dest_dir}/model.onnx")
-        target.upload(onnx_path, posixpath.join(dest_dir, "model.onnx"))
+        target.upload(onnx_path, posixpath.join(dest_dir, "model.onnx"), progress=self._upload_progress("model.onnx"),
+                      should_stop=self._stopped, stall_timeout=self.target.stall_timeout)  # fmt: skip
         return model_dir, f"{size} bytes to {dest_dir}"
 
     def _manifest(self, onnx_path: Path, model: atc.OnnxInput, soc: str) -> dict:
@@ -368,7 +395,8 @@ class Deployer:
 
     def _valid_om(self, conn: BoardConnection, path: str) -> int:
         size = conn.size(path)
-        atc.check_om_header(conn.read_bytes(path, atc.OM_HEADER_SIZE), size, path)
+        header = atc.check_om_header(conn.read_bytes(path, atc.OM_HEADER_SIZE), size, path)
+        self._om_layout = header.layout
         return size
 
     def _convert(self, board, converter, onnx_path, model, name, model_dir, soc, info):
@@ -392,7 +420,8 @@ class Deployer:
             data = converter.read_bytes(built)
             atc.check_om_header(data[: atc.OM_HEADER_SIZE], len(data), built)
             self._log(f"Copying {len(data)} bytes of .om from {converter.label} to {board.label}:{om_path}")
-            board.upload_bytes(data, om_path)
+            board.upload_bytes(data, om_path, progress=self._upload_progress("model.om"), should_stop=self._stopped,
+                               stall_timeout=self.target.stall_timeout)  # fmt: skip
             converter.run(f"rm -rf -- {shlex.quote(posixpath.dirname(built))}")
         size = self._valid_om(board, om_path)
         manifest["om_bytes"] = size
@@ -401,19 +430,28 @@ class Deployer:
         )
         if converter is None:
             board.run(f"rm -rf -- {shlex.quote(posixpath.dirname(built))}")
-        self._log(f"{om_path}: {size} bytes, OM header valid")
+        self._log(f"{om_path}: {size} bytes, OM header valid ({self._om_layout} layout)")
         return (om_path, size, False), f"{om_path} ({size} bytes)"
 
     def _atc(self, conn: BoardConnection, set_env: str, work_dir: str, model: atc.OnnxInput, soc: str) -> str:
-        """Run ATC in a fresh ``.build-*`` folder of ``work_dir``; return the checked .om's path."""
+        """Run ATC in a fresh ``.build-*`` folder of ``work_dir``; return the checked .om's path.
+
+        ATC runs as a tracked process: a timeout or a cancel ends it on the board by its PID, and the build
+        folder is removed whenever ATC did not succeed.
+        """
         conn.run(f"rm -rf -- {shlex.quote(work_dir)}/.build-*")
         build = posixpath.join(work_dir, f".build-{secrets.token_hex(4)}")
         conn.makedirs(build)
         command = atc.atc_command(posixpath.join(work_dir, "model.onnx"), posixpath.join(build, "model"), soc,
                                   model.name, self.target.batch)  # fmt: skip
         self._log(f"{conn.label}$ {command}")
-        result = conn.bash(f". {remote_path_expr(set_env)} && {command}", on_line=self._log,
-                           timeout=self.target.atc_timeout)  # fmt: skip
+        try:
+            result = conn.bash_tracked(f". {remote_path_expr(set_env)} && exec {command}", on_line=self._log,
+                                       timeout=self.target.atc_timeout, should_stop=self._stopped)  # fmt: skip
+        except BaseException:
+            if conn._alive():
+                conn.run(f"rm -rf -- {shlex.quote(build)}", timeout=30)
+            raise
         if result.exit_status != 0 or not any(atc.SUCCESS_LINE in line for line in result.lines):
             errors = atc.parse_atc_errors(result.lines)
             conn.run(f"rm -rf -- {shlex.quote(build)}")
@@ -429,9 +467,11 @@ class Deployer:
 
     def _run(self, board: BoardConnection, info: BoardInfo, model_dir: str, images: np.ndarray):
         self._log(f"Running {len(images)} image(s) on {board.label} with pyACL ...")
-        payload = run_runner(board, info.set_env, model_dir, images, self.target.run_timeout, self._log)
+        payload = run_runner(board, info.set_env, model_dir, images, self.target.run_timeout, self._log,
+                             should_stop=self._stopped, stall_timeout=self.target.stall_timeout)  # fmt: skip
         ms = sum(payload["times_ms"]) / len(images)
-        return payload, f"{len(images)} image(s), {ms:.3f} ms per image"
+        npu = sum(payload.get("execute_ms") or [0.0]) / len(images)
+        return payload, f"{len(images)} image(s), {ms:.3f} ms per image ({npu:.3f} ms NPU execute)"
 
     def _compare(self, onnx_path: Path, images: np.ndarray, labels, payload: dict):
         local = run_local(onnx_path, images)
@@ -445,6 +485,7 @@ class Deployer:
             "board_accuracy": comparison.board_accuracy,
             "local_accuracy": comparison.local_accuracy,
             "board_ms_per_image": board_ms,
+            "board_npu_ms_per_image": sum(payload.get("execute_ms") or [0.0]) / len(images),
             "local_ms_per_image": local.ms_per_image,
             "board_predictions": [int(p) for p in board_probs.argmax(axis=1)],
             "local_predictions": [int(p) for p in local.probabilities.argmax(axis=1)],
@@ -457,13 +498,15 @@ class Deployer:
 
 
 def predict_on_board(board: ConnectionConfig, set_env: str, model_dir: str, image28: np.ndarray,
-                     trust: TrustCallback | None = None, timeout: float = 120.0) -> dict:  # fmt: skip
-    """Classify one ``(28, 28)`` image with an already deployed model: ``{"digit", "probabilities", "ms"}``."""
+                     trust: TrustCallback | None = None, timeout: float = 120.0) -> BoardPrediction:  # fmt: skip
+    """Classify one ``(28, 28)`` image with one SSH connection of its own (what a :class:`BoardSession` avoids)."""
     image = np.asarray(image28, dtype=np.float32).reshape(1, 1, 28, 28)
+    started = time.perf_counter()
     with BoardConnection(board, trust) as conn:
         payload = run_runner(conn, set_env, model_dir, image, timeout, lambda line: None)
-    return {
-        "digit": int(payload["predictions"][0]),
-        "probabilities": [float(p) for p in payload["probabilities"][0]],
-        "ms": float(payload["times_ms"][0]),
-    }
+    return BoardPrediction(
+        digit=int(payload["predictions"][0]),
+        probabilities=tuple(payload["probabilities"][0]),
+        npu_ms=float((payload.get("execute_ms") or [0.0])[0]),
+        round_trip_ms=(time.perf_counter() - started) * 1000.0,
+    )

@@ -121,6 +121,9 @@ RUN_TIMEOUT = NumberField(
 KEEPALIVE = NumberField("SSH keepalive interval", integer=True, low=0, high=3600, unit="seconds")
 DEPLOY_IMAGES = NumberField("images evaluated on the board", integer=True, low=1, high=10000, unit="images")
 DEPLOY_BATCH = NumberField("board batch size", integer=True, low=1, high=1024, unit="images")
+STALL_TIMEOUT = NumberField(
+    "upload stall timeout", integer=False, low=0, high=3600, low_open=True, unit="seconds"
+)
 
 # ---- evaluation, quantization ----
 CALIBRATION_SAMPLES = NumberField("calibration samples", integer=True, low=1, high=60000, unit="images")

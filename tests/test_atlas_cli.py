@@ -13,7 +13,7 @@ from app.cli import main
 
 pytestmark = pytest.mark.slow
 KEYS = {"om_path", "om_bytes", "soc_version", "evaluated", "board_accuracy", "agreement", "board_ms_per_image",
-        "local_ms_per_image"}  # fmt: skip
+        "local_ms_per_image", "max_probability_difference", "board_npu_ms_per_image"}  # fmt: skip
 
 
 def base_args(board, remote_dir, model):

@@ -11,6 +11,7 @@ import pytest
 from atlas_bridge.connection import BoardConnection, ConnectionConfig
 from atlas_bridge.hostkeys import trust_fingerprint
 from atlas_bridge.pipeline import Deployer, DeployTarget, predict_on_board
+from atlas_bridge.results import StepEvent
 from tests.board_emulator import BoardEmulator, EmulatorConfig
 from tests.board_emulator.fixtures import copy_as
 
@@ -18,14 +19,24 @@ pytestmark = pytest.mark.slow
 
 
 class Recorder:
-    def __init__(self):
-        self.steps, self.lines = [], []
+    """The progress protocol (core.training.Progress) recording steps, log lines and upload progress."""
 
-    def step(self, name, state, detail=""):
-        self.steps.append((name, state))
+    def __init__(self, stop_when=None):
+        self.steps, self.lines, self.batches = [], [], []
+        self.stop_when = stop_when
 
-    def log(self, line):
-        self.lines.append(line)
+    def on_epoch(self, info):
+        event = StepEvent.from_dict(info)
+        self.steps.append((event.step, event.state.value))
+
+    def on_batch(self, info):
+        self.batches.append(info)
+
+    def status(self, text):
+        self.lines.append(text)
+
+    def should_stop(self):
+        return bool(self.stop_when and self.stop_when(self))
 
 
 def login(board, tmp_path, auth="password", **kw) -> ConnectionConfig:
@@ -65,7 +76,12 @@ def test_deploy_student_and_evaluate_200_images(board, tmp_path, remote_dir, stu
     assert result.om_bytes == (board.home / remote_dir / "student" / "model.om").stat().st_size
     assert result.board_ms_per_image > 0 and result.local_ms_per_image > 0
     assert set(result.summary()) == {"om_path", "om_bytes", "soc_version", "evaluated", "board_accuracy",
-                                     "agreement", "board_ms_per_image", "local_ms_per_image"}  # fmt: skip
+                                     "agreement", "max_probability_difference", "board_ms_per_image",
+                                     "board_npu_ms_per_image", "local_ms_per_image"}  # fmt: skip
+    assert 0 < result.board_npu_ms_per_image < result.board_ms_per_image and result.om_layout == "current"
+    assert result.to_dict() == type(result).from_dict(result.to_dict()).to_dict()
+    uploads = [b for b in progress.batches if b["step"] == "upload"]
+    assert uploads and uploads[-1]["done"] == uploads[-1]["total"] == student_onnx.stat().st_size
     assert [s for s in progress.steps if s[1] == "done"] == [
         ("check", "done"), ("upload", "done"), ("convert", "done"), ("run", "done"), ("compare", "done")]  # fmt: skip
     assert any("ATC run success" in line for line in progress.lines)
@@ -163,9 +179,9 @@ def test_predict_on_board_after_deploy(board, tmp_path, remote_dir, student_onnx
     from core.inference import OnnxClassifier
 
     local = OnnxClassifier(student_onnx).probabilities(images[7:8])[0]
-    assert answer["digit"] == int(local.argmax())
-    np.testing.assert_allclose(answer["probabilities"], local, atol=2e-2)
-    assert answer["ms"] > 0
+    assert answer.digit == int(local.argmax())
+    np.testing.assert_allclose(answer.probabilities, local, atol=2e-2)
+    assert 0 < answer.npu_ms < answer.round_trip_ms
 
 
 def test_commands_without_set_env_do_not_find_the_toolkit(board, tmp_path):

@@ -25,19 +25,30 @@ from atlas_bridge.errors import (
 )
 from atlas_bridge.hostkeys import trust_fingerprint
 from atlas_bridge.pipeline import Deployer, DeployTarget
+from atlas_bridge.results import StepEvent
 
 pytestmark = pytest.mark.slow
 
 
 class Recorder:
-    def __init__(self):
-        self.steps, self.lines = [], []
+    """The progress protocol (core.training.Progress) recording steps, log lines and upload progress."""
 
-    def step(self, name, state, detail=""):
-        self.steps.append((name, state, detail))
+    def __init__(self, stop_when=None):
+        self.steps, self.lines, self.batches = [], [], []
+        self.stop_when = stop_when
 
-    def log(self, line):
-        self.lines.append(line)
+    def on_epoch(self, info):
+        event = StepEvent.from_dict(info)
+        self.steps.append((event.step, event.state.value, event.detail))
+
+    def on_batch(self, info):
+        self.batches.append(info)
+
+    def status(self, text):
+        self.lines.append(text)
+
+    def should_stop(self):
+        return bool(self.stop_when and self.stop_when(self))
 
     def failed(self):
         return [(name, detail) for name, state, detail in self.steps if state == "failed"]
@@ -134,7 +145,7 @@ def test_connect_timeout_on_a_silent_port(tmp_path):
                               known_hosts=str(tmp_path / "kh"), ssh_config=None, connect_timeout=1)  # fmt: skip
     try:
         with pytest.raises(
-            ConnectError, match="(did not complete the SSH handshake within|timed out after) 1 s"
+            ConnectError, match="accepted the connection but sent no SSH greeting within 1 s"
         ):
             BoardConnection(config).connect()
     finally:
@@ -257,8 +268,8 @@ def test_deploy_dropped_mid_upload_then_redeploys_cleanly(board, tmp_path, remot
                                                           monkeypatch):  # fmt: skip
     original = BoardConnection.upload
 
-    def dropping_upload(self, local, remote, progress=None):
-        return original(self, local, remote, progress=lambda done, total: board.drop_connections())
+    def dropping_upload(self, local, remote, progress=None, **kw):
+        return original(self, local, remote, progress=lambda done, total: board.drop_connections(), **kw)
 
     monkeypatch.setattr(BoardConnection, "upload", dropping_upload)
     progress, run = deploy(board, tmp_path, remote_dir, student_onnx, test_images[0][:3])

@@ -13,15 +13,18 @@ Progress and the remote output go to stderr; with ``--json`` the last stdout lin
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 import numpy as np
 
 from atlas_bridge.atc import SOC_VERSIONS
 from atlas_bridge.connection import ConnectionConfig
-from atlas_bridge.errors import BridgeError
+from atlas_bridge.errors import BridgeError, CancelledError
 from atlas_bridge.hostkeys import HostKeyInfo, trust_fingerprint
-from atlas_bridge.pipeline import STEPS, Deployer, DeployTarget
+from atlas_bridge.pipeline import Deployer, DeployTarget
+from atlas_bridge.results import STEPS, StepEvent, StepState, is_step_event
 from core import validation as fields
 from core.inference import InvalidModelError, OnnxClassifier
 from core.sanity import check_model
@@ -50,6 +53,8 @@ def register(subparsers) -> None:
         "--password-stdin", action="store_true", help="read the password from the first stdin line"
     )
     auth.add_argument("--agent", action="store_true", help="log in with a key held by ssh-agent")
+    parser.add_argument("--key-passphrase-env", metavar="VAR",
+                        help="name of an environment variable holding the passphrase of an encrypted --key")  # fmt: skip
     parser.add_argument("--soc-version", default="Ascend310", choices=[*SOC_VERSIONS, "auto"],
                         help="chip to compile for (auto: read from the board's npu-smi; default Ascend310)")  # fmt: skip
     parser.add_argument("--trust-host-key", metavar="FINGERPRINT",
@@ -81,29 +86,66 @@ def register(subparsers) -> None:
         default=15.0,
         help="SSH connect timeout in seconds",
     )
+    parser.add_argument("--stall-timeout", type=fields.STALL_TIMEOUT.argtype, default=30.0,
+                        help="seconds an upload may make no progress before it fails (default 30)")  # fmt: skip
+    parser.add_argument("--skip-op-check", action="store_true",
+                        help="do not refuse models outside ATC's operator table (core/atc_ops.py); let ATC judge")  # fmt: skip
+    parser.add_argument("--allow-outside-home", action="store_true",
+                        help="allow a --remote-dir outside the board user's home (/ is always refused)")  # fmt: skip
     add_data_args(parser)
     add_json_arg(parser)
     parser.set_defaults(func=run)
 
 
 class ConsoleSteps:
-    """Step states and remote output on stderr."""
+    """Deploy progress on stderr (the trainer's ``core.training.Progress`` protocol); Ctrl+C cancels.
+
+    Use as a context manager: the first Ctrl+C asks the deploy to stop (it ends what runs on the board and cleans
+    up), a second one aborts at once.
+    """
 
     def __init__(self):
         self.titles = dict(STEPS)
-        self.order = [name for name, _ in STEPS]
+        self._stop = False
+        self._previous = None
 
-    def step(self, name: str, state: str, detail: str = "") -> None:  # noqa: D102
-        number = f"[{self.order.index(name) + 1}/{len(self.order)}]"
-        if state == "running":
-            print(f"{number} {self.titles[name]} ...", file=sys.stderr, flush=True)
-        elif state == "done":
-            print(f"{number} done: {detail}", file=sys.stderr, flush=True)
-        elif state == "failed":
-            print(f"{number} FAILED", file=sys.stderr, flush=True)
+    def __enter__(self) -> ConsoleSteps:
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
 
-    def log(self, line: str) -> None:  # noqa: D102
-        print(f"    {line}", file=sys.stderr, flush=True)
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._stop:
+            raise KeyboardInterrupt
+        self._stop = True
+        print(
+            "\ncancelling: ending what runs on the board (Ctrl+C again to abort)...",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def on_epoch(self, info: dict) -> None:  # noqa: D102
+        if not is_step_event(info):
+            return
+        event = StepEvent.from_dict(info)
+        number = f"[{info['epoch']}/{info['epochs']}]"
+        if event.state is StepState.RUNNING:
+            print(f"{number} {self.titles[event.step]} ...", file=sys.stderr, flush=True)
+        elif event.state is StepState.DONE:
+            print(f"{number} done: {event.detail}", file=sys.stderr, flush=True)
+        elif event.state in (StepState.FAILED, StepState.CANCELLED):
+            print(f"{number} {event.state.value.upper()}", file=sys.stderr, flush=True)
+
+    def on_batch(self, info: dict) -> None:  # noqa: D102
+        pass  # upload progress: the step's done line gives the size
+
+    def status(self, text: str) -> None:  # noqa: D102
+        print(f"    {text}", file=sys.stderr, flush=True)
+
+    def should_stop(self) -> bool:  # noqa: D102
+        return self._stop
 
 
 def _prompt_trust(info: HostKeyInfo) -> bool:
@@ -121,10 +163,22 @@ def _trust(args: argparse.Namespace):
     return None  # unknown keys are refused with the fingerprint and the --trust-host-key hint
 
 
+def _passphrase(args: argparse.Namespace) -> str | None:
+    if not args.key_passphrase_env:
+        return None
+    value = os.environ.get(args.key_passphrase_env)
+    if value is None:
+        raise CommandError(
+            f"--key-passphrase-env {args.key_passphrase_env}: that environment variable is not set"
+        )
+    return value
+
+
 def _login(args: argparse.Namespace, password: str | None) -> ConnectionConfig:
     auth = "password" if args.password_stdin else "agent" if args.agent else "key"
     return ConnectionConfig(host=args.host, port=args.port, user=args.user, auth=auth, key_file=args.key,
-                            password=password, connect_timeout=args.connect_timeout)  # fmt: skip
+                            password=password, passphrase=_passphrase(args),
+                            connect_timeout=args.connect_timeout)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -146,18 +200,28 @@ def run(args: argparse.Namespace) -> int:
         converter = ConnectionConfig(
             host=args.convert_host, port=args.convert_port, user=args.convert_user,
             auth="key" if args.convert_key else board.auth, key_file=args.convert_key or board.key_file,
-            password=None if args.convert_key else password, connect_timeout=args.connect_timeout,
+            password=None if args.convert_key else password, passphrase=board.passphrase,
+            connect_timeout=args.connect_timeout,
         )  # fmt: skip
-    target = DeployTarget(board=board, soc_version=None if args.soc_version == "auto" else args.soc_version,
-                          remote_dir=args.remote_dir, set_env=args.set_env, converter=converter,
-                          atc_timeout=args.atc_timeout)  # fmt: skip
+    try:
+        target = DeployTarget(board=board, soc_version=None if args.soc_version == "auto" else args.soc_version,
+                              remote_dir=args.remote_dir, set_env=args.set_env, converter=converter,
+                              atc_timeout=args.atc_timeout, stall_timeout=args.stall_timeout,
+                              skip_op_check=args.skip_op_check,
+                              allow_outside_home=args.allow_outside_home)  # fmt: skip
+    except BridgeError as exc:
+        raise CommandError(str(exc)) from None
     mnist = load_data(args)
     if args.evaluate > len(mnist.test_labels):
         raise CommandError(f"--evaluate can be at most {len(mnist.test_labels)}")
     images = mnist.test_images[: args.evaluate].numpy().astype(np.float32)
     labels = mnist.test_labels[: args.evaluate].numpy()
     try:
-        result = Deployer(target, ConsoleSteps(), _trust(args)).deploy(args.model, images, labels)
+        with ConsoleSteps() as progress:
+            result = Deployer(target, progress, _trust(args)).deploy(args.model, images, labels)
+    except CancelledError as exc:
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return 130
     except BridgeError as exc:
         step = dict(STEPS).get(getattr(exc, "step", ""), "deploy")
         raise CommandError(f"{step} failed: {exc}") from None
@@ -168,7 +232,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.evaluated} MNIST test images: board accuracy {result.board_accuracy:.2%}, "
               f"local {result.local_accuracy:.2%}, agreement {result.agreement:.2%}, "
               f"max probability difference {result.max_probability_difference:.2e}")  # fmt: skip
-        print(
-            f"latency: board {result.board_ms_per_image:.3f} ms/image, local {result.local_ms_per_image:.3f} ms/image"
-        )
+        print(f"latency: board {result.board_ms_per_image:.3f} ms/image ({result.board_npu_ms_per_image:.3f} ms NPU "
+              f"execute), local {result.local_ms_per_image:.3f} ms/image")  # fmt: skip
     return 0

@@ -1,9 +1,10 @@
 """The Deploy tab's results view: board against local onnxruntime, as figures and digit by digit.
 
-:class:`DeployResultsView` takes the dict of :meth:`atlas_bridge.pipeline.DeployResult.to_dict` and shows
+:class:`DeployResultsView` renders an :class:`atlas_bridge.results.DeployResult`:
 
 * the compiled model (``.om`` path, size, chip, CANN version, reused or converted),
-* a small table: accuracy on the MNIST test images and latency per image, board beside local,
+* a small table: accuracy on the MNIST test images and latency per image (with the NPU's execute time), board
+  beside local,
 * the agreement of the two runs and their largest probability difference,
 * every evaluated image's label, board prediction and local prediction (disagreements and errors marked).
 """
@@ -22,6 +23,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from atlas_bridge.results import DeployResult
 
 _WRONG = QColor(178, 24, 43)  # a prediction that differs from the label
 _DISAGREE = QColor(253, 219, 199)  # board and local differ on this image
@@ -50,26 +53,25 @@ def latency_text(ms: float) -> str:
     return f"{ms:.3f} ms" if ms < 10 else f"{ms:,.1f} ms"
 
 
-def summary_text(result: dict) -> str:
+def summary_text(result: DeployResult) -> str:
     """The results as a few lines of plain text (tooltips, copying, the CLI-like view)."""
-    reused = " (reused)" if result["reused_om"] else ""
-    agree = _agreeing(result)
+    reused = " (reused)" if result.reused_om else ""
     return "\n".join(
         [
-            f"Model on the board: {result['om_path']} ({result['om_bytes']:,} bytes, "
-            f"{result['soc_version']}){reused}",
-            f"{result['evaluated']} MNIST test images: board accuracy {percent(result['board_accuracy'])}, "
-            f"local accuracy {percent(result['local_accuracy'])}",
-            f"Board and local agree on {percent(result['agreement'])} of the digits{agree}; largest "
-            f"probability difference {result['max_probability_difference']:.2e}",
-            f"Latency: board {latency_text(result['board_ms_per_image'])} per image, local onnxruntime "
-            f"{latency_text(result['local_ms_per_image'])} per image",
+            f"Model on the board: {result.om_path} ({result.om_bytes:,} bytes, {result.soc_version}){reused}",
+            f"{result.evaluated} MNIST test images: board accuracy {percent(result.board_accuracy)}, "
+            f"local accuracy {percent(result.local_accuracy)}",
+            f"Board and local agree on {percent(result.agreement)} of the digits{_agreeing(result)}; largest "
+            f"probability difference {result.max_probability_difference:.2e}",
+            f"Latency: board {latency_text(result.board_ms_per_image)} per image (NPU execute "
+            f"{latency_text(result.board_npu_ms_per_image)}), local onnxruntime "
+            f"{latency_text(result.local_ms_per_image)} per image",
         ]
     )
 
 
-def _agreeing(result: dict) -> str:
-    board, local = result.get("board_predictions") or [], result.get("local_predictions") or []
+def _agreeing(result: DeployResult) -> str:
+    board, local = result.board_predictions, result.local_predictions
     if not board or len(board) != len(local):
         return ""
     same = sum(b == loc for b, loc in zip(board, local, strict=True))
@@ -169,21 +171,25 @@ class DeployResultsView(QGroupBox):
         """The note shown, ``""`` when results are shown."""
         return "" if self.note_label.isHidden() else self.note_label.text()
 
-    def show_result(self, result: dict) -> None:
-        """Show a deploy's results (``DeployResult.to_dict()``)."""
+    def show_result(self, result: DeployResult) -> None:
+        """Show a deploy's results."""
         self.note_label.setVisible(False)
         for widget in self._details:
             widget.setVisible(True)
-        how = "reused, unchanged since the last deploy" if result["reused_om"] else "converted with ATC"
-        cann = f", CANN {result['cann_version']}" if result.get("cann_version") else ""
+        how = "reused, unchanged since the last deploy" if result.reused_om else "converted with ATC"
+        cann = f", CANN {result.cann_version}" if result.cann_version else ""
+        layout = f", {result.om_layout} .om header" if result.om_layout else ""
         self.model_label.setText(
-            f"<b>{result['om_path']}</b> — {size_text(result['om_bytes'])}, {result['soc_version']}{cann}, {how}"
+            f"<b>{result.om_path}</b> — {size_text(result.om_bytes)}, {result.soc_version}{cann}{layout}, {how}"
         )
-        n = result["evaluated"]
+        n = result.evaluated
         self.figures.setVerticalHeaderLabels([f"Accuracy on {n:,} MNIST test images", "Latency per image"])
+        board_latency = latency_text(result.board_ms_per_image)
+        if result.board_npu_ms_per_image:
+            board_latency += f" (NPU {latency_text(result.board_npu_ms_per_image)})"
         rows = (
-            (percent(result["board_accuracy"]), percent(result["local_accuracy"])),
-            (latency_text(result["board_ms_per_image"]), latency_text(result["local_ms_per_image"])),
+            (percent(result.board_accuracy), percent(result.local_accuracy)),
+            (board_latency, latency_text(result.local_ms_per_image)),
         )
         for r, values in enumerate(rows):
             for c, text in enumerate(values):
@@ -191,20 +197,20 @@ class DeployResultsView(QGroupBox):
         self.figures.resizeRowsToContents()
         _fixed_height(self.figures)
 
-        agreement = result["agreement"]
-        style = _OK if agreement >= 1.0 else _BAD
+        agreement = result.agreement
+        style = _OK if agreement >= 1.0 else _BAD if agreement < 0.99 else _MUTED
         self.agreement_label.setStyleSheet(style)
         self.agreement_label.setText(
             f"Board and local agree on {percent(agreement)} of the digits{_agreeing(result)}; largest "
-            f"probability difference {result['max_probability_difference']:.2e}"
+            f"probability difference {result.max_probability_difference:.2e} (the board computes in float16)"
         )
         self._show_predictions(result)
         self.setToolTip(summary_text(result))
 
-    def _show_predictions(self, result: dict) -> None:
-        board = list(result.get("board_predictions") or [])
-        local = list(result.get("local_predictions") or [])
-        labels = list(result.get("labels") or [])
+    def _show_predictions(self, result: DeployResult) -> None:
+        board = list(result.board_predictions)
+        local = list(result.local_predictions)
+        labels = list(result.labels or [])
         count = max(len(board), len(local))
         self.predictions.clearContents()
         self.predictions.setColumnCount(count)

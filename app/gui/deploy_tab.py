@@ -1,10 +1,16 @@
 """The Deploy tab: one button to convert a model on an Atlas board, run it there and compare with the local run.
 
-Runs :class:`atlas_bridge.pipeline.Deployer` in the app's worker thread (:class:`app.gui.workers.JobRunner`).
-The pipeline's step states and log lines cross to the GUI thread as signals; an unknown host key is shown in a
-dialog from the GUI thread while the worker waits for the answer. Once deployed, :meth:`DeployTab.predict_on_board`
-classifies a drawing on the board (the Draw tab connects ``board_request`` to it and ``board_prediction`` to its
-``show_board_result``). Run alone with ``python -m app.gui.deploy_tab``.
+Runs :class:`atlas_bridge.pipeline.Deployer` in the app's worker thread (:class:`app.gui.workers.JobRunner`),
+whose task state is the trainer's progress protocol: step changes arrive as ``epoch`` dicts
+(:class:`atlas_bridge.results.StepEvent`), log lines as ``message``, upload progress as ``batches``; the Cancel
+button asks the deploy to stop (what runs on the board is ended by PID, partial files removed). An unknown host
+key and an encrypted key's passphrase are asked in dialogs from the GUI thread.
+
+Once deployed, :meth:`DeployTab.predict_on_board` classifies a drawing through a board session
+(:class:`atlas_bridge.session.BoardSession`: one SSH connection, one runner holding the model), opened on the
+first drawing and closed on the next deploy or when the app quits; while the board is busy only the newest drawing
+waits, so the Draw tab can send every change and show the board's answer live. Run alone with
+``python -m app.gui.deploy_tab``.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -44,7 +52,16 @@ from app.gui.workers import JobRunner
 from atlas_bridge.atc import SOC_VERSIONS
 from atlas_bridge.connection import ConnectionConfig
 from atlas_bridge.hostkeys import HostKeyInfo
-from atlas_bridge.pipeline import STEPS, Deployer, DeployTarget, predict_on_board
+from atlas_bridge.pipeline import Deployer, DeployTarget
+from atlas_bridge.results import (
+    STEPS,
+    BoardPrediction,
+    BoardState,
+    BoardStatus,
+    DeployResult,
+    StepEvent,
+    is_step_event,
+)
 from core import validation as fields
 
 AUTO_SOC = "Read from the board (npu-smi)"
@@ -57,37 +74,24 @@ _STATE_TEXT = {
     "done": "done",
     "failed": "FAILED",
     "skipped": "skipped",
+    "cancelled": "cancelled",
 }
 _STATE_COLOR = {
     "waiting": QColor(140, 140, 140), "running": QColor(33, 102, 172), "done": QColor(27, 120, 55),
-    "failed": QColor(178, 24, 43), "skipped": QColor(140, 140, 140),
+    "failed": QColor(178, 24, 43), "skipped": QColor(140, 140, 140), "cancelled": QColor(140, 140, 140),
 }  # fmt: skip
 _ERROR_STYLE = "color: #b00020;"
 
 
-class _PipelineSignals(QObject):
-    """Carries the pipeline's reports from the worker thread to the tab (queued connections)."""
+class _Questions(QObject):
+    """Questions the worker thread asks the person (queued to the GUI thread; the worker waits for the answer)."""
 
-    step = Signal(str, str, str)
-    log = Signal(str)
     trust_request = Signal(object, object)  # HostKeyInfo, queue.Queue for the answer
 
-
-class _Reporter:
-    """``DeployProgress`` + trust callback for the worker thread: emits signals, waits for the trust answer."""
-
-    def __init__(self, signals: _PipelineSignals):
-        self.signals = signals
-
-    def step(self, name: str, state: str, detail: str = "") -> None:
-        self.signals.step.emit(name, state, detail)
-
-    def log(self, line: str) -> None:
-        self.signals.log.emit(line)
-
     def trust(self, info: HostKeyInfo) -> bool:
+        """Ask (from a worker thread) whether to trust an unknown host key; False after TRUST_TIMEOUT_S."""
         answer: queue.Queue = queue.Queue(maxsize=1)
-        self.signals.trust_request.emit(info, answer)
+        self.trust_request.emit(info, answer)
         try:
             return bool(answer.get(timeout=TRUST_TIMEOUT_S))
         except queue.Empty:
@@ -101,12 +105,14 @@ class DeployTab(Tab):
     -------
     board_ready(bool)
         True once a model is deployed and the board can classify drawings; False when that stops being so.
-    board_prediction(dict)
-        The board's answer to :meth:`predict_on_board`: ``{"digit", "probabilities", "ms"}``.
+    board_state(BoardState)
+        The board session's state (offline, connecting, ready, failed) with the model, chip and a message.
+    board_prediction(BoardPrediction)
+        The board's answer to :meth:`predict_on_board` (digit, probabilities, NPU and round-trip times).
     board_error(str)
         :meth:`predict_on_board` failed (the message says why); also sent as ``error_occurred``.
-    deployed(dict)
-        A deploy finished: :meth:`atlas_bridge.pipeline.DeployResult.to_dict`.
+    deployed(DeployResult)
+        A deploy finished.
     error_occurred(str)
         A failure that did not start in this tab (classifying a drawing on the board) for the window to show;
         deploy failures are shown in the tab itself, beside the failed step.
@@ -115,26 +121,34 @@ class DeployTab(Tab):
     """
 
     board_ready = Signal(bool)
-    board_prediction = Signal(dict)
+    board_state = Signal(object)
+    board_prediction = Signal(object)
     board_error = Signal(str)
-    deployed = Signal(dict)
+    deployed = Signal(object)
     error_occurred = Signal(str)
     status_message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self._deployment: tuple[ConnectionConfig, str, str] | None = None
-        self._signals = _PipelineSignals(self)
-        self._signals.step.connect(self._on_step)
-        self._signals.log.connect(self.append_log)
-        self._signals.trust_request.connect(self._on_trust_request)
+        self._deployment: DeployResult | None = None
+        self._board_login: ConnectionConfig | None = None
+        self._session = None  # atlas_bridge.session.BoardSession, used only inside board_runner jobs
+        self._pending_image: np.ndarray | None = None
+        self._passphrase: str | None = None  # an encrypted key's passphrase, memory only
+        self._retry_deploy = False
+        self._questions = _Questions(self)
+        self._questions.trust_request.connect(self._on_trust_request)
         self.runner = JobRunner(self)
+        self.runner.epoch.connect(self._on_progress_epoch)
+        self.runner.message.connect(self.append_log)
+        self.runner.batches.connect(self._on_progress_batches)
         self.runner.succeeded.connect(self._on_deployed)
         self.runner.failed.connect(self._on_failed)
         self.runner.finished.connect(self._on_finished)
         self.board_runner = JobRunner(self)
         self.board_runner.succeeded.connect(self._on_board_answer)
         self.board_runner.failed.connect(self._on_board_failed)
+        self.board_runner.finished.connect(self._on_board_finished)
         self._build()
         self.restore_settings()
         report = self.model_picker.sanity()
@@ -209,6 +223,12 @@ class DeployTab(Tab):
         apply_range(self.convert_port_spin, fields.PORT)
         self.convert_port_spin.setValue(22)
         self.convert_user_edit = QLineEdit()
+        self.outside_home_box = QCheckBox("Allow a remote folder outside the home")
+        self.outside_home_box.setToolTip("Needed for a remote folder such as /data/models (/ is always refused)")
+        self.skip_check_box = QCheckBox("Skip the ATC operator check")
+        self.skip_check_box.setToolTip(
+            "Upload even a model with operators or opsets outside ATC's table (core/atc_ops.py); ATC will judge"
+        )
         self.model_picker = ModelPicker("student", self)
         self.model_picker.error.connect(self.show_error)
         self.model_picker.warning.connect(self.show_error)
@@ -242,6 +262,8 @@ class DeployTab(Tab):
         self.convert_form.addRow("Conversion host", self.convert_host_edit)
         self.convert_form.addRow("Conversion port", self.convert_port_spin)
         self.convert_form.addRow("Conversion user", self.convert_user_edit)
+        self.convert_form.addRow("", self.skip_check_box)
+        self.convert_form.addRow("", self.outside_home_box)
         model_form = _form()
         model_form.addRow("Model", self.model_picker)
         model_form.addRow("Compare on", self.evaluate_spin)
@@ -251,6 +273,13 @@ class DeployTab(Tab):
         self.deploy_button.setToolTip("Check the board, upload the model, convert it, run it and compare")
         self.deploy_button.setMinimumHeight(32)
         self.deploy_button.clicked.connect(self.deploy)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip(
+            "Stop the deploy: what runs on the board is ended and partial files removed"
+        )
+        self.cancel_button.setMinimumHeight(32)
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet(_ERROR_STYLE)
@@ -290,7 +319,10 @@ class DeployTab(Tab):
             box = QGroupBox(title)
             box.setLayout(form)
             left.addWidget(box)
-        left.addWidget(self.deploy_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.deploy_button, 1)
+        buttons.addWidget(self.cancel_button)
+        left.addLayout(buttons)
         left.addWidget(self.error_label)
         how = QLabel(
             "A deploy checks the board, uploads the ONNX model, converts it with ATC, runs the MNIST test images "
@@ -349,6 +381,7 @@ class DeployTab(Tab):
             auth=auth,
             key_file=self.key_edit.text().strip() or None if auth == "key" else None,
             password=self.password_edit.text() if auth == "password" else None,
+            passphrase=self._passphrase if auth == "key" else None,
         )
 
     def target(self) -> DeployTarget:
@@ -363,12 +396,13 @@ class DeployTab(Tab):
             converter = ConnectionConfig(
                 host=self.convert_host_edit.text().strip(), port=self.convert_port_spin.value(),
                 user=self.convert_user_edit.text().strip() or None, auth=board.auth, key_file=board.key_file,
-                password=board.password,
+                password=board.password, passphrase=board.passphrase,
             )  # fmt: skip
         soc = self.soc_combo.currentText()
         return DeployTarget(board=board, soc_version=None if soc == AUTO_SOC else soc,
-                            remote_dir=self.remote_edit.text().strip() or "~/digit-distill",
-                            converter=converter)  # fmt: skip
+                            remote_dir=self.remote_edit.text().strip(), converter=converter,
+                            skip_op_check=self.skip_check_box.isChecked(),
+                            allow_outside_home=self.outside_home_box.isChecked())  # fmt: skip
 
     @Slot()
     def deploy(self) -> None:
@@ -385,25 +419,49 @@ class DeployTab(Tab):
             return
         self.show_error("")
         self.save_settings()
+        self._close_session()
         self._set_ready(None)
         for item in self._step_items.values():
             self._show_state(item, "waiting", "")
         self.log_view.clear()
         self.results_view.show_note(f"Deploying {source.path.name} to {target.board.host}…")
-        reporter = _Reporter(self._signals)
         count = self.evaluate_spin.value()
         onnx_path = source.path
+        trust = self._questions.trust
 
         def job(state):
             from atlas_bridge.local import mnist_test_images
 
             images, labels = mnist_test_images(count)
-            result = Deployer(target, reporter, reporter.trust).deploy(onnx_path, images, labels)
-            return target.board, result.to_dict()
+            result = Deployer(target, state, trust).deploy(onnx_path, images, labels)
+            return target.board, result
 
         self.deploy_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
         self.runner.start("Deploy", job)
         self.status_message.emit(f"Deploying {onnx_path.name} to {target.board.host}…")
+
+    @Slot()
+    def cancel(self) -> None:
+        """Ask the running deploy to stop (it ends what runs on the board and removes partial files)."""
+        if self.runner.is_running():
+            self.runner.stop()
+            self.cancel_button.setEnabled(False)
+            self.append_log("Cancelling: ending what runs on the board…")
+
+    @Slot(dict)
+    def _on_progress_epoch(self, info: dict) -> None:
+        if is_step_event(info):
+            event = StepEvent.from_dict(info)
+            self._on_step(event.step, event.state.value, event.detail)
+
+    @Slot(list)
+    def _on_progress_batches(self, batches: list) -> None:
+        last = batches[-1] if batches else None
+        if last and last.get("step") in self._step_items and last.get("total"):
+            percent = 100 * last["done"] // last["total"]
+            item = self._step_items[last["step"]]
+            item.setText(2, f"{last.get('file', '')} {percent}% of {last['total']:,} bytes")
 
     @Slot(str, str, str)
     def _on_step(self, name: str, state: str, detail: str) -> None:
@@ -441,22 +499,41 @@ class DeployTab(Tab):
                                      | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)  # fmt: skip
         return reply == QMessageBox.StandardButton.Yes
 
+    def ask_passphrase(self, key_file: str, wrong: bool) -> str | None:
+        """Ask for an encrypted key's passphrase (a dialog; tests replace this method); ``None``: cancelled."""
+        text = (f"The passphrase for {key_file} was wrong. Passphrase:" if wrong
+                else f"The key {key_file} is encrypted. Passphrase:")  # fmt: skip
+        value, ok = QInputDialog.getText(self, "Key passphrase", text, QLineEdit.EchoMode.Password)
+        return value if ok and value else None
+
     @Slot(object)
     def _on_deployed(self, outcome) -> None:
         board, result = outcome
-        self._deployment = (board, result["set_env"], result["model_dir"])
+        self._deployment, self._board_login = result, board
         self.results_view.show_result(result)
         self.deployed.emit(result)
         self._set_ready(True)
-        self.status_message.emit(f"Deployed to the board: agreement with local {result['agreement']:.2%}")
+        self.status_message.emit(f"Deployed to the board: agreement with local {result.agreement:.2%}")
 
     @staticmethod
-    def format_result(result: dict) -> str:
+    def format_result(result: DeployResult) -> str:
         """The results as a few lines of text (see :func:`app.gui.deploy_results.summary_text`)."""
         return summary_text(result)
 
     @Slot(dict)
     def _on_failed(self, error: dict) -> None:
+        if error.get("kind") == "KeyPassphraseError":
+            key = self.key_edit.text().strip() or "your SSH key"
+            passphrase = self.ask_passphrase(key, wrong=self._passphrase is not None)
+            if passphrase is not None:
+                self._passphrase = passphrase
+                self._retry_deploy = True  # once this job has finished
+                return
+        if error.get("kind") == "CancelledError":
+            self.results_view.show_note("Deploy cancelled: nothing is left running on the board.")
+            self.show_error(error["message"])
+            self.status_message.emit("Deploy cancelled")
+            return
         self.results_view.show_note("Deploy failed: the failed step and the log say why.")
         self.show_error(error["message"])
         self.status_message.emit("Deploy failed: see the Deploy tab")
@@ -464,6 +541,10 @@ class DeployTab(Tab):
     @Slot(str)
     def _on_finished(self, _name: str) -> None:
         self.deploy_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if self._retry_deploy:
+            self._retry_deploy = False
+            self.deploy()
 
     @Slot(str)
     def show_error(self, message: str) -> None:
@@ -474,10 +555,18 @@ class DeployTab(Tab):
         if not ready:
             was_ready = self._deployment is not None
             self._deployment = None
+            self._board_login = None
             if was_ready or ready is False:
                 self.board_ready.emit(False)
+                self.board_state.emit(BoardState(BoardStatus.OFFLINE))
             return
         self.board_ready.emit(True)
+        self.board_state.emit(self._state(BoardStatus.READY, "deployed; the first drawing opens the session"))
+
+    def _state(self, status: BoardStatus, message: str = "") -> BoardState:
+        result = self._deployment
+        return BoardState(status, result.model_name if result else "", result.soc_version if result else "",
+                          message)  # fmt: skip
 
     # ------------------------------------------------------------------------------------------ board
     def is_board_ready(self) -> bool:
@@ -486,26 +575,56 @@ class DeployTab(Tab):
 
     @Slot(object)
     def predict_on_board(self, image28: np.ndarray) -> None:
-        """Classify a ``(28, 28)`` float32 image on the board; the answer arrives in ``board_prediction``."""
+        """Classify a ``(28, 28)`` float32 image on the board; the answer arrives in ``board_prediction``.
+
+        Goes through the board session (opened on first use). While the board works on a drawing, only the newest
+        of the drawings sent meanwhile waits, and is sent as soon as the board answers.
+        """
         if self._deployment is None:
             self._report_board_error("No model is deployed: deploy one in the Deploy tab first")
             return
-        if self.board_runner.is_running():
-            self._report_board_error("The board is still busy with the previous drawing")
-            return
-        board, set_env, model_dir = self._deployment
         image = np.array(image28, dtype=np.float32).reshape(28, 28)
-        self.board_runner.start(
-            "Classify on board", lambda state: predict_on_board(board, set_env, model_dir, image)
-        )
+        if self.board_runner.is_running():
+            self._pending_image = image
+            return
+        login, result = self._board_login, self._deployment
+        trust = self._questions.trust
+        if self._session is None:
+            self.board_state.emit(self._state(BoardStatus.CONNECTING, f"connecting to {login.host}…"))
+
+        def job(state):
+            from atlas_bridge.errors import BridgeError
+            from atlas_bridge.session import BoardSession
+
+            if self._session is None:
+                self._session = BoardSession(login, result.set_env, result.model_dir, trust).open()
+            try:
+                return self._session.classify(image)
+            except BridgeError:
+                session, self._session = self._session, None
+                session.close()
+                raise
+
+        self.board_runner.start("Classify on board", job)
 
     @Slot(object)
-    def _on_board_answer(self, answer) -> None:
-        self.board_prediction.emit(dict(answer))
+    def _on_board_answer(self, answer: BoardPrediction) -> None:
+        self.board_prediction.emit(answer)
+        note = "runner restarted; " if answer.restarted else ""
+        self.board_state.emit(self._state(BoardStatus.READY, f"{note}NPU {answer.npu_ms:.2f} ms, "
+                                                             f"round trip {answer.round_trip_ms:.0f} ms"))  # fmt: skip
 
     @Slot(dict)
     def _on_board_failed(self, error: dict) -> None:
-        self._report_board_error(f"Classifying on the board failed: {error['message']}")
+        message = f"Classifying on the board failed: {error['message']}"
+        self.board_state.emit(self._state(BoardStatus.FAILED, message))
+        self._report_board_error(message)
+
+    @Slot(str)
+    def _on_board_finished(self, _name: str) -> None:
+        image, self._pending_image = self._pending_image, None
+        if image is not None and self._deployment is not None:
+            self.predict_on_board(image)
 
     def _report_board_error(self, message: str) -> None:
         self.board_error.emit(message)
@@ -515,10 +634,22 @@ class DeployTab(Tab):
         """True while a deploy runs."""
         return self.runner.is_running()
 
-    def shutdown(self, timeout_ms: int = 10_000) -> None:
-        """Wait for running jobs (call before the window closes)."""
-        self.runner.stop_and_wait(timeout_ms)
+    def _close_session(self, timeout_ms: int = 10_000) -> None:
+        """Stop the board session's runner and close its connection (waits for a drawing in progress)."""
+        self._pending_image = None
         self.board_runner.stop_and_wait(timeout_ms)
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def session(self):
+        """The open board session, or ``None`` (for tests and diagnostics)."""
+        return self._session
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Stop the deploy (ending what it runs on the board), close the board session (call before closing)."""
+        self.runner.stop_and_wait(timeout_ms)
+        self._close_session(timeout_ms)
 
     def closeEvent(self, event) -> None:  # noqa: D102, N802
         self.shutdown()

@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QFrame,
     QGridLayout,
@@ -36,6 +37,7 @@ from app.gui.gallery import DEV_SET, FailureGallery, dev_set_source
 from app.gui.model_choice import ModelPicker
 from app.gui.personal import PersonalPanel
 from app.gui.window import Tab, run_tab_alone
+from atlas_bridge.results import BoardPrediction, DeployResult
 from core.inference import OnnxClassifier
 from core.personal import PersonalSet
 from core.preprocess import INK_THRESHOLD, EmptyImageError, ImageReadError, ink_map, load_image, to_mnist
@@ -63,7 +65,8 @@ class DrawTab(Tab):
     Signals
     -------
     board_request(numpy.ndarray)
-        "Classify on board" was pressed: the ``(28, 28)`` float32 input the local models see.
+        "Classify on board" was pressed, or the drawing changed with "Live" on: the ``(28, 28)`` float32 input
+        the local models see.
     predictions_shown()
         Both panels were updated for the current drawing (or emptied when nothing is drawn).
     status_message(str)
@@ -169,13 +172,22 @@ class DrawTab(Tab):
         self.board_button = QPushButton("Classify on board")
         self.board_button.setEnabled(False)
         self.board_button.setToolTip("Connect to an Atlas board in the Deploy tab first")
+        self.board_live_check = QCheckBox("Live")
+        self.board_live_check.setChecked(True)
+        self.board_live_check.setEnabled(False)
+        self.board_live_check.setToolTip(
+            "Send every change of the drawing to the board and show its answer live"
+        )
+        board_row = QHBoxLayout()
+        board_row.addWidget(self.board_button, 1)
+        board_row.addWidget(self.board_live_check)
 
         buttons = QGridLayout()
         buttons.addWidget(self.undo_button, 0, 0)
         buttons.addWidget(self.clear_button, 0, 1)
         buttons.addWidget(self.open_button, 1, 0)
         buttons.addWidget(self.save_button, 1, 1)
-        buttons.addWidget(self.board_button, 2, 0, 1, 2)
+        buttons.addLayout(board_row, 2, 0, 1, 2)
 
         hint = QLabel(
             "Draw one digit, about two thirds of the canvas high. Ctrl+Z undoes the last stroke, "
@@ -346,6 +358,8 @@ class DrawTab(Tab):
                 self._teacher_logits = logits
         self._show_soft_targets()
         self.board_button.setEnabled(self._board_available and x is not None)
+        if x is not None and self._board_available and self.board_live_check.isChecked():
+            self.request_board()
         self.predictions_shown.emit()
 
     def _run_model(self, panel: ResultPanel, picker: ModelPicker, x: np.ndarray | None) -> np.ndarray | None:
@@ -436,6 +450,7 @@ class DrawTab(Tab):
         """Enable "Classify on board" (the Deploy tab calls this when a board is connected and ready)."""
         self._board_available = bool(available)
         self.board_button.setEnabled(self._board_available and self._input is not None)
+        self.board_live_check.setEnabled(self._board_available)
         self.board_button.setToolTip(
             "Send this drawing to the Atlas board and show its answer beside the local ones"
             if available
@@ -449,18 +464,18 @@ class DrawTab(Tab):
         """Emit ``board_request`` with the current 28x28 input (if a board is available and a digit drawn)."""
         if not self._board_available or self._input is None:
             return
-        self.board_panel.setTitle("Atlas board")
-        self.board_panel.show_empty("waiting for the board…")
+        if self.board_panel.digit() is None:
+            self.board_panel.setTitle("Atlas board")
+            self.board_panel.show_empty("waiting for the board…")
         self.board_panel.setVisible(True)
         self.board_request.emit(self._input.copy())
 
-    @Slot(dict)
-    def show_deployed(self, result: dict) -> None:
-        """Name the model the board runs (the Deploy tab's ``deployed`` dict) above the board's answer."""
-        om_path, soc = str(result.get("om_path", "")), result.get("soc_version", "")
-        name = om_path.rsplit("/", 1)[-1] or "the deployed model"
+    @Slot(object)
+    def show_deployed(self, result: DeployResult) -> None:
+        """Name the model the board runs (the Deploy tab's ``deployed`` result) above the board's answer."""
+        name, soc = result.model_name, result.soc_version
         self.board_header.setText(f"{name} on {soc}" if soc else name)
-        self.board_header.setToolTip(om_path)
+        self.board_header.setToolTip(result.om_path)
 
     @Slot(str)
     def show_board_error(self, message: str) -> None:
@@ -475,22 +490,26 @@ class DrawTab(Tab):
         self.message_label.setStyleSheet(ERROR_STYLE)
         self.message_label.setText(message)
 
-    @Slot(dict)
-    def show_board_result(self, result: dict) -> None:
-        """Show the board's answer ``{"digit", "probabilities", "ms"}`` beside the local ones."""
+    @Slot(object)
+    def show_board_result(self, answer: BoardPrediction) -> None:
+        """Show the board's answer beside the local ones, with the NPU's and the round trip's times."""
         self.board_panel.setTitle("Atlas board")
         self.board_panel.setVisible(True)
-        try:
-            probs = np.asarray(result["probabilities"], dtype=float).reshape(10)
-            digit = int(result["digit"])
-            ms = float(result["ms"])
-        except (KeyError, TypeError, ValueError):
+        if not isinstance(answer, BoardPrediction):
             self.board_panel.show_empty("unreadable answer")
-            self.show_error(f"The board's answer could not be read: {result!r}")
+            self.show_error(f"The board's answer could not be read: {answer!r}")
             return
-        self.board_panel.show_result(probs, time_text=f"on board {ms:,.2f} ms")
-        if digit != int(np.argmax(probs)):  # trust the board's own digit, keep its probabilities
-            self.board_panel.digit_label.setText(str(digit))
+        probs = np.asarray(answer.probabilities, dtype=float)
+        self.board_panel.show_result(
+            probs, time_text=f"NPU {answer.npu_ms:,.2f} of {answer.round_trip_ms:,.0f} ms"
+        )
+        self.board_panel.time_label.setToolTip(
+            f"The NPU's execute time on the board ({answer.npu_ms:,.3f} ms) of the whole round trip from this "
+            f"computer and back ({answer.round_trip_ms:,.1f} ms)"
+            + (" (the board's runner was restarted)" if answer.restarted else "")
+        )
+        if answer.digit != int(np.argmax(probs)):  # trust the board's own digit, keep its probabilities
+            self.board_panel.digit_label.setText(str(answer.digit))
 
     # ---------------------------------------------------------------------------------- personal set
     def failure_gallery(self) -> FailureGallery:

@@ -462,7 +462,8 @@ def test_saving_into_an_unwritable_place_gives_a_message(tab, tmp_path):
 
 # -------------------------------------------------------------------------------------------- board
 def test_board_slot(qtbot, tab):
-    assert not tab.board_button.isEnabled()
+    assert not tab.board_button.isEnabled() and not tab.board_live_check.isEnabled()
+    tab.board_live_check.setChecked(False)
     tab.set_board_available(True)
     assert not tab.board_button.isEnabled()  # nothing drawn yet
     draw(qtbot, tab, [np.array([(140, 50), (140, 230)])])
@@ -474,11 +475,14 @@ def test_board_slot(qtbot, tab):
     np.testing.assert_array_equal(sent, tab.current_input())
     assert tab.board_panel.isVisible() and "waiting" in tab.board_panel.confidence_label.text()
 
+    from atlas_bridge.results import BoardPrediction
+
     probs = np.full(10, 0.02)
     probs[3] = 0.82
-    tab.show_board_result({"digit": 3, "probabilities": probs.tolist(), "ms": 1.234})
+    tab.show_board_result(BoardPrediction(3, tuple(probs), npu_ms=1.234, round_trip_ms=18.6))
     assert tab.board_panel.digit() == 3
-    assert tab.board_panel.time_label.text() == "on board 1.23 ms"
+    assert tab.board_panel.time_label.text() == "NPU 1.23 of 19 ms"
+    assert "round trip" in tab.board_panel.time_label.toolTip()
     np.testing.assert_allclose(tab.board_panel.chart.heights(), probs)
 
     draw(qtbot, tab, [np.array([(100, 60), (180, 60)])])
@@ -488,6 +492,22 @@ def test_board_slot(qtbot, tab):
     assert "could not be read" in tab.message()
     tab.set_board_available(False)
     assert not tab.board_button.isEnabled() and not tab.board_panel.isVisible()
+
+
+def test_live_mode_sends_every_change_of_the_drawing(qtbot, tab):
+    tab.set_board_available(True)
+    assert tab.board_live_check.isEnabled() and tab.board_live_check.isChecked()
+    sent = []
+    tab.board_request.connect(sent.append)
+    draw(qtbot, tab, [np.array([(140, 50), (140, 230)])])
+    assert sent and np.array_equal(sent[-1], tab.current_input())
+    count = len(sent)
+    draw(qtbot, tab, [np.array([(100, 60), (180, 60)])])
+    assert len(sent) > count and np.array_equal(sent[-1], tab.current_input())
+    tab.board_live_check.setChecked(False)
+    count = len(sent)
+    draw(qtbot, tab, [np.array([(100, 200), (180, 200)])])
+    assert len(sent) == count  # live off: only the button sends
 
 
 def test_board_error_resets_the_waiting_panel(qtbot, tab):
@@ -505,7 +525,13 @@ def test_board_error_resets_the_waiting_panel(qtbot, tab):
 
 
 def test_the_board_panel_names_the_deployed_model(tab):
-    tab.show_deployed({"om_path": "/home/u/digit-distill/model/model.om", "soc_version": "Ascend310"})
+    from atlas_bridge.results import DeployResult
+
+    tab.show_deployed(DeployResult(
+        om_path="/home/u/digit-distill/model/model.om", om_bytes=1000, soc_version="Ascend310", model_dir="/home/u",
+        set_env="/s", cann_version="7.0.0", reused_om=False, evaluated=1, agreement=1.0,
+        max_probability_difference=0.0, board_accuracy=None, local_accuracy=None, board_ms_per_image=1.0,
+        local_ms_per_image=0.1))  # fmt: skip
     assert tab.board_header.text() == "model.om on Ascend310"
     assert tab.board_header.toolTip() == "/home/u/digit-distill/model/model.om"
     assert tab.board_header.height() == tab.teacher_picker.height()  # digits and charts line up
