@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -198,8 +199,24 @@ def test_runner_matches_onnxruntime(toolkit, tmp_path, student_onnx, test_images
     assert not any(entry["leaks"].values())
 
 
-def test_force_fp32_computes_exactly_and_fp16_like_numpy(toolkit, tmp_path, student_onnx, test_images):
+@pytest.fixture(scope="module")
+def mlp_onnx(tmp_path_factory) -> Path:
+    """The paper's 784-50-50-10 student (seeded random weights): ops the numpy reference below computes by hand."""
+    import torch
+
+    from core.export import export_onnx
+    from core.models import build_model, get_preset
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("mlp") / "student.onnx"
+    export_onnx(build_model(get_preset("paper").student), path, metadata={"role": "student"})
+    return path
+
+
+def test_force_fp32_computes_exactly_and_fp16_like_numpy(toolkit, tmp_path, mlp_onnx, test_images):
     from core.inference import OnnxClassifier
+
+    student_onnx = mlp_onnx
 
     images = test_images[0][:50]
     _, exact, _ = run_runner(toolkit, tmp_path, build_om(toolkit, tmp_path, student_onnx, precision="force_fp32"),
