@@ -20,31 +20,10 @@ from atlas_bridge.errors import (
 )
 from atlas_bridge.hostkeys import trust_fingerprint
 from atlas_bridge.pipeline import Deployer, DeployTarget
-from atlas_bridge.results import StepEvent
+from tests.deploy_recorder import Recorder
 
 pytestmark = pytest.mark.slow
 ATC_PROCESS = "latest/bin/atc"
-
-
-class Recorder:
-    """The progress protocol; ``stop_when(recorder)`` decides when to cancel."""
-
-    def __init__(self, stop_when=None):
-        self.steps, self.lines, self.batches = [], [], []
-        self.stop_when = stop_when
-
-    def on_epoch(self, info):
-        event = StepEvent.from_dict(info)
-        self.steps.append((event.step, event.state.value))
-
-    def on_batch(self, info):
-        self.batches.append(info)
-
-    def status(self, text):
-        self.lines.append(text)
-
-    def should_stop(self):
-        return bool(self.stop_when and self.stop_when(self))
 
 
 def login(board, tmp_path, **kw) -> ConnectionConfig:

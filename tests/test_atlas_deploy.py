@@ -11,32 +11,11 @@ import pytest
 from atlas_bridge.connection import BoardConnection, ConnectionConfig
 from atlas_bridge.hostkeys import trust_fingerprint
 from atlas_bridge.pipeline import Deployer, DeployTarget, predict_on_board
-from atlas_bridge.results import StepEvent
 from tests.board_emulator import BoardEmulator, EmulatorConfig
 from tests.board_emulator.fixtures import copy_as
+from tests.deploy_recorder import Recorder
 
 pytestmark = pytest.mark.slow
-
-
-class Recorder:
-    """The progress protocol (core.training.Progress) recording steps, log lines and upload progress."""
-
-    def __init__(self, stop_when=None):
-        self.steps, self.lines, self.batches = [], [], []
-        self.stop_when = stop_when
-
-    def on_epoch(self, info):
-        event = StepEvent.from_dict(info)
-        self.steps.append((event.step, event.state.value))
-
-    def on_batch(self, info):
-        self.batches.append(info)
-
-    def status(self, text):
-        self.lines.append(text)
-
-    def should_stop(self):
-        return bool(self.stop_when and self.stop_when(self))
 
 
 def login(board, tmp_path, auth="password", **kw) -> ConnectionConfig:
