@@ -344,7 +344,7 @@ def resolve(spec: JobSpec) -> JobConfig:
         styles=merged["styles"],
         pool_copies=merged["pool_copies"],
         max_test_samples=spec.max_test_samples,
-        validation=spec.validation,
+        validation=spec.validation if spec.validation is not None else recipe.validation,
         restroke=merged["restroke"],
         **personal,
     )

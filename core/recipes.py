@@ -32,6 +32,10 @@ schedule and augmentation: the comparison between them must be fair (``tests/tes
     distillation (Beyer et al. 2022): no fixed pool; the teacher runs online on exactly the jittered, mixup-
     blended batch the student sees, and the student matches its outputs (T=1, alpha=1, "function matching").
     The student trained normally gets the very same batches with mixup's blended labels.
+``canvas-long``
+    ``canvas`` with a longer schedule (teacher 30 epochs, students 40: "patient") and the last 5,000 training
+    images held out (:attr:`Recipe.validation`) so that the models' calibration is fitted on images they never
+    trained on. The bundled models come from it.
 ``canvas-mlp``
     ``canvas`` with the paper's 784-50-50-10 student (ReLU) in place of the CNN student.
 """
@@ -66,6 +70,9 @@ class Recipe:
     # restroke: share of training digits redrawn once with the canvas's round pen (core.augment.restroke).
     mnist_samples: int | None = None
     personal_copies: int = 0
+    validation: int | None = None
+    # validation: the last N training images held out from training (core.data.MNIST.hold_out_validation), so that
+    # calibration (core.trust fits on the last core.data.VALIDATION_SIZE) sees images the models never trained on.
 
     def model_for(self, role: str) -> ModelConfig:
         """Architecture for ``role``."""
@@ -186,6 +193,18 @@ RECIPES["canvas"] = Recipe(
     kd=KDConfig(temperature=1.0, alpha=1.0),
     styles=0.5,
     restroke=0.5,
+)
+RECIPES["canvas-long"] = replace(
+    RECIPES["canvas"],
+    name="canvas-long",
+    description=(
+        "The canvas recipe with a longer schedule (teacher 30 epochs, students 40) and the last 5,000 training "
+        "images held out for calibration: what the bundled models come from."
+    ),
+    teacher=replace(RECIPES["canvas"].teacher, epochs=30),
+    student=replace(_CANVAS_STUDENT, epochs=40),
+    distilled=replace(_CANVAS_STUDENT, epochs=40),
+    validation=5000,
 )
 _MLP_STUDENT = replace(_CANVAS_STUDENT, epochs=30)
 RECIPES["canvas-mlp"] = replace(

@@ -50,7 +50,7 @@ def test_unknown_recipe_names_the_choices():
 
 def test_canvas_recipes_distil_patiently_and_consistently():
     """No fixed pool: the teacher runs online on the student's jittered, mixup-blended batches."""
-    for name in ("canvas", "canvas-mlp"):
+    for name in ("canvas", "canvas-long", "canvas-mlp"):
         recipe = get_recipe(name)
         assert recipe.pool_copies == 0
         assert recipe.distilled.augment and recipe.distilled.mixup > 0
@@ -60,3 +60,12 @@ def test_canvas_recipes_distil_patiently_and_consistently():
         assert count_params(build_model(recipe.student_model)) <= 42_310
     assert get_recipe("canvas").student_model.kind == "cnn"
     assert get_recipe("canvas-mlp").student_model.hidden == (50, 50)
+
+
+def test_a_recipe_holding_out_validation_images_reaches_the_job_config():
+    """canvas-long holds out the last 5,000 training images (calibration fits on them); a spec can still say."""
+    from core.jobs import JobSpec, resolve
+
+    assert resolve(JobSpec(recipe="canvas-long", role="teacher")).data.validation == 5000
+    assert resolve(JobSpec(recipe="canvas-long", role="teacher", validation=100)).data.validation == 100
+    assert resolve(JobSpec(recipe="canvas", role="teacher")).data.validation is None
