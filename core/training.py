@@ -388,7 +388,11 @@ def train(
         check_kd_params(kd.temperature, kd.alpha)
     progress = progress or NullProgress()
     device = resolve_device(cfg.device)
+    # Every global generator starts from the seed, so each one's state in a checkpoint is the same whichever process
+    # wrote it: a resumed run's checkpoint equals an uninterrupted one's bit for bit (random states included).
     torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     model = build_model(model_cfg)
     if initial_state is not None:

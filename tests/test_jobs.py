@@ -6,7 +6,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import random
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,6 +54,22 @@ def spec(tmp_path, **changes) -> jobs.JobSpec:
         "export": False,
     }
     return jobs.JobSpec(**(base | changes))
+
+
+def flat(value, prefix: str = "") -> dict:
+    """A checkpoint as ``{"state_dict.fc.weight": tensor, "rng.python[1][0]": 123, ...}``."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in flat(item, f"{prefix}{key}.").items()}
+    if isinstance(value, (list, tuple)):
+        return {k: v for i, item in enumerate(value) for k, v in flat(item, f"{prefix}[{i}].").items()}
+    return {prefix.rstrip("."): value}
+
+
+def new_process(seed: int) -> None:
+    """Put the global generators in the other states a new process would start with."""
+    np.random.seed(seed)
+    random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def tensors(run_dir) -> dict:
@@ -139,7 +157,9 @@ def test_resume_is_bit_identical_with_a_dropout_teacher(tiny, tmp_path):
         export=False,
     )
     assert get_recipe("strong").teacher_model.dropout > 0 and jobs.resolve(teacher).train.augment
+    new_process(1)
     whole = jobs.run_job(jobs.JobSpec(**{**teacher.__dict__, "runs_root": tmp_path / "whole"}), data=tiny)
+    new_process(2)
     cut = jobs.run_job(
         jobs.JobSpec(**{**teacher.__dict__, "runs_root": tmp_path / "cut"}),
         Recorder(stop_after_batches=4 + 2),  # 4 batches per epoch: stopped 2 batches into epoch 2
@@ -147,12 +167,16 @@ def test_resume_is_bit_identical_with_a_dropout_teacher(tiny, tmp_path):
     )
     assert cut.status == "stopped" and len(cut.history) == 1
     config_before = (cut.run_dir / runs.CONFIG).read_bytes()
+    new_process(3)
     resumed = jobs.resume_job(cut.run_dir, data=tiny, export=False)
     assert resumed.status == "complete" and len(resumed.history) == 3
-    a, b = tensors(whole.run_dir), tensors(resumed.run_dir)
-    for name, tensor in a["state_dict"].items():
-        assert torch.equal(tensor, b["state_dict"][name]), name
-    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    a, b = flat(tensors(whole.run_dir)), flat(tensors(resumed.run_dir))
+    assert a.keys() == b.keys()
+    assert any(key.startswith("rng.numpy") for key in a) and any(key.startswith("optimizer") for key in a)
+    timings = {key for key in a if key.startswith("history") and key.endswith(".seconds")}
+    for key in sorted(a.keys() - timings):  # weights, optimiser, every random state, history but its timings
+        same = torch.equal(a[key], b[key]) if isinstance(a[key], torch.Tensor) else a[key] == b[key]
+        assert same, key
     assert (cut.run_dir / runs.CONFIG).read_bytes() == config_before  # never rewritten
 
 
