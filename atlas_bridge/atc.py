@@ -64,12 +64,16 @@ def read_onnx_input(path: str | Path) -> OnnxInput:
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1:
-        raise ModelError(f"{path} has {len(inputs)} inputs; a digit classifier has exactly one",
-                         "Export the model with a single input (N, 1, 28, 28)")  # fmt: skip
+        raise ModelError(
+            f"{path} has {len(inputs)} inputs; a digit classifier has exactly one",
+            "Export the model with a single input (N, 1, 28, 28)",
+        )
     dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in inputs[0].type.tensor_type.shape.dim)
     if len(dims) != 4 or dims[1:] != (1, 28, 28):
-        raise ModelError(f"{path} input {inputs[0].name!r} has shape {dims}, not (N, 1, 28, 28)",
-                         "Export a model that takes (N, 1, 28, 28) float32 images")  # fmt: skip
+        raise ModelError(
+            f"{path} input {inputs[0].name!r} has shape {dims}, not (N, 1, 28, 28)",
+            "Export a model that takes (N, 1, 28, 28) float32 images",
+        )
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     return OnnxInput(inputs[0].name, dims, opset)
 
@@ -88,8 +92,14 @@ def require_atc_ops(path: str | Path, soc_version: str) -> OpCheck:
     return check
 
 
-def atc_command(model: str, output: str, soc_version: str, input_name: str, batch: int = 1,
-                extra: dict[str, str] | None = None) -> str:  # fmt: skip
+def atc_command(
+    model: str,
+    output: str,
+    soc_version: str,
+    input_name: str,
+    batch: int = 1,
+    extra: dict[str, str] | None = None,
+) -> str:
     """The ``atc`` command line, every argument shell-quoted (``--k=v`` form, the whole pair quoted)."""
     if soc_version not in SOC_VERSIONS:
         raise ValueError(f"soc_version must be one of {SOC_VERSIONS}, not {soc_version!r}")
@@ -172,27 +182,43 @@ _PYTHON_DEPS = (
 )
 #: The codes real pipelines hit (ATLAS.md sections 1, 5 and 7).
 KNOWN_CODES: dict[str, KnownCode] = {
-    "E10001": KnownCode("an argument value is invalid (also an invalid .om)", "Check the ATC arguments in the log"),
+    "E10001": KnownCode(
+        "an argument value is invalid (also an invalid .om)", "Check the ATC arguments in the log"
+    ),
     "E10003": KnownCode("an argument value is invalid (also 'Invalid om file')", "Convert the model again"),
-    "E10004": KnownCode("a required argument (--model/--output) is empty", "Report this: the bridge sets both"),
-    "E10007": KnownCode("--framework is missing or not 0/1/3/5", "Report this: the bridge passes --framework=5"),
+    "E10004": KnownCode(
+        "a required argument (--model/--output) is empty", "Report this: the bridge sets both"
+    ),
+    "E10007": KnownCode(
+        "--framework is missing or not 0/1/3/5", "Report this: the bridge passes --framework=5"
+    ),
     "E10009": KnownCode("several dynamic-shape options at once", "Use only one of the dynamic options"),
     "E10010": KnownCode("invalid --log level", "Use debug, info, warning, error or null"),
     "E10011": KnownCode("invalid input dims", "The input must be (N, 1, 28, 28) with N >= 1"),
-    "E10016": KnownCode("the --input_shape name is not a graph input",
-                        "The --input_shape name must be the ONNX graph input name (read from the model)"),
+    "E10016": KnownCode(
+        "the --input_shape name is not a graph input",
+        "The --input_shape name must be the ONNX graph input name (read from the model)",
+    ),
     "E10018": KnownCode("a negative or zero dim in --input_shape", "Use a static batch >= 1"),
     "E10022": KnownCode("--output has no file name", "Report this: the bridge gives a file prefix"),
     "E10031": KnownCode("dynamic batch misuse", "Use a static batch"),
-    "E10041": KnownCode("the ONNX model could not be loaded", "The ONNX file could not be parsed: re-export it and check the upload"),
+    "E10041": KnownCode(
+        "the ONNX model could not be loaded",
+        "The ONNX file could not be parsed: re-export it and check the upload",
+    ),
     "E10054": KnownCode("--soc_version is empty", "Choose a soc_version (Ascend310 for the Atlas 200 DK)"),
     "E16002": KnownCode("the ONNX parser does not support this op at this opset", _OPSET_FIX),
     "E19010": KnownCode("no parser is registered for this op at this opset (opset too new)", _OPSET_FIX),
-    "E19999": KnownCode("ATC inner error without a specific message", "Run ATC with --log=info on the board for details"),
-    "EZ3003": KnownCode("no kernel supports this operator", "Export the model with operators ATC supports (see core/atc_ops.py)"),
+    "E19999": KnownCode(
+        "ATC inner error without a specific message", "Run ATC with --log=info on the board for details"
+    ),
+    "EZ3003": KnownCode(
+        "no kernel supports this operator",
+        "Export the model with operators ATC supports (see core/atc_ops.py)",
+    ),
     "E40000": KnownCode("TBE / Python import failure", _PYTHON_DEPS),
     "EC0010": KnownCode("TBE / Python import failure", _PYTHON_DEPS),
-}  # fmt: skip
+}
 
 
 def opset_too_new(errors: list[AtcMessage]) -> bool:
@@ -246,11 +272,15 @@ def check_om_header(head: bytes, file_size: int, path: str = ".om") -> OmHeader:
     head = bytes(head)
     if file_size < OM_HEADER_SIZE or len(head) < OM_HEADER_SIZE:
         size = min(file_size, len(head)) if len(head) < OM_HEADER_SIZE else file_size
-        raise OmFileError(f"{path} is {size} bytes, shorter than an OM header ({OM_HEADER_SIZE} bytes): truncated",
-                          "The conversion did not finish: convert again")  # fmt: skip
+        raise OmFileError(
+            f"{path} is {size} bytes, shorter than an OM header ({OM_HEADER_SIZE} bytes): truncated",
+            "The conversion did not finish: convert again",
+        )
     if head[:4] != OM_MAGIC:
-        raise OmFileError(f"{path} does not start with the OM magic IMOD (found {inert(repr(head[:4]))})",
-                          "This is not an ATC model: convert again")  # fmt: skip
+        raise OmFileError(
+            f"{path} does not start with the OM magic IMOD (found {inert(repr(head[:4]))})",
+            "This is not an ATC model: convert again",
+        )
     version, length = struct.unpack_from("<I", head, 8)[0], struct.unpack_from("<I", head, 76)[0]
     v2 = version >= OM_VERSION_V2
     shift = 0 if v2 else -4  # older headers have no model_num: everything after it sits 4 bytes earlier

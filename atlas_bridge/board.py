@@ -171,8 +171,10 @@ def _require_common(info: BoardInfo, label: str) -> None:
             "Install the CANN toolkit (or nnrt runtime) on it, or give the path of its set_env.sh",
         )
     if info.free_kb is not None and info.free_kb < MIN_FREE_KB:
-        raise BoardCheckError(f"Only {info.free_kb // 1024} MiB free on {label}",
-                              "Free at least 100 MiB in the remote folder's file system")  # fmt: skip
+        raise BoardCheckError(
+            f"Only {info.free_kb // 1024} MiB free on {label}",
+            "Free at least 100 MiB in the remote folder's file system",
+        )
 
 
 def require_board(info: BoardInfo, label: str, need_atc: bool) -> None:
@@ -183,8 +185,10 @@ def require_board(info: BoardInfo, label: str, need_atc: bool) -> None:
             f"python3 not found on {label}", "Install python3 on the board (apt install python3)"
         )
     if not info.numpy:
-        raise BoardCheckError(f"numpy is not importable by python3 on {label}",
-                              "Install it on the board: pip3 install numpy (or apt install python3-numpy)")  # fmt: skip
+        raise BoardCheckError(
+            f"numpy is not importable by python3 on {label}",
+            "Install it on the board: pip3 install numpy (or apt install python3-numpy)",
+        )
     if not info.has_npu:
         raise BoardCheckError(
             f"No Ascend NPU found on {label}: npu-smi shows no chip and /dev/davinci0 does not exist",
@@ -214,5 +218,7 @@ def require_converter(info: BoardInfo, label: str) -> None:
     """Raise if a conversion host has no toolkit or no atc."""
     _require_common(info, label)
     if not info.atc:
-        raise BoardCheckError(f"atc not found on conversion host {label} after sourcing {info.set_env}",
-                              "Install the CANN toolkit (with ATC) there, or give its set_env.sh")  # fmt: skip
+        raise BoardCheckError(
+            f"atc not found on conversion host {label} after sourcing {info.set_env}",
+            "Install the CANN toolkit (with ATC) there, or give its set_env.sh",
+        )

@@ -258,8 +258,10 @@ class BoardConnection:
         except (paramiko.SSHException, ValueError, OSError) as exc:
             if self.config.passphrase:
                 raise KeyPassphraseError(path, wrong=True) from None
-            raise AuthenticationError(f"{path} is not a private key paramiko can read ({exc})",
-                                      "Choose the private key file (not the .pub)") from None  # fmt: skip
+            raise AuthenticationError(
+                f"{path} is not a private key paramiko can read ({exc})",
+                "Choose the private key file (not the .pub)",
+            ) from None
 
     def _open_socket(self) -> socket.socket:
         """TCP connect, then check that the peer greets like an SSH server before paramiko starts."""
@@ -283,8 +285,10 @@ class BoardConnection:
                 first = peeked
         except TimeoutError:
             sock.close()
-            raise ConnectError(f"{where} accepted the connection but sent no SSH greeting within {timeout:g} s",
-                               hint + ", or raise the connect timeout if the board is slow") from None  # fmt: skip
+            raise ConnectError(
+                f"{where} accepted the connection but sent no SSH greeting within {timeout:g} s",
+                hint + ", or raise the connect timeout if the board is slow",
+            ) from None
         except OSError as exc:
             sock.close()
             raise ConnectError(f"{where} dropped the connection before greeting ({exc})", hint) from None
@@ -492,16 +496,26 @@ class BoardConnection:
         except BridgeError:
             pass
 
-    def bash_tracked(self, script: str, on_line: LineCallback | None = None, timeout: float | None = None,
-                     should_stop: StopCheck | None = None) -> CommandResult:  # fmt: skip
+    def bash_tracked(
+        self,
+        script: str,
+        on_line: LineCallback | None = None,
+        timeout: float | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> CommandResult:
         """Run ``script`` in a login bash whose last command is ``exec``-ed, tracking that process' PID.
 
         ``script`` must end with ``exec <program> ...`` so the PID printed first (``$$``) is the program's: a
         timeout or a cancel ends it on the board by that PID (:meth:`kill`).
         """
         wrapped = f'echo "{PID_MARKER}$$"; {script}'
-        return self.run("bash -lc " + shlex.quote(wrapped), on_line=on_line, timeout=timeout,
-                        should_stop=should_stop, track_pid=True)  # fmt: skip
+        return self.run(
+            "bash -lc " + shlex.quote(wrapped),
+            on_line=on_line,
+            timeout=timeout,
+            should_stop=should_stop,
+            track_pid=True,
+        )
 
     def bash(
         self, script: str, on_line: LineCallback | None = None, timeout: float | None = None
@@ -509,14 +523,21 @@ class BoardConnection:
         """Run ``script`` in a login bash (``bash -lc``), the way ATLAS.md says toolkit commands must run."""
         return self.run("bash -lc " + shlex.quote(script), on_line=on_line, timeout=timeout)
 
-    def check(self, script: str, what: str, on_line: LineCallback | None = None, timeout: float | None = None,
-              hint: str = "") -> CommandResult:  # fmt: skip
+    def check(
+        self,
+        script: str,
+        what: str,
+        on_line: LineCallback | None = None,
+        timeout: float | None = None,
+        hint: str = "",
+    ) -> CommandResult:
         """:meth:`bash`, raising :class:`RemoteCommandError` (with the output's tail) on a non-zero status."""
         result = self.bash(script, on_line=on_line, timeout=timeout)
         if result.exit_status != 0:
             last = result.lines[-1] if result.lines else "no output"
-            raise RemoteCommandError(f"{what} failed on {self.label}: {last}", result.exit_status, result.tail(),
-                                     hint)  # fmt: skip
+            raise RemoteCommandError(
+                f"{what} failed on {self.label}: {last}", result.exit_status, result.tail(), hint
+            )
         return result
 
     # ------------------------------------------------------------------------------------------ files
@@ -545,11 +566,20 @@ class BoardConnection:
 
     def makedirs(self, path: str) -> None:
         """``mkdir -p`` for an absolute remote path."""
-        self.check(f"mkdir -p -- {shlex.quote(path)}", f"Creating {path}",
-                   hint="Check that the user may write there, or choose another remote folder")  # fmt: skip
+        self.check(
+            f"mkdir -p -- {shlex.quote(path)}",
+            f"Creating {path}",
+            hint="Check that the user may write there, or choose another remote folder",
+        )
 
-    def upload(self, local: str | os.PathLike, remote: str, progress: Callable[[int, int], None] | None = None,
-               should_stop: StopCheck | None = None, stall_timeout: float = 30.0) -> int:  # fmt: skip
+    def upload(
+        self,
+        local: str | os.PathLike,
+        remote: str,
+        progress: Callable[[int, int], None] | None = None,
+        should_stop: StopCheck | None = None,
+        stall_timeout: float = 30.0,
+    ) -> int:
         """Upload a file atomically: SFTP writes under a temporary name in the same folder, then a rename.
 
         A dropped connection leaves at most a ``.<name>.part-*`` file, which nothing uses and the next upload to
@@ -559,13 +589,25 @@ class BoardConnection:
         with open(local, "rb") as f:
             return self.upload_fileobj(f, remote, progress, should_stop, stall_timeout)
 
-    def upload_bytes(self, data: bytes, remote: str, progress: Callable[[int, int], None] | None = None,
-                     should_stop: StopCheck | None = None, stall_timeout: float = 30.0) -> int:  # fmt: skip
+    def upload_bytes(
+        self,
+        data: bytes,
+        remote: str,
+        progress: Callable[[int, int], None] | None = None,
+        should_stop: StopCheck | None = None,
+        stall_timeout: float = 30.0,
+    ) -> int:
         """Like :meth:`upload` for in-memory data."""
         return self.upload_fileobj(io.BytesIO(data), remote, progress, should_stop, stall_timeout)
 
-    def upload_fileobj(self, fileobj, remote: str, progress: Callable[[int, int], None] | None = None,
-                       should_stop: StopCheck | None = None, stall_timeout: float = 30.0) -> int:  # fmt: skip
+    def upload_fileobj(
+        self,
+        fileobj,
+        remote: str,
+        progress: Callable[[int, int], None] | None = None,
+        should_stop: StopCheck | None = None,
+        stall_timeout: float = 30.0,
+    ) -> int:
         """Atomic upload of an open binary file object; returns the bytes written."""
         if not stall_timeout > 0:
             raise ValueError(f"stall timeout must be more than 0 seconds, not {stall_timeout}")
@@ -616,8 +658,10 @@ class BoardConnection:
             if not isinstance(exc, (OSError, paramiko.SFTPError)):
                 raise
             self._remove_quietly(tmp)
-            raise BridgeError(f"Uploading {name} to {folder} failed: {inert(str(exc))}",
-                              "Check free disk space and permissions on the board") from exc  # fmt: skip
+            raise BridgeError(
+                f"Uploading {name} to {folder} failed: {inert(str(exc))}",
+                "Check free disk space and permissions on the board",
+            ) from exc
         finally:
             if self._sftp is not None:
                 channel.settimeout(self.config.command_timeout)

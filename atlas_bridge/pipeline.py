@@ -144,8 +144,10 @@ class DeployTarget:
     def __post_init__(self):
         for label, folder in (("remote folder", self.remote_dir), ("conversion folder", self.converter_dir)):
             if not str(folder).strip() or posixpath.normpath(str(folder).strip()).strip("/") == "":
-                raise RemoteDirError(f"The {label} {folder!r} is refused: it must name a folder, not / or nothing",
-                                     "Use a folder under the board user's home, such as ~/digit-distill")  # fmt: skip
+                raise RemoteDirError(
+                    f"The {label} {folder!r} is refused: it must name a folder, not / or nothing",
+                    "Use a folder under the board user's home, such as ~/digit-distill",
+                )
         if self.soc_version is not None and self.soc_version not in atc.SOC_VERSIONS:
             raise ValueError(
                 f"soc_version must be one of {atc.SOC_VERSIONS} or None, not {self.soc_version!r}"
@@ -182,16 +184,27 @@ def check_host(conn: BoardConnection, set_env: str | None, log: Callable[[str], 
     return info
 
 
-def run_runner(conn: BoardConnection, set_env: str, model_dir: str, images: np.ndarray, timeout: float,
-               log: Callable[[str], None], should_stop: Callable[[], bool] | None = None,
-               stall_timeout: float = 30.0) -> dict:  # fmt: skip
+def run_runner(
+    conn: BoardConnection,
+    set_env: str,
+    model_dir: str,
+    images: np.ndarray,
+    timeout: float,
+    log: Callable[[str], None],
+    should_stop: Callable[[], bool] | None = None,
+    stall_timeout: float = 30.0,
+) -> dict:
     """Upload the runner and ``images``, run them through ``model_dir/model.om``; return the runner's JSON.
 
     The runner is tracked by its PID: a timeout or a cancel ends it on the board; its input file is removed
     whatever happens.
     """
-    conn.upload(RUNNER, posixpath.join(model_dir, "acl_runner.py"), should_stop=should_stop,
-                stall_timeout=stall_timeout)  # fmt: skip
+    conn.upload(
+        RUNNER,
+        posixpath.join(model_dir, "acl_runner.py"),
+        should_stop=should_stop,
+        stall_timeout=stall_timeout,
+    )
     inputs = f"inputs-{secrets.token_hex(4)}.npy"
     inputs_path = posixpath.join(model_dir, inputs)
     conn.upload_bytes(_npy_bytes(images), inputs_path, should_stop=should_stop, stall_timeout=stall_timeout)
@@ -200,8 +213,12 @@ def run_runner(conn: BoardConnection, set_env: str, model_dir: str, images: np.n
         f"exec python3 acl_runner.py --model model.om --inputs {shlex.quote(inputs)}"
     )
     try:
-        result = conn.bash_tracked(script, on_line=lambda line: None if line.startswith(RESULT_MARKER) else log(line),
-                                   timeout=timeout, should_stop=should_stop)  # fmt: skip
+        result = conn.bash_tracked(
+            script,
+            on_line=lambda line: None if line.startswith(RESULT_MARKER) else log(line),
+            timeout=timeout,
+            should_stop=should_stop,
+        )
     finally:
         if conn._alive():
             conn.run(f"rm -f -- {shlex.quote(inputs_path)}", timeout=30)
@@ -215,23 +232,33 @@ def run_runner(conn: BoardConnection, set_env: str, model_dir: str, images: np.n
             break
     if not isinstance(payload, dict):
         last = result.lines[-1] if result.lines else "no output"
-        raise RunnerError(f"The board runner printed no result (exit status {result.exit_status}): {last}",
-                          "Check python3 and numpy on the board; the log shows the runner's output")  # fmt: skip
+        raise RunnerError(
+            f"The board runner printed no result (exit status {result.exit_status}): {last}",
+            "Check python3 and numpy on the board; the log shows the runner's output",
+        )
     if not payload.get("ok"):
         error = inert(str(payload.get("error", "unknown error")))
         if payload.get("kind") == "acl_foreign":
-            raise AclMissingError(f"pyACL on the board is not CANN's: {error}",
-                                  f"Uninstall the PyPI package 'acl' there (pip3 uninstall acl), or check that "
-                                  f"{set_env} puts the toolkit's python/site-packages first on PYTHONPATH")  # fmt: skip
+            raise AclMissingError(
+                f"pyACL on the board is not CANN's: {error}",
+                f"Uninstall the PyPI package 'acl' there (pip3 uninstall acl), or check that "
+                f"{set_env} puts the toolkit's python/site-packages first on PYTHONPATH",
+            )
         if payload.get("kind") == "acl_missing":
-            raise AclMissingError(f"pyACL is not available on the board: {error}",
-                                  f"Check that {set_env} sets PYTHONPATH to the toolkit's python/site-packages")  # fmt: skip
+            raise AclMissingError(
+                f"pyACL is not available on the board: {error}",
+                f"Check that {set_env} sets PYTHONPATH to the toolkit's python/site-packages",
+            )
         code = str(payload.get("ret", ""))
-        raise RunnerError(f"Running the model on the board failed: {error}",
-                          ACL_HINTS.get(code, "See the log for the runner's output"))  # fmt: skip
+        raise RunnerError(
+            f"Running the model on the board failed: {error}",
+            ACL_HINTS.get(code, "See the log for the runner's output"),
+        )
     if len(payload["predictions"]) != len(images):
-        raise RunnerError(f"The runner returned {len(payload['predictions'])} predictions for {len(images)} images",
-                          "Deploy again")  # fmt: skip
+        raise RunnerError(
+            f"The runner returned {len(payload['predictions'])} predictions for {len(images)} images",
+            "Deploy again",
+        )
     return payload
 
 
@@ -250,8 +277,9 @@ class Deployer:
         Asked to confirm unknown host keys (board and conversion host).
     """
 
-    def __init__(self, target: DeployTarget, progress: Progress | None = None,
-                 trust: TrustCallback | None = None):  # fmt: skip
+    def __init__(
+        self, target: DeployTarget, progress: Progress | None = None, trust: TrustCallback | None = None
+    ):
         self.target = target
         self.progress = progress or _Silent()
         self.trust = trust
@@ -298,8 +326,13 @@ class Deployer:
         return report
 
     # ---------------------------------------------------------------------------------------------- deploy
-    def deploy(self, onnx_path: str | Path, images: np.ndarray, labels: np.ndarray | None = None,
-               model_name: str | None = None) -> DeployResult:  # fmt: skip
+    def deploy(
+        self,
+        onnx_path: str | Path,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+        model_name: str | None = None,
+    ) -> DeployResult:
         """Deploy ``onnx_path`` and evaluate ``images`` ``(N, 1, 28, 28)`` on the board and locally."""
         onnx_path = Path(onnx_path)
         if len(images) == 0:
@@ -321,10 +354,17 @@ class Deployer:
             if converter is not None:
                 converter.close()
         return DeployResult(
-            om_path=om_path, om_bytes=om_bytes, soc_version=soc, model_dir=model_dir, set_env=info.set_env,
-            cann_version=info.cann_version, reused_om=reused, om_layout=self._om_layout,
-            labels=None if labels is None else [int(y) for y in labels], **result,
-        )  # fmt: skip
+            om_path=om_path,
+            om_bytes=om_bytes,
+            soc_version=soc,
+            model_dir=model_dir,
+            set_env=info.set_env,
+            cann_version=info.cann_version,
+            reused_om=reused,
+            om_layout=self._om_layout,
+            labels=None if labels is None else [int(y) for y in labels],
+            **result,
+        )
 
     def _check(self, board: BoardConnection, converter: BoardConnection | None):
         self._log(f"Connecting to {board.label} ...")
@@ -333,11 +373,15 @@ class Deployer:
         require_board(info, board.label, need_atc=converter is None)
         soc = self.target.soc_version or info.soc_version
         if not soc:
-            raise BoardCheckError("The board's chip could not be read from npu-smi",
-                                  "Choose the soc_version yourself (Ascend310 for an Atlas 200 DK)")  # fmt: skip
+            raise BoardCheckError(
+                "The board's chip could not be read from npu-smi",
+                "Choose the soc_version yourself (Ascend310 for an Atlas 200 DK)",
+            )
         if info.soc_version and info.soc_version != soc:
-            self._log(f"WARNING: npu-smi reports {info.soc_version} but {soc} was chosen: "
-                      "an .om runs only on the chip it was built for")  # fmt: skip
+            self._log(
+                f"WARNING: npu-smi reports {info.soc_version} but {soc} was chosen: "
+                "an .om runs only on the chip it was built for"
+            )
         if converter is not None:
             self._log(f"Connecting to conversion host {converter.label} ...")
             converter.connect()
@@ -351,8 +395,10 @@ class Deployer:
         root = conn.absolute(root)
         home = conn.home()
         if root == "/":
-            raise RemoteDirError(f"The remote folder resolves to / on {conn.label}",
-                                 "Use a folder under the board user's home, such as ~/digit-distill")  # fmt: skip
+            raise RemoteDirError(
+                f"The remote folder resolves to / on {conn.label}",
+                "Use a folder under the board user's home, such as ~/digit-distill",
+            )
         inside = root == home or root.startswith(home.rstrip("/") + "/")
         if not inside and not self.target.allow_outside_home:
             raise RemoteDirError(
@@ -379,13 +425,22 @@ class Deployer:
             converter.makedirs(dest_dir)
         size = onnx_path.stat().st_size
         self._log(f"Uploading {onnx_path.name} ({size} bytes) to {target.label}:{dest_dir}/model.onnx")
-        target.upload(onnx_path, posixpath.join(dest_dir, "model.onnx"), progress=self._upload_progress("model.onnx"),
-                      should_stop=self._stopped, stall_timeout=self.target.stall_timeout)  # fmt: skip
+        target.upload(
+            onnx_path,
+            posixpath.join(dest_dir, "model.onnx"),
+            progress=self._upload_progress("model.onnx"),
+            should_stop=self._stopped,
+            stall_timeout=self.target.stall_timeout,
+        )
         return model_dir, f"{size} bytes to {dest_dir}"
 
     def _manifest(self, onnx_path: Path, model: atc.OnnxInput, soc: str) -> dict:
-        return {"onnx_sha256": sha256_file(onnx_path), "soc_version": soc, "input_name": model.name,
-                "batch": self.target.batch}  # fmt: skip
+        return {
+            "onnx_sha256": sha256_file(onnx_path),
+            "soc_version": soc,
+            "input_name": model.name,
+            "batch": self.target.batch,
+        }
 
     def _read_manifest(self, board: BoardConnection, model_dir: str) -> dict | None:
         try:
@@ -420,8 +475,13 @@ class Deployer:
             data = converter.read_bytes(built)
             atc.check_om_header(data[: atc.OM_HEADER_SIZE], len(data), built)
             self._log(f"Copying {len(data)} bytes of .om from {converter.label} to {board.label}:{om_path}")
-            board.upload_bytes(data, om_path, progress=self._upload_progress("model.om"), should_stop=self._stopped,
-                               stall_timeout=self.target.stall_timeout)  # fmt: skip
+            board.upload_bytes(
+                data,
+                om_path,
+                progress=self._upload_progress("model.om"),
+                should_stop=self._stopped,
+                stall_timeout=self.target.stall_timeout,
+            )
             converter.run(f"rm -rf -- {shlex.quote(posixpath.dirname(built))}")
         size = self._valid_om(board, om_path)
         manifest["om_bytes"] = size
@@ -442,12 +502,21 @@ class Deployer:
         conn.run(f"rm -rf -- {shlex.quote(work_dir)}/.build-*")
         build = posixpath.join(work_dir, f".build-{secrets.token_hex(4)}")
         conn.makedirs(build)
-        command = atc.atc_command(posixpath.join(work_dir, "model.onnx"), posixpath.join(build, "model"), soc,
-                                  model.name, self.target.batch)  # fmt: skip
+        command = atc.atc_command(
+            posixpath.join(work_dir, "model.onnx"),
+            posixpath.join(build, "model"),
+            soc,
+            model.name,
+            self.target.batch,
+        )
         self._log(f"{conn.label}$ {command}")
         try:
-            result = conn.bash_tracked(f". {remote_path_expr(set_env)} && exec {command}", on_line=self._log,
-                                       timeout=self.target.atc_timeout, should_stop=self._stopped)  # fmt: skip
+            result = conn.bash_tracked(
+                f". {remote_path_expr(set_env)} && exec {command}",
+                on_line=self._log,
+                timeout=self.target.atc_timeout,
+                should_stop=self._stopped,
+            )
         except BaseException:
             if conn._alive():
                 conn.run(f"rm -rf -- {shlex.quote(build)}", timeout=30)
@@ -458,8 +527,10 @@ class Deployer:
             raise AtcError(result.exit_status, errors, result.tail(), atc.hint_for(errors))
         produced = sorted(n for n in conn.sftp.listdir(build) if n.startswith("model") and n.endswith(".om"))
         if not produced:
-            raise OmFileError(f"ATC reported success but wrote no model*.om in {build}",
-                              "Check the ATC log above and the folder's permissions")  # fmt: skip
+            raise OmFileError(
+                f"ATC reported success but wrote no model*.om in {build}",
+                "Check the ATC log above and the folder's permissions",
+            )
         path = posixpath.join(build, produced[0])
         size = self._valid_om(conn, path)
         self._log(f"ATC wrote {produced[0]} ({size} bytes)")
@@ -467,8 +538,16 @@ class Deployer:
 
     def _run(self, board: BoardConnection, info: BoardInfo, model_dir: str, images: np.ndarray):
         self._log(f"Running {len(images)} image(s) on {board.label} with pyACL ...")
-        payload = run_runner(board, info.set_env, model_dir, images, self.target.run_timeout, self._log,
-                             should_stop=self._stopped, stall_timeout=self.target.stall_timeout)  # fmt: skip
+        payload = run_runner(
+            board,
+            info.set_env,
+            model_dir,
+            images,
+            self.target.run_timeout,
+            self._log,
+            should_stop=self._stopped,
+            stall_timeout=self.target.stall_timeout,
+        )
         ms = sum(payload["times_ms"]) / len(images)
         npu = sum(payload.get("execute_ms") or [0.0]) / len(images)
         return payload, f"{len(images)} image(s), {ms:.3f} ms per image ({npu:.3f} ms NPU execute)"
@@ -491,14 +570,22 @@ class Deployer:
             "local_predictions": [int(p) for p in local.probabilities.argmax(axis=1)],
         }
         acc = "" if comparison.board_accuracy is None else f", board accuracy {comparison.board_accuracy:.2%}"
-        detail = (f"agreement {comparison.agreement:.2%}{acc}, max probability difference "
-                  f"{comparison.max_probability_difference:.2e}")  # fmt: skip
+        detail = (
+            f"agreement {comparison.agreement:.2%}{acc}, max probability difference "
+            f"{comparison.max_probability_difference:.2e}"
+        )
         self._log(detail)
         return result, detail
 
 
-def predict_on_board(board: ConnectionConfig, set_env: str, model_dir: str, image28: np.ndarray,
-                     trust: TrustCallback | None = None, timeout: float = 120.0) -> BoardPrediction:  # fmt: skip
+def predict_on_board(
+    board: ConnectionConfig,
+    set_env: str,
+    model_dir: str,
+    image28: np.ndarray,
+    trust: TrustCallback | None = None,
+    timeout: float = 120.0,
+) -> BoardPrediction:
     """Classify one ``(28, 28)`` image with one SSH connection of its own (what a :class:`BoardSession` avoids)."""
     image = np.asarray(image28, dtype=np.float32).reshape(1, 1, 28, 28)
     started = time.perf_counter()

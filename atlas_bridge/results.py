@@ -56,8 +56,13 @@ class StepEvent:
 
     def to_dict(self) -> dict:
         """The ``on_epoch`` dict of the progress protocol: ``epoch``/``epochs`` are the step's number and count."""
-        return {"epoch": self.index + 1, "epochs": len(STEPS), "step": self.step, "state": self.state.value,
-                "detail": self.detail}  # fmt: skip
+        return {
+            "epoch": self.index + 1,
+            "epochs": len(STEPS),
+            "step": self.step,
+            "state": self.state.value,
+            "detail": self.detail,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> StepEvent:  # noqa: D102
@@ -143,13 +148,21 @@ class BoardState:
         return self.status in (BoardStatus.CONNECTING, BoardStatus.READY, BoardStatus.FAILED)
 
     def to_dict(self) -> dict:  # noqa: D102
-        return {"status": self.status.value, "model": self.model, "soc_version": self.soc_version,
-                "message": self.message}  # fmt: skip
+        return {
+            "status": self.status.value,
+            "model": self.model,
+            "soc_version": self.soc_version,
+            "message": self.message,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> BoardState:  # noqa: D102
-        return cls(BoardStatus(data["status"]), data.get("model", ""), data.get("soc_version", ""),
-                   data.get("message", ""))  # fmt: skip
+        return cls(
+            BoardStatus(data["status"]),
+            data.get("model", ""),
+            data.get("soc_version", ""),
+            data.get("message", ""),
+        )
 
 
 @dataclass

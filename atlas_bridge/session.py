@@ -77,8 +77,15 @@ class BoardSession:
         Seconds the runner may take to load the model.
     """
 
-    def __init__(self, board: ConnectionConfig, set_env: str, model_dir: str, trust: TrustCallback | None = None,
-                 request_timeout: float = 10.0, start_timeout: float = 60.0):  # fmt: skip
+    def __init__(
+        self,
+        board: ConnectionConfig,
+        set_env: str,
+        model_dir: str,
+        trust: TrustCallback | None = None,
+        request_timeout: float = 10.0,
+        start_timeout: float = 60.0,
+    ):
         if request_timeout <= 0 or start_timeout <= 0:
             raise ValueError("request_timeout and start_timeout must be more than 0 seconds")
         self.board, self.set_env, self.model_dir = board, set_env, model_dir
@@ -156,16 +163,22 @@ class BoardSession:
                 if isinstance(exc, _RunnerGone)
                 else f"did not answer within {self.start_timeout:g} s"
             )
-            raise RunnerError(f"The board runner {why} while loading the model: {self._stderr_tail()}",
-                              "Check the board (python3, numpy, pyACL) and deploy again") from None  # fmt: skip
+            raise RunnerError(
+                f"The board runner {why} while loading the model: {self._stderr_tail()}",
+                "Check the board (python3, numpy, pyACL) and deploy again",
+            ) from None
         if not ready.get("ok"):
             self._stop_runner(polite=False)
             error = inert(str(ready.get("error", "unknown error")))
             if ready.get("kind") in ("acl_missing", "acl_foreign"):
-                raise AclMissingError(f"pyACL is not usable on the board: {error}",
-                                      f"Check that {self.set_env} sets PYTHONPATH to the toolkit's python")  # fmt: skip
-            raise RunnerError(f"The board runner could not load {self.model_dir}/model.om: {error}",
-                              "Deploy the model again")  # fmt: skip
+                raise AclMissingError(
+                    f"pyACL is not usable on the board: {error}",
+                    f"Check that {self.set_env} sets PYTHONPATH to the toolkit's python",
+                )
+            raise RunnerError(
+                f"The board runner could not load {self.model_dir}/model.om: {error}",
+                "Deploy the model again",
+            )
         self.runner_pid = int(ready["pid"])
 
     def _stop_runner(self, polite: bool) -> None:
@@ -214,14 +227,18 @@ class BoardSession:
                 except (_RunnerGone, _RunnerSilent) as exc:
                     if attempt == 2:
                         why = "exited" if isinstance(exc, _RunnerGone) else "did not answer"
-                        raise RunnerError(f"The board runner {why} again after a restart: {self._stderr_tail()}",
-                                          "Check the board, then deploy again") from None  # fmt: skip
+                        raise RunnerError(
+                            f"The board runner {why} again after a restart: {self._stderr_tail()}",
+                            "Check the board, then deploy again",
+                        ) from None
                     self.restart()
                     restarted = True
             round_trip = (time.perf_counter() - started) * 1000.0
         if not answer.get("ok"):
-            raise RunnerError(f"The board could not classify the drawing: {inert(str(answer.get('error')))}",
-                              "See the board's log; deploy again if it persists")  # fmt: skip
+            raise RunnerError(
+                f"The board could not classify the drawing: {inert(str(answer.get('error')))}",
+                "See the board's log; deploy again if it persists",
+            )
         return BoardPrediction(
             digit=int(answer["predictions"][0]),
             probabilities=tuple(answer["probabilities"][0]),

@@ -59,9 +59,15 @@ def main(argv=None) -> int:  # noqa: D103
         return 1
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            login = ConnectionConfig(host=emulator.host, port=emulator.port, user=emulator.user, auth="password",
-                                     password=emulator.password, known_hosts=os.path.join(tmp, "known_hosts"),
-                                     ssh_config=None)  # fmt: skip
+            login = ConnectionConfig(
+                host=emulator.host,
+                port=emulator.port,
+                user=emulator.user,
+                auth="password",
+                password=emulator.password,
+                known_hosts=os.path.join(tmp, "known_hosts"),
+                ssh_config=None,
+            )
             trust = trust_fingerprint(emulator.host_key_fingerprint)
             result = Deployer(DeployTarget(board=login, remote_dir="bench"), trust=trust).deploy(
                 bundled_model("student"), images[:1, None]
@@ -93,10 +99,14 @@ def main(argv=None) -> int:  # noqa: D103
     print(
         f"one SSH connection per drawing: p50 {p50_call:8.1f} ms, p95 {p95_call:8.1f} ms  ({len(per_call)} drawings)"
     )
-    print(f"board session:                  p50 {p50_session:8.1f} ms, p95 {p95_session:8.1f} ms  "
-          f"({len(session_ms)} drawings; opening it took {opened:.0f} ms once)")  # fmt: skip
-    print(f"NPU execute time reported by the runner: p50 {percentiles(npu_ms)[0]:.3f} ms "
-          "(emulator: onnxruntime stands in for the NPU)")  # fmt: skip
+    print(
+        f"board session:                  p50 {p50_session:8.1f} ms, p95 {p95_session:8.1f} ms  "
+        f"({len(session_ms)} drawings; opening it took {opened:.0f} ms once)"
+    )
+    print(
+        f"NPU execute time reported by the runner: p50 {percentiles(npu_ms)[0]:.3f} ms "
+        "(emulator: onnxruntime stands in for the NPU)"
+    )
     print(f"ratio per-call / session (p50): {p50_call / p50_session:.1f}x (target >= 10x)")
     return 0
 

@@ -75,13 +75,25 @@ class OpProblem:
         return f"node {self.node!r} ({self.op}, opset {self.opset}): {self.reason}; {self.fix}"
 
     def to_dict(self) -> dict:  # noqa: D102
-        return {"node": self.node, "op": self.op, "opset": self.opset, "reason": self.reason, "fix": self.fix,
-                "kind": self.kind}  # fmt: skip
+        return {
+            "node": self.node,
+            "op": self.op,
+            "opset": self.opset,
+            "reason": self.reason,
+            "fix": self.fix,
+            "kind": self.kind,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> OpProblem:  # noqa: D102
-        return cls(str(data["node"]), str(data["op"]), int(data["opset"]), str(data["reason"]), str(data["fix"]),
-                   str(data.get("kind", "unsupported")))  # fmt: skip
+        return cls(
+            str(data["node"]),
+            str(data["op"]),
+            int(data["opset"]),
+            str(data["reason"]),
+            str(data["fix"]),
+            str(data.get("kind", "unsupported")),
+        )
 
 
 @dataclass(frozen=True)
@@ -184,29 +196,67 @@ def check_onnx_ops(model, soc_version: str = "Ascend310") -> OpCheck:
         domain = node.domain or "ai.onnx"
         node_opset = versions.get(domain, 0)
         if domain != "ai.onnx":
-            problems.append(OpProblem(name, node.op_type, node_opset, f"custom op domain {domain!r}",
-                                      "export with standard ONNX operators only", "domain"))  # fmt: skip
+            problems.append(
+                OpProblem(
+                    name,
+                    node.op_type,
+                    node_opset,
+                    f"custom op domain {domain!r}",
+                    "export with standard ONNX operators only",
+                    "domain",
+                )
+            )
             continue
         if node.op_type in FORBIDDEN:
-            problems.append(OpProblem(name, node.op_type, node_opset, "must not appear in a model for ATC",
-                                      FORBIDDEN[node.op_type], "forbidden"))  # fmt: skip
+            problems.append(
+                OpProblem(
+                    name,
+                    node.op_type,
+                    node_opset,
+                    "must not appear in a model for ATC",
+                    FORBIDDEN[node.op_type],
+                    "forbidden",
+                )
+            )
             continue
         span = table.get(node.op_type)
         if span is None:
-            problems.append(OpProblem(name, node.op_type, node_opset,
-                                      f"not in ATC's operator table for {soc_version}", _DEFAULT_FIX,
-                                      "unsupported"))  # fmt: skip
+            problems.append(
+                OpProblem(
+                    name,
+                    node.op_type,
+                    node_opset,
+                    f"not in ATC's operator table for {soc_version}",
+                    _DEFAULT_FIX,
+                    "unsupported",
+                )
+            )
             continue
         low, high = span
         if not low <= node_opset <= high:
-            problems.append(OpProblem(name, node.op_type, node_opset,
-                                      f"ATC parses {node.op_type} at opset {low}-{high} only",
-                                      f"export at opset {EXPORT_OPSET}", "opset"))  # fmt: skip
+            problems.append(
+                OpProblem(
+                    name,
+                    node.op_type,
+                    node_opset,
+                    f"ATC parses {node.op_type} at opset {low}-{high} only",
+                    f"export at opset {EXPORT_OPSET}",
+                    "opset",
+                )
+            )
             continue
         reason = _restriction(node, _attrs(node), node_opset, constants, shapes, ranks)
         if reason:
-            problems.append(OpProblem(name, node.op_type, node_opset, reason,
-                                      "change the layer or its export so ATC can convert it", "restriction"))  # fmt: skip
+            problems.append(
+                OpProblem(
+                    name,
+                    node.op_type,
+                    node_opset,
+                    reason,
+                    "change the layer or its export so ATC can convert it",
+                    "restriction",
+                )
+            )
     ops = tuple(sorted({n.op_type for n in model.graph.node}))
     return OpCheck(soc_version, opset, ops, tuple(problems))
 

@@ -12,21 +12,50 @@ import pytest
 from app.cli import main
 
 pytestmark = pytest.mark.slow
-KEYS = {"om_path", "om_bytes", "soc_version", "evaluated", "board_accuracy", "agreement", "board_ms_per_image",
-        "local_ms_per_image", "max_probability_difference", "board_npu_ms_per_image"}  # fmt: skip
+KEYS = {
+    "om_path",
+    "om_bytes",
+    "soc_version",
+    "evaluated",
+    "board_accuracy",
+    "agreement",
+    "board_ms_per_image",
+    "local_ms_per_image",
+    "max_probability_difference",
+    "board_npu_ms_per_image",
+}
 
 
 def base_args(board, remote_dir, model):
-    return ["deploy", "--host", board.host, "--port", str(board.port), "--user", board.user,
-            "--model", str(model), "--remote-dir", remote_dir]  # fmt: skip
+    return [
+        "deploy",
+        "--host",
+        board.host,
+        "--port",
+        str(board.port),
+        "--user",
+        board.user,
+        "--model",
+        str(model),
+        "--remote-dir",
+        remote_dir,
+    ]
 
 
-def test_deploy_json_with_password_and_trusted_fingerprint(board, remote_dir, student_onnx, isolated_home,
-                                                           monkeypatch, capsys):  # fmt: skip
+def test_deploy_json_with_password_and_trusted_fingerprint(
+    board, remote_dir, student_onnx, isolated_home, monkeypatch, capsys
+):
     monkeypatch.setattr(sys, "stdin", io.StringIO(board.password + "\n"))
     args = base_args(board, remote_dir, student_onnx) + [
-        "--password-stdin", "--trust-host-key", board.host_key_fingerprint, "--evaluate", "30", "--json",
-        "--soc-version", "auto"]  # fmt: skip
+        "--password-stdin",
+        "--trust-host-key",
+        board.host_key_fingerprint,
+        "--evaluate",
+        "30",
+        "--json",
+        "--soc-version",
+        "auto",
+    ]
     assert main(args) == 0
     out, err = capsys.readouterr()
     summary = json.loads(out.strip().splitlines()[-1])
@@ -41,8 +70,9 @@ def test_deploy_json_with_password_and_trusted_fingerprint(board, remote_dir, st
     assert board.password not in known.read_text()
 
 
-def test_unknown_host_key_without_flag_fails_with_the_fingerprint(board, remote_dir, student_onnx,
-                                                                  isolated_home, capsys):  # fmt: skip
+def test_unknown_host_key_without_flag_fails_with_the_fingerprint(
+    board, remote_dir, student_onnx, isolated_home, capsys
+):
     args = base_args(board, remote_dir, student_onnx) + ["--key", str(board.key_file), "--evaluate", "5"]
     assert main(args) == 1
     err = capsys.readouterr().err
@@ -51,7 +81,13 @@ def test_unknown_host_key_without_flag_fails_with_the_fingerprint(board, remote_
 
 def test_key_login_human_output_and_changed_key(board, remote_dir, student_onnx, isolated_home, capsys):
     args = base_args(board, remote_dir, student_onnx) + [
-        "--key", str(board.key_file), "--trust-host-key", board.host_key_fingerprint, "--evaluate", "5"]  # fmt: skip
+        "--key",
+        str(board.key_file),
+        "--trust-host-key",
+        board.host_key_fingerprint,
+        "--evaluate",
+        "5",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "agreement " in out and "max probability difference" in out and "ms/image" in out
@@ -64,9 +100,15 @@ def test_key_login_human_output_and_changed_key(board, remote_dir, student_onnx,
 
 
 def test_cli_exit_status_and_stderr_in_a_subprocess(board, remote_dir, student_onnx, isolated_home):
-    args = base_args(board, remote_dir, student_onnx) + ["--password-stdin", "--trust-host-key",
-                                                          board.host_key_fingerprint, "--evaluate", "3"]  # fmt: skip
-    result = subprocess.run([sys.executable, "-m", "app", *args], input="wrong\n", capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
+    args = base_args(board, remote_dir, student_onnx) + [
+        "--password-stdin",
+        "--trust-host-key",
+        board.host_key_fingerprint,
+        "--evaluate",
+        "3",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "app", *args], input="wrong\n", capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     assert "error: Check the board failed: Login to" in result.stderr

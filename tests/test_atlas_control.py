@@ -27,8 +27,16 @@ ATC_PROCESS = "latest/bin/atc"
 
 
 def login(board, tmp_path, **kw) -> ConnectionConfig:
-    values = dict(host=board.host, port=board.port, user=board.user, auth="password", password=board.password,
-                  known_hosts=str(tmp_path / "known_hosts"), ssh_config=None, connect_timeout=5)  # fmt: skip
+    values = dict(
+        host=board.host,
+        port=board.port,
+        user=board.user,
+        auth="password",
+        password=board.password,
+        known_hosts=str(tmp_path / "known_hosts"),
+        ssh_config=None,
+        connect_timeout=5,
+    )
     values.update(kw)
     return ConnectionConfig(**values)
 
@@ -50,8 +58,9 @@ def remote_names(folder):
 
 
 # ---------------------------------------------------------------------------------------------- cancel
-def test_cancel_during_atc_ends_it_by_pid_and_removes_the_build(board, tmp_path, remote_dir, student_onnx,
-                                                                  test_images):  # fmt: skip
+def test_cancel_during_atc_ends_it_by_pid_and_removes_the_build(
+    board, tmp_path, remote_dir, student_onnx, test_images
+):
     board.configure(atc_delay_s=60)
     progress = Recorder(
         stop_when=lambda r: any("$ atc" in line for line in r.lines) and board.processes(ATC_PROCESS)
@@ -76,8 +85,9 @@ def test_cancel_during_upload_removes_the_partial_file(
     assert remote_names(board.home / remote_dir / "student") == []
 
 
-def test_cancel_while_the_runner_hangs_ends_it_and_removes_its_input(board, tmp_path, remote_dir, student_onnx,
-                                                                      test_images):  # fmt: skip
+def test_cancel_while_the_runner_hangs_ends_it_and_removes_its_input(
+    board, tmp_path, remote_dir, student_onnx, test_images
+):
     board.wedge_next_execute()  # the runner's warm-up execute hangs
     progress = Recorder(stop_when=lambda r: bool(board.processes("acl_runner.py")))
     with pytest.raises(CancelledError):
@@ -103,8 +113,12 @@ def test_a_stalled_upload_fails_clearly(board, tmp_path, remote_dir):
         conn.makedirs(folder)
         started = time.monotonic()
         with pytest.raises(UploadStalledError, match="stalled: no progress for 2 s") as err:
-            conn.upload_bytes(bytes(16_000_000), f"{folder}/model.onnx", stall_timeout=2,
-                              progress=lambda done, total: board.freeze_connections())  # fmt: skip
+            conn.upload_bytes(
+                bytes(16_000_000),
+                f"{folder}/model.onnx",
+                stall_timeout=2,
+                progress=lambda done, total: board.freeze_connections(),
+            )
         assert time.monotonic() - started < 30
     assert "bytes sent" in str(err.value)
     board.thaw_connections()
@@ -139,8 +153,15 @@ def http_port():
 
 
 def test_a_port_that_is_not_ssh_gives_one_clear_line(tmp_path, http_port, capfd):
-    config = ConnectionConfig(host="127.0.0.1", port=http_port, auth="password", password="x",
-                              known_hosts=str(tmp_path / "kh"), ssh_config=None, connect_timeout=15)  # fmt: skip
+    config = ConnectionConfig(
+        host="127.0.0.1",
+        port=http_port,
+        auth="password",
+        password="x",
+        known_hosts=str(tmp_path / "kh"),
+        ssh_config=None,
+        connect_timeout=15,
+    )
     started = time.monotonic()
     with pytest.raises(
         ConnectError, match="is not an SSH server: it answered 'HTTP/1.1 400 Bad Request'"
@@ -160,8 +181,20 @@ def test_the_cli_prints_one_line_for_a_non_ssh_port(
     from app.cli import main
 
     monkeypatch.setattr(sys, "stdin", io.StringIO("pw\n"))
-    args = ["deploy", "--host", "127.0.0.1", "--port", str(http_port), "--user", "u", "--model", str(student_onnx),
-            "--password-stdin", "--evaluate", "1"]  # fmt: skip
+    args = [
+        "deploy",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(http_port),
+        "--user",
+        "u",
+        "--model",
+        str(student_onnx),
+        "--password-stdin",
+        "--evaluate",
+        "1",
+    ]
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert [line for line in err if line.startswith("error:")] == [err[-1]]
@@ -200,16 +233,33 @@ def test_encrypted_key_asks_for_its_passphrase(board, tmp_path):
     assert "s3cret" not in repr(config) and "passphrase" not in config.to_dict()
 
 
-def test_cli_key_passphrase_from_the_environment(board, tmp_path, remote_dir, student_onnx, isolated_home,
-                                                 monkeypatch, capsys):  # fmt: skip
+def test_cli_key_passphrase_from_the_environment(
+    board, tmp_path, remote_dir, student_onnx, isolated_home, monkeypatch, capsys
+):
     from app.cli import main
 
     key = tmp_path / "enc"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "pass phrase", "-f", str(key)], check=True)
     board.authorize_key((tmp_path / "enc.pub").read_text())
-    args = ["deploy", "--host", board.host, "--port", str(board.port), "--user", board.user, "--model",
-            str(student_onnx), "--remote-dir", remote_dir, "--key", str(key), "--trust-host-key",
-            board.host_key_fingerprint, "--evaluate", "2"]  # fmt: skip
+    args = [
+        "deploy",
+        "--host",
+        board.host,
+        "--port",
+        str(board.port),
+        "--user",
+        board.user,
+        "--model",
+        str(student_onnx),
+        "--remote-dir",
+        remote_dir,
+        "--key",
+        str(key),
+        "--trust-host-key",
+        board.host_key_fingerprint,
+        "--evaluate",
+        "2",
+    ]
     assert main(args) == 1
     assert "encrypted and no passphrase was given" in capsys.readouterr().err
     assert main([*args, "--key-passphrase-env", "DD_TEST_PASSPHRASE"]) == 1
@@ -260,11 +310,30 @@ def test_ctrl_c_in_the_cli_cancels_and_ends_atc_on_the_board(board, remote_dir, 
     from tests.conftest import ROOT
 
     board.configure(atc_delay_s=60)
-    args = [sys.executable, "-m", "app", "deploy", "--host", board.host, "--port", str(board.port), "--user",
-            board.user, "--model", str(student_onnx), "--remote-dir", remote_dir, "--password-stdin",
-            "--trust-host-key", board.host_key_fingerprint, "--evaluate", "2"]  # fmt: skip
-    proc = subprocess.Popen(args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "app",
+        "deploy",
+        "--host",
+        board.host,
+        "--port",
+        str(board.port),
+        "--user",
+        board.user,
+        "--model",
+        str(student_onnx),
+        "--remote-dir",
+        remote_dir,
+        "--password-stdin",
+        "--trust-host-key",
+        board.host_key_fingerprint,
+        "--evaluate",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         proc.stdin.write(board.password + "\n")
         proc.stdin.close()

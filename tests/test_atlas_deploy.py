@@ -19,10 +19,17 @@ pytestmark = pytest.mark.slow
 
 
 def login(board, tmp_path, auth="password", **kw) -> ConnectionConfig:
-    return ConnectionConfig(host=board.host, port=board.port, user=board.user, auth=auth,
-                            password=board.password if auth == "password" else None,
-                            key_file=str(board.key_file) if auth == "key" else None,
-                            known_hosts=str(tmp_path / "known_hosts"), ssh_config=None, **kw)  # fmt: skip
+    return ConnectionConfig(
+        host=board.host,
+        port=board.port,
+        user=board.user,
+        auth=auth,
+        password=board.password if auth == "password" else None,
+        key_file=str(board.key_file) if auth == "key" else None,
+        known_hosts=str(tmp_path / "known_hosts"),
+        ssh_config=None,
+        **kw,
+    )
 
 
 def deployer(board, tmp_path, remote_dir, progress=None, **kw) -> Deployer:
@@ -54,18 +61,37 @@ def test_deploy_student_and_evaluate_200_images(board, tmp_path, remote_dir, stu
     assert result.om_path == str(board.home / remote_dir / "student" / "model.om")
     assert result.om_bytes == (board.home / remote_dir / "student" / "model.om").stat().st_size
     assert result.board_ms_per_image > 0 and result.local_ms_per_image > 0
-    assert set(result.summary()) == {"om_path", "om_bytes", "soc_version", "evaluated", "board_accuracy",
-                                     "agreement", "max_probability_difference", "board_ms_per_image",
-                                     "board_npu_ms_per_image", "local_ms_per_image"}  # fmt: skip
+    assert set(result.summary()) == {
+        "om_path",
+        "om_bytes",
+        "soc_version",
+        "evaluated",
+        "board_accuracy",
+        "agreement",
+        "max_probability_difference",
+        "board_ms_per_image",
+        "board_npu_ms_per_image",
+        "local_ms_per_image",
+    }
     assert 0 < result.board_npu_ms_per_image < result.board_ms_per_image and result.om_layout == "current"
     assert result.to_dict() == type(result).from_dict(result.to_dict()).to_dict()
     uploads = [b for b in progress.batches if b["step"] == "upload"]
     assert uploads and uploads[-1]["done"] == uploads[-1]["total"] == student_onnx.stat().st_size
     assert [s for s in progress.steps if s[1] == "done"] == [
-        ("check", "done"), ("upload", "done"), ("convert", "done"), ("run", "done"), ("compare", "done")]  # fmt: skip
+        ("check", "done"),
+        ("upload", "done"),
+        ("convert", "done"),
+        ("run", "done"),
+        ("compare", "done"),
+    ]
     assert any("ATC run success" in line for line in progress.lines)
     assert remote_files(board, remote_dir) == [
-        "student", "student/acl_runner.py", "student/manifest.json", "student/model.om", "student/model.onnx"]  # fmt: skip
+        "student",
+        "student/acl_runner.py",
+        "student/manifest.json",
+        "student/model.om",
+        "student/model.onnx",
+    ]
     ledger = [e for e in board.acl_ledger() if e["finalized"]]
     assert ledger and not any(ledger[-1]["leaks"].values())
 
@@ -100,8 +126,9 @@ def test_changed_model_is_reconverted(board, tmp_path, remote_dir, student_onnx,
 
 
 @pytest.mark.parametrize("name", ["x; rm -rf ~", "../../etc", "$(touch pwned)", "a'b\"c`d"])
-def test_hostile_model_names_stay_inside_the_remote_folder(board, tmp_path, remote_dir, student_onnx,
-                                                           test_images, name):  # fmt: skip
+def test_hostile_model_names_stay_inside_the_remote_folder(
+    board, tmp_path, remote_dir, student_onnx, test_images, name
+):
     canary = board.home / "canary"
     canary.write_text("still here")
     hostile = copy_as(student_onnx, tmp_path, name + ".onnx") if "/" not in name else student_onnx
@@ -136,8 +163,12 @@ def test_batch_8_with_padding(board, tmp_path, remote_dir, student_onnx, test_im
 def test_convert_on_a_separate_host(board, tmp_path, remote_dir, student_onnx, test_images):
     with BoardEmulator(EmulatorConfig(soc_version="Ascend310")) as converter:
         board.configure(toolkit=True)
-        target = DeployTarget(board=login(board, tmp_path), remote_dir=remote_dir,
-                              converter=login(converter, tmp_path), converter_dir="conv")  # fmt: skip
+        target = DeployTarget(
+            board=login(board, tmp_path),
+            remote_dir=remote_dir,
+            converter=login(converter, tmp_path),
+            converter_dir="conv",
+        )
         trusted = {board.host_key_fingerprint, converter.host_key_fingerprint}
         progress = Recorder()
         result = Deployer(target, progress, trust=lambda info: info.fingerprint in trusted).deploy(
@@ -184,8 +215,9 @@ def test_both_om_header_layouts_deploy(board, tmp_path, remote_dir, student_onnx
     assert any("OM header valid" in line for line in progress.lines)
 
 
-def test_an_op_atc_refuses_is_caught_before_anything_is_uploaded(board, tmp_path, remote_dir, student_onnx,
-                                                                 test_images):  # fmt: skip
+def test_an_op_atc_refuses_is_caught_before_anything_is_uploaded(
+    board, tmp_path, remote_dir, student_onnx, test_images
+):
     from atlas_bridge.errors import ModelError
     from tests.board_emulator.fixtures import with_node
 

@@ -50,8 +50,14 @@ def toolkit(tmp_path):
 
 
 def atc_args(model_path, output_prefix, **overrides):
-    args = {"model": str(model_path), "framework": "5", "output": str(output_prefix), "soc_version": "Ascend310",
-            "input_shape": "input:1,1,28,28", "input_format": "NCHW"}  # fmt: skip
+    args = {
+        "model": str(model_path),
+        "framework": "5",
+        "output": str(output_prefix),
+        "soc_version": "Ascend310",
+        "input_shape": "input:1,1,28,28",
+        "input_format": "NCHW",
+    }
     args.update(overrides)
     return ["atc"] + [f"--{k}={v}" for k, v in args.items() if v is not None]
 
@@ -60,8 +66,12 @@ def test_set_env_is_needed_for_atc(toolkit, tmp_path):
     env = dict(os.environ, PATH="/usr/bin:/bin")
     result = subprocess.run(["bash", "-c", "command -v atc"], capture_output=True, env=env)
     assert result.returncode != 0
-    sourced = subprocess.run(["bash", "-c", f". {toolkit.root / 'set_env.sh'} && command -v atc"],
-                             capture_output=True, text=True, env=env)  # fmt: skip
+    sourced = subprocess.run(
+        ["bash", "-c", f". {toolkit.root / 'set_env.sh'} && command -v atc"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert sourced.stdout.strip().endswith("latest/bin/atc")
 
 
@@ -91,8 +101,19 @@ def test_atc_writes_the_legacy_layout_on_request(toolkit, tmp_path, student_onnx
 
 def test_atc_space_separated_flags_and_suffix(toolkit, tmp_path, student_onnx):
     toolkit.configure(om_suffix="_linux_aarch64")
-    args = ["atc", "--model", str(student_onnx), "--framework", "5", "--output", str(tmp_path / "net"),
-            "--soc_version", "Ascend310B4", "--input_shape", "input:4,1,28,28"]  # fmt: skip
+    args = [
+        "atc",
+        "--model",
+        str(student_onnx),
+        "--framework",
+        "5",
+        "--output",
+        str(tmp_path / "net"),
+        "--soc_version",
+        "Ascend310B4",
+        "--input_shape",
+        "input:4,1,28,28",
+    ]
     assert toolkit.run(args).returncode == 0
     assert (tmp_path / "net_linux_aarch64.om").exists()
 
@@ -160,8 +181,15 @@ def test_atc_enforces_the_op_table_not_only_an_opset_ceiling(toolkit, tmp_path, 
 
 
 def build_om(toolkit, tmp_path, model, soc="Ascend310", batch=1, precision=None):
-    result = toolkit.run(atc_args(model, tmp_path / "model", soc_version=soc, input_shape=f"input:{batch},1,28,28",
-                                  precision_mode=precision))  # fmt: skip
+    result = toolkit.run(
+        atc_args(
+            model,
+            tmp_path / "model",
+            soc_version=soc,
+            input_shape=f"input:{batch},1,28,28",
+            precision_mode=precision,
+        )
+    )
     assert result.returncode == 0, result.stdout
     return tmp_path / "model.om"
 
@@ -219,8 +247,9 @@ def test_force_fp32_computes_exactly_and_fp16_like_numpy(toolkit, tmp_path, mlp_
     student_onnx = mlp_onnx
 
     images = test_images[0][:50]
-    _, exact, _ = run_runner(toolkit, tmp_path, build_om(toolkit, tmp_path, student_onnx, precision="force_fp32"),
-                             images)  # fmt: skip
+    _, exact, _ = run_runner(
+        toolkit, tmp_path, build_om(toolkit, tmp_path, student_onnx, precision="force_fp32"), images
+    )
     local = OnnxClassifier(student_onnx).probabilities(images)
     np.testing.assert_allclose(np.array(exact["probabilities"]), local, atol=1e-6)
     _, half, _ = run_runner(toolkit, tmp_path, build_om(toolkit, tmp_path, student_onnx), images)
@@ -266,8 +295,9 @@ def fp16_reference(model_path, images):
 
 def test_runner_releases_everything_when_execute_fails(toolkit, tmp_path, student_onnx, test_images):
     toolkit.configure(fail_execute=True)
-    status, payload, result = run_runner(toolkit, tmp_path, build_om(toolkit, tmp_path, student_onnx),
-                                         test_images[0][:3])  # fmt: skip
+    status, payload, result = run_runner(
+        toolkit, tmp_path, build_om(toolkit, tmp_path, student_onnx), test_images[0][:3]
+    )
     assert status == 1 and not payload["ok"]
     assert payload["call"] == "acl.mdl.execute" and payload["ret"] == "507015"
     (entry,) = toolkit.ledger_entries()

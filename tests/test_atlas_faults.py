@@ -55,8 +55,16 @@ class Recorder:
 
 
 def login(board, tmp_path, **kw) -> ConnectionConfig:
-    values = dict(host=board.host, port=board.port, user=board.user, auth="password", password=board.password,
-                  known_hosts=str(tmp_path / "known_hosts"), ssh_config=None, connect_timeout=5)  # fmt: skip
+    values = dict(
+        host=board.host,
+        port=board.port,
+        user=board.user,
+        auth="password",
+        password=board.password,
+        known_hosts=str(tmp_path / "known_hosts"),
+        ssh_config=None,
+        connect_timeout=5,
+    )
     values.update(kw)
     return ConnectionConfig(**values)
 
@@ -95,8 +103,9 @@ def test_connection_refused(board, tmp_path, remote_dir, student_onnx, test_imag
 
 
 def test_wrong_password(board, tmp_path, remote_dir, student_onnx, test_images):
-    progress, run = deploy(board, tmp_path, remote_dir, student_onnx, test_images[0][:1],
-                           login={"password": "not-the-password"})  # fmt: skip
+    progress, run = deploy(
+        board, tmp_path, remote_dir, student_onnx, test_images[0][:1], login={"password": "not-the-password"}
+    )
     with pytest.raises(AuthenticationError, match="Login to .* failed") as err:
         run()
     assert "password" in err.value.hint
@@ -141,12 +150,17 @@ def test_connect_timeout_on_a_silent_port(tmp_path):
     accepted = []
     thread = threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True)
     thread.start()
-    config = ConnectionConfig(host="127.0.0.1", port=server.getsockname()[1], auth="password", password="x",
-                              known_hosts=str(tmp_path / "kh"), ssh_config=None, connect_timeout=1)  # fmt: skip
+    config = ConnectionConfig(
+        host="127.0.0.1",
+        port=server.getsockname()[1],
+        auth="password",
+        password="x",
+        known_hosts=str(tmp_path / "kh"),
+        ssh_config=None,
+        connect_timeout=1,
+    )
     try:
-        with pytest.raises(
-            ConnectError, match="accepted the connection but sent no SSH greeting within 1 s"
-        ):
+        with pytest.raises(ConnectError, match="accepted the connection but sent no SSH greeting within 1 s"):
             BoardConnection(config).connect()
     finally:
         for conn, _ in accepted:
@@ -185,14 +199,19 @@ def test_connection_dropped_mid_upload(board, tmp_path, remote_dir, student_onnx
 
 def test_too_new_opset_is_refused_locally(board, tmp_path, remote_dir, opset17_onnx, test_images):
     progress, run = deploy(board, tmp_path, remote_dir, opset17_onnx, test_images[0][:1])
-    with pytest.raises(ModelError, match=r"node '/0/Constant' \(Constant, opset 17\): ATC parses Constant at opset 8-13 only; export at opset 11"):
+    with pytest.raises(
+        ModelError,
+        match=r"node '/0/Constant' \(Constant, opset 17\): ATC parses Constant at opset 8-13 only; export at opset 11",
+    ):
         run()
     assert progress.failed()[0][0] == "upload"
     assert not (board.home / remote_dir).exists()
 
 
 @pytest.mark.parametrize("code", ["E19010", "E16002"])
-def test_atc_failure_reports_codes_and_solutions(board, tmp_path, remote_dir, opset17_onnx, test_images, code):
+def test_atc_failure_reports_codes_and_solutions(
+    board, tmp_path, remote_dir, opset17_onnx, test_images, code
+):
     board.configure(opset_error_code=code)
     progress, run = deploy(board, tmp_path, remote_dir, opset17_onnx, test_images[0][:1], skip_op_check=True)
     with pytest.raises(AtcError) as err:
@@ -264,8 +283,9 @@ def test_execute_failure_tears_down(board, tmp_path, remote_dir, student_onnx, t
     assert not any(last["leaks"].values())
 
 
-def test_deploy_dropped_mid_upload_then_redeploys_cleanly(board, tmp_path, remote_dir, student_onnx, test_images,
-                                                          monkeypatch):  # fmt: skip
+def test_deploy_dropped_mid_upload_then_redeploys_cleanly(
+    board, tmp_path, remote_dir, student_onnx, test_images, monkeypatch
+):
     original = BoardConnection.upload
 
     def dropping_upload(self, local, remote, progress=None, **kw):

@@ -37,8 +37,14 @@ def ssh_agent(tmp_path, monkeypatch):
 
 
 def test_agent_login(board, tmp_path, ssh_agent):
-    config = ConnectionConfig(host=board.host, port=board.port, user=board.user, auth="agent",
-                              known_hosts=str(tmp_path / "kh"), ssh_config=None)  # fmt: skip
+    config = ConnectionConfig(
+        host=board.host,
+        port=board.port,
+        user=board.user,
+        auth="agent",
+        known_hosts=str(tmp_path / "kh"),
+        ssh_config=None,
+    )
     trust = trust_fingerprint(board.host_key_fingerprint)
     with pytest.raises(AuthenticationError, match="ssh-add -l"):
         BoardConnection(config, trust).connect()
@@ -49,8 +55,10 @@ def test_agent_login(board, tmp_path, ssh_agent):
 
 def test_ssh_config_alias_login(board, tmp_path):
     config_file = tmp_path / "ssh_config"
-    config_file.write_text(f"Host atlas\n  HostName {board.host}\n  Port {board.port}\n  User {board.user}\n"
-                           f"  IdentityFile {board.key_file}\n")  # fmt: skip
+    config_file.write_text(
+        f"Host atlas\n  HostName {board.host}\n  Port {board.port}\n  User {board.user}\n"
+        f"  IdentityFile {board.key_file}\n"
+    )
     config = ConnectionConfig(
         host="atlas", auth="key", ssh_config=str(config_file), known_hosts=str(tmp_path / "kh")
     )
@@ -63,23 +71,42 @@ def test_ssh_config_alias_login(board, tmp_path):
 def test_wrong_key_is_refused(board, tmp_path):
     other = tmp_path / "other"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    config = ConnectionConfig(host=board.host, port=board.port, user=board.user, auth="key", key_file=str(other),
-                              known_hosts=str(tmp_path / "kh"), ssh_config=None)  # fmt: skip
+    config = ConnectionConfig(
+        host=board.host,
+        port=board.port,
+        user=board.user,
+        auth="key",
+        key_file=str(other),
+        known_hosts=str(tmp_path / "kh"),
+        ssh_config=None,
+    )
     with pytest.raises(AuthenticationError, match="authorized_keys"):
         BoardConnection(config, trust_fingerprint(board.host_key_fingerprint)).connect()
 
 
 def test_emulator_entry_point_prints_json_and_stops_on_sigterm(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "tests.board_emulator", "--soc-version", "Ascend310B4"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.board_emulator", "--soc-version", "Ascend310B4"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         info = json.loads(proc.stdout.readline())
         assert set(info) >= {"host", "port", "user", "password", "key_file", "host_key_fingerprint"}
         assert info["host_key_fingerprint"].startswith("SHA256:") and not info[
             "host_key_fingerprint"
         ].endswith("=")
-        config = ConnectionConfig(host=info["host"], port=info["port"], user=info["user"], auth="password",
-                                  password=info["password"], known_hosts=str(tmp_path / "kh"), ssh_config=None)  # fmt: skip
+        config = ConnectionConfig(
+            host=info["host"],
+            port=info["port"],
+            user=info["user"],
+            auth="password",
+            password=info["password"],
+            known_hosts=str(tmp_path / "kh"),
+            ssh_config=None,
+        )
         with BoardConnection(config, trust_fingerprint(info["host_key_fingerprint"])) as conn:
             assert conn.run("echo hi").lines == ["hi"]
         proc.send_signal(signal.SIGTERM)

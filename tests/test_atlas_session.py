@@ -19,8 +19,15 @@ pytestmark = pytest.mark.slow
 
 
 def login(board, known_hosts) -> ConnectionConfig:
-    return ConnectionConfig(host=board.host, port=board.port, user=board.user, auth="password",
-                            password=board.password, known_hosts=str(known_hosts), ssh_config=None)  # fmt: skip
+    return ConnectionConfig(
+        host=board.host,
+        port=board.port,
+        user=board.user,
+        auth="password",
+        password=board.password,
+        known_hosts=str(known_hosts),
+        ssh_config=None,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +117,13 @@ def test_board_latency_bench_prints_its_ratio():
 
     from tests.conftest import ROOT
 
-    result = subprocess.run([sys.executable, "bench/board_latency.py", "--drawings", "3", "--per-call", "1"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "bench/board_latency.py", "--drawings", "3", "--per-call", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ratio per-call / session" in result.stdout and "(target >= 10x)" in result.stdout
     assert "NPU execute time" in result.stdout

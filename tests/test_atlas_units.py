@@ -68,8 +68,15 @@ def test_atc_command_quotes_every_argument():
     )
     argv = shlex.split(command)
     assert argv == [
-        "atc", "--model=/home/u/my dir/x; rm -rf ~/model.onnx", "--framework=5", "--output=/home/u/out/model",
-        "--soc_version=Ascend310", "--input_shape=input:1,1,28,28", "--input_format=NCHW", "--log=error"]  # fmt: skip
+        "atc",
+        "--model=/home/u/my dir/x; rm -rf ~/model.onnx",
+        "--framework=5",
+        "--output=/home/u/out/model",
+        "--soc_version=Ascend310",
+        "--input_shape=input:1,1,28,28",
+        "--input_format=NCHW",
+        "--log=error",
+    ]
     with pytest.raises(ValueError, match="soc_version"):
         atc.atc_command("m.onnx", "o", "Ascend910", "input")
 
@@ -110,8 +117,13 @@ def test_every_e_code_is_parsed_and_the_opset_codes_are_known():
         assert code in atc.KNOWN_CODES
 
 
-def om_bytes(payload: bytes, layout: str = "current", length: int | None = None, magic: bytes = b"IMOD",
-             version: int = 0x20000000) -> bytes:  # fmt: skip
+def om_bytes(
+    payload: bytes,
+    layout: str = "current",
+    length: int | None = None,
+    magic: bytes = b"IMOD",
+    version: int = 0x20000000,
+) -> bytes:
     """An .om header the way ATC writes it: current (model_length at 184, length 0) or legacy (length only)."""
     header = bytearray(256)
     header[:4] = magic
@@ -167,8 +179,12 @@ def test_om_header_wrong_magic_and_truncated():
 
 
 def test_check_om_header_imports_alone():
-    result = subprocess.run([sys.executable, "-c", "from atlas_bridge.atc import check_om_header"],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", "from atlas_bridge.atc import check_om_header"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -193,8 +209,12 @@ def student_onnx_path(tmp_path_factory):
 
 def test_fingerprint_matches_ssh_keygen(tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
-    expected = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(tmp_path / "k.pub")],
-                              capture_output=True, text=True, check=True).stdout.split()[1]  # fmt: skip
+    expected = subprocess.run(
+        ["ssh-keygen", "-l", "-E", "sha256", "-f", str(tmp_path / "k.pub")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[1]
     key = paramiko.Ed25519Key.from_private_key_file(str(tmp_path / "k"))
     assert fingerprint(key) == expected
     assert normalize_fingerprint(expected[len("SHA256:") :] + "=") == expected
@@ -224,8 +244,10 @@ def _keys(tmp_path, n):
 
 def test_ssh_config_alias_is_honoured(tmp_path):
     config = tmp_path / "config"
-    config.write_text("Host myboard\n  HostName 192.168.1.2\n  Port 2222\n  User HwHiAiUser\n"
-                      "  IdentityFile ~/.ssh/atlas_key\n")  # fmt: skip
+    config.write_text(
+        "Host myboard\n  HostName 192.168.1.2\n  Port 2222\n  User HwHiAiUser\n"
+        "  IdentityFile ~/.ssh/atlas_key\n"
+    )
     endpoint = resolve_endpoint(ConnectionConfig(host="myboard", ssh_config=str(config)))
     assert (endpoint.hostname, endpoint.port, endpoint.user) == ("192.168.1.2", 2222, "HwHiAiUser")
     assert endpoint.key_file.endswith("/.ssh/atlas_key")
@@ -282,8 +304,10 @@ def test_board_report_parsing_and_requirements():
         "Ascend310",
         True,
     )
-    assert info.tried == ["/usr/local/Ascend/ascend-toolkit/set_env.sh",
-                          "/home/HwHiAiUser/Ascend/ascend-toolkit/set_env.sh"]  # fmt: skip
+    assert info.tried == [
+        "/usr/local/Ascend/ascend-toolkit/set_env.sh",
+        "/home/HwHiAiUser/Ascend/ascend-toolkit/set_env.sh",
+    ]
     require_board(info, "board", need_atc=True)
     require_converter(info, "host")
     assert "Ascend310" in info.summary() and "19.1 GiB free" in info.summary()
@@ -301,8 +325,11 @@ def test_board_report_parsing_and_requirements():
         require_board(
             broken(acl="missing", acl_error="ModuleNotFoundError: No module named 'acl'"), "b", False
         )
-    foreign = broken(acl="foreign", acl_path="/usr/lib/python3/dist-packages/acl/__init__.py",
-                     acl_error="no acl.init, acl.rt.set_device, acl.mdl.load_from_file")  # fmt: skip
+    foreign = broken(
+        acl="foreign",
+        acl_path="/usr/lib/python3/dist-packages/acl/__init__.py",
+        acl_error="no acl.init, acl.rt.set_device, acl.mdl.load_from_file",
+    )
     assert not foreign.acl_ok and foreign.acl_foreign
     with pytest.raises(AclMissingError, match="not CANN's pyACL .*PyPI package 'acl'") as err:
         require_board(foreign, "board", need_atc=False)

@@ -22,11 +22,36 @@ QUICK = {"epochs": 1, "batch_size": 128, "max_train_samples": 256}
 
 def test_two_processes_match_one_process(tmp_path, mnist):
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc-per-node", "2",
-        "-m", "core.distributed", "--recipe", "paper", "--role", "teacher", "--runs-dir", str(tmp_path),
-        "--run-name", "ddp", "--epochs", "1", "--batch-size", "128", "--max-train-samples", "256",
-        "--max-test-samples", "200", "--device", "cpu", "--no-export",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "core.distributed",
+        "--recipe",
+        "paper",
+        "--role",
+        "teacher",
+        "--runs-dir",
+        str(tmp_path),
+        "--run-name",
+        "ddp",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "128",
+        "--max-train-samples",
+        "256",
+        "--max-test-samples",
+        "200",
+        "--device",
+        "cpu",
+        "--no-export",
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])

@@ -149,9 +149,17 @@ def _site_checkpoint(folder):
     model = build_model(cfg)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     write_checkpoint(
-        folder / "checkpoint.pt", model, optimizer, torch.Generator(), [], "student", "paper", cfg,
-        TrainConfig(), None,
-    )  # fmt: skip
+        folder / "checkpoint.pt",
+        model,
+        optimizer,
+        torch.Generator(),
+        [],
+        "student",
+        "paper",
+        cfg,
+        TrainConfig(),
+        None,
+    )
 
 
 def _site_run_status(folder):

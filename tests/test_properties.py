@@ -559,9 +559,17 @@ def good_run(tmp_path_factory):
     model = build_model(config.model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     runs.write_checkpoint(
-        folder / runs.CHECKPOINT, model, optimizer, torch.Generator(), history, "student", "paper",
-        config.model, config.train, None,
-    )  # fmt: skip
+        folder / runs.CHECKPOINT,
+        model,
+        optimizer,
+        torch.Generator(),
+        history,
+        "student",
+        "paper",
+        config.model,
+        config.train,
+        None,
+    )
     return folder, {name: (folder / name).read_bytes() for name in (runs.CONFIG, runs.METRICS, runs.STATUS)}
 
 
@@ -573,8 +581,22 @@ def _paths(obj, prefix=()):
             yield from _paths(value, (*prefix, key))
 
 
-JSON_DAMAGE = ["none", "delete", "delete", "replace", "replace", "replace", "newer", "top-level", "truncate",
-               "flip", "non-utf8", "deep-nesting", "empty", "missing"]  # fmt: skip
+JSON_DAMAGE = [
+    "none",
+    "delete",
+    "delete",
+    "replace",
+    "replace",
+    "replace",
+    "newer",
+    "top-level",
+    "truncate",
+    "flip",
+    "non-utf8",
+    "deep-nesting",
+    "empty",
+    "missing",
+]
 
 
 @given(
@@ -653,8 +675,19 @@ def test_run_folder_readers(good_run, which, damage, pick, value):
         assert isinstance(loaded, jobs.JobConfig)
 
 
-CHECKPOINT_DAMAGE = ["none", "delete", "replace", "newer", "foreign", "wrong-shape", "not-a-dict", "truncate",
-                     "flip", "random", "empty"]  # fmt: skip
+CHECKPOINT_DAMAGE = [
+    "none",
+    "delete",
+    "replace",
+    "newer",
+    "foreign",
+    "wrong-shape",
+    "not-a-dict",
+    "truncate",
+    "flip",
+    "random",
+    "empty",
+]
 
 
 @given(damage=st.sampled_from(CHECKPOINT_DAMAGE), pick=st.integers(0, 2**16), value=json_values)

@@ -72,9 +72,22 @@ def cli(argv: list[str]) -> int:
 
 def test_cli_writes_table_and_json(student_onnx, tmp_path, capsys, mnist_dir):
     code = cli(
-        ["quantize", str(student_onnx), "--out", str(tmp_path), "--calibration-samples", "100",
-         "--test-samples", "500", "--repeats", "10", "--data-dir", str(mnist_dir), "--json"]
-    )  # fmt: skip
+        [
+            "quantize",
+            str(student_onnx),
+            "--out",
+            str(tmp_path),
+            "--calibration-samples",
+            "100",
+            "--test-samples",
+            "500",
+            "--repeats",
+            "10",
+            "--data-dir",
+            str(mnist_dir),
+            "--json",
+        ]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     saved = json.loads((tmp_path / "quantize.json").read_text())

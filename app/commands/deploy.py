@@ -53,15 +53,30 @@ def register(subparsers) -> None:
         "--password-stdin", action="store_true", help="read the password from the first stdin line"
     )
     auth.add_argument("--agent", action="store_true", help="log in with a key held by ssh-agent")
-    parser.add_argument("--key-passphrase-env", metavar="VAR",
-                        help="name of an environment variable holding the passphrase of an encrypted --key")  # fmt: skip
-    parser.add_argument("--soc-version", default="Ascend310", choices=[*SOC_VERSIONS, "auto"],
-                        help="chip to compile for (auto: read from the board's npu-smi; default Ascend310)")  # fmt: skip
-    parser.add_argument("--trust-host-key", metavar="FINGERPRINT",
-                        help="trust this host key fingerprint (SHA256:...) if the board's key is not yet known")  # fmt: skip
+    parser.add_argument(
+        "--key-passphrase-env",
+        metavar="VAR",
+        help="name of an environment variable holding the passphrase of an encrypted --key",
+    )
+    parser.add_argument(
+        "--soc-version",
+        default="Ascend310",
+        choices=[*SOC_VERSIONS, "auto"],
+        help="chip to compile for (auto: read from the board's npu-smi; default Ascend310)",
+    )
+    parser.add_argument(
+        "--trust-host-key",
+        metavar="FINGERPRINT",
+        help="trust this host key fingerprint (SHA256:...) if the board's key is not yet known",
+    )
     parser.add_argument("--model", required=True, type=existing_path, metavar="PATH.onnx", help="ONNX model")
-    parser.add_argument("--evaluate", type=fields.DEPLOY_IMAGES.argtype, default=200, metavar="N",
-                        help="run the first N MNIST test images on the board (default 200)")  # fmt: skip
+    parser.add_argument(
+        "--evaluate",
+        type=fields.DEPLOY_IMAGES.argtype,
+        default=200,
+        metavar="N",
+        help="run the first N MNIST test images on the board (default 200)",
+    )
     parser.add_argument(
         "--remote-dir", default="~/digit-distill", help="remote folder (default ~/digit-distill)"
     )
@@ -86,12 +101,22 @@ def register(subparsers) -> None:
         default=15.0,
         help="SSH connect timeout in seconds",
     )
-    parser.add_argument("--stall-timeout", type=fields.STALL_TIMEOUT.argtype, default=30.0,
-                        help="seconds an upload may make no progress before it fails (default 30)")  # fmt: skip
-    parser.add_argument("--skip-op-check", action="store_true",
-                        help="do not refuse models outside ATC's operator table (core/atc_ops.py); let ATC judge")  # fmt: skip
-    parser.add_argument("--allow-outside-home", action="store_true",
-                        help="allow a --remote-dir outside the board user's home (/ is always refused)")  # fmt: skip
+    parser.add_argument(
+        "--stall-timeout",
+        type=fields.STALL_TIMEOUT.argtype,
+        default=30.0,
+        help="seconds an upload may make no progress before it fails (default 30)",
+    )
+    parser.add_argument(
+        "--skip-op-check",
+        action="store_true",
+        help="do not refuse models outside ATC's operator table (core/atc_ops.py); let ATC judge",
+    )
+    parser.add_argument(
+        "--allow-outside-home",
+        action="store_true",
+        help="allow a --remote-dir outside the board user's home (/ is always refused)",
+    )
     add_data_args(parser)
     add_json_arg(parser)
     parser.set_defaults(func=run)
@@ -149,8 +174,11 @@ class ConsoleSteps:
 
 
 def _prompt_trust(info: HostKeyInfo) -> bool:
-    print(f"The authenticity of host {info.host} can't be established.\n"
-          f"{info.key_type} key fingerprint is {info.fingerprint}.", file=sys.stderr)  # fmt: skip
+    print(
+        f"The authenticity of host {info.host} can't be established.\n"
+        f"{info.key_type} key fingerprint is {info.fingerprint}.",
+        file=sys.stderr,
+    )
     answer = input("Trust this host key? (type yes to trust) ")
     return answer.strip().lower() == "yes"
 
@@ -176,9 +204,16 @@ def _passphrase(args: argparse.Namespace) -> str | None:
 
 def _login(args: argparse.Namespace, password: str | None) -> ConnectionConfig:
     auth = "password" if args.password_stdin else "agent" if args.agent else "key"
-    return ConnectionConfig(host=args.host, port=args.port, user=args.user, auth=auth, key_file=args.key,
-                            password=password, passphrase=_passphrase(args),
-                            connect_timeout=args.connect_timeout)  # fmt: skip
+    return ConnectionConfig(
+        host=args.host,
+        port=args.port,
+        user=args.user,
+        auth=auth,
+        key_file=args.key,
+        password=password,
+        passphrase=_passphrase(args),
+        connect_timeout=args.connect_timeout,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,17 +233,27 @@ def run(args: argparse.Namespace) -> int:
     converter = None
     if args.convert_host:
         converter = ConnectionConfig(
-            host=args.convert_host, port=args.convert_port, user=args.convert_user,
-            auth="key" if args.convert_key else board.auth, key_file=args.convert_key or board.key_file,
-            password=None if args.convert_key else password, passphrase=board.passphrase,
+            host=args.convert_host,
+            port=args.convert_port,
+            user=args.convert_user,
+            auth="key" if args.convert_key else board.auth,
+            key_file=args.convert_key or board.key_file,
+            password=None if args.convert_key else password,
+            passphrase=board.passphrase,
             connect_timeout=args.connect_timeout,
-        )  # fmt: skip
+        )
     try:
-        target = DeployTarget(board=board, soc_version=None if args.soc_version == "auto" else args.soc_version,
-                              remote_dir=args.remote_dir, set_env=args.set_env, converter=converter,
-                              atc_timeout=args.atc_timeout, stall_timeout=args.stall_timeout,
-                              skip_op_check=args.skip_op_check,
-                              allow_outside_home=args.allow_outside_home)  # fmt: skip
+        target = DeployTarget(
+            board=board,
+            soc_version=None if args.soc_version == "auto" else args.soc_version,
+            remote_dir=args.remote_dir,
+            set_env=args.set_env,
+            converter=converter,
+            atc_timeout=args.atc_timeout,
+            stall_timeout=args.stall_timeout,
+            skip_op_check=args.skip_op_check,
+            allow_outside_home=args.allow_outside_home,
+        )
     except BridgeError as exc:
         raise CommandError(str(exc)) from None
     mnist = load_data(args)
@@ -229,9 +274,13 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.summary())
     else:
         print(f"{result.om_path} ({result.om_bytes} bytes, {result.soc_version})")
-        print(f"{result.evaluated} MNIST test images: board accuracy {result.board_accuracy:.2%}, "
-              f"local {result.local_accuracy:.2%}, agreement {result.agreement:.2%}, "
-              f"max probability difference {result.max_probability_difference:.2e}")  # fmt: skip
-        print(f"latency: board {result.board_ms_per_image:.3f} ms/image ({result.board_npu_ms_per_image:.3f} ms NPU "
-              f"execute), local {result.local_ms_per_image:.3f} ms/image")  # fmt: skip
+        print(
+            f"{result.evaluated} MNIST test images: board accuracy {result.board_accuracy:.2%}, "
+            f"local {result.local_accuracy:.2%}, agreement {result.agreement:.2%}, "
+            f"max probability difference {result.max_probability_difference:.2e}"
+        )
+        print(
+            f"latency: board {result.board_ms_per_image:.3f} ms/image ({result.board_npu_ms_per_image:.3f} ms NPU "
+            f"execute), local {result.local_ms_per_image:.3f} ms/image"
+        )
     return 0

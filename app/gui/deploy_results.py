@@ -155,8 +155,13 @@ class DeployResultsView(QGroupBox):
         layout.addWidget(self.agreement_label)
         layout.addWidget(self.predictions_caption)
         layout.addWidget(self.predictions)
-        self._details = (self.model_label, self.figures, self.agreement_label, self.predictions_caption,
-                         self.predictions)  # fmt: skip
+        self._details = (
+            self.model_label,
+            self.figures,
+            self.agreement_label,
+            self.predictions_caption,
+            self.predictions,
+        )
         self.show_note("No deploy yet: fill in the board, choose a model and press Deploy.")
 
     def show_note(self, text: str) -> None:
@@ -217,8 +222,11 @@ class DeployResultsView(QGroupBox):
         self.predictions.setVerticalHeaderLabels(list(PREDICTION_ROWS))
         for column in range(count):
             label = labels[column] if column < len(labels) else None
-            values = (label, board[column] if column < len(board) else None,
-                      local[column] if column < len(local) else None)  # fmt: skip
+            values = (
+                label,
+                board[column] if column < len(board) else None,
+                local[column] if column < len(local) else None,
+            )
             differ = values[1] != values[2]
             for row, value in enumerate(values):
                 item = _cell("" if value is None else str(value), bold=row == 0)

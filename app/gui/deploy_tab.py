@@ -77,9 +77,13 @@ _STATE_TEXT = {
     "cancelled": "cancelled",
 }
 _STATE_COLOR = {
-    "waiting": QColor(140, 140, 140), "running": QColor(33, 102, 172), "done": QColor(27, 120, 55),
-    "failed": QColor(178, 24, 43), "skipped": QColor(140, 140, 140), "cancelled": QColor(140, 140, 140),
-}  # fmt: skip
+    "waiting": QColor(140, 140, 140),
+    "running": QColor(33, 102, 172),
+    "done": QColor(27, 120, 55),
+    "failed": QColor(178, 24, 43),
+    "skipped": QColor(140, 140, 140),
+    "cancelled": QColor(140, 140, 140),
+}
 _ERROR_STYLE = "color: #b00020;"
 
 
@@ -161,13 +165,19 @@ class DeployTab(Tab):
     def _form_values(self) -> dict:
         """The form's non-secret fields (the password is never stored)."""
         return {
-            "host": self.host_edit.text(), "port": self.port_spin.value(), "user": self.user_edit.text(),
-            "auth": self.auth_combo.currentData(), "key_file": self.key_edit.text(),
-            "soc_version": self.soc_combo.currentText(), "remote_dir": self.remote_edit.text(),
+            "host": self.host_edit.text(),
+            "port": self.port_spin.value(),
+            "user": self.user_edit.text(),
+            "auth": self.auth_combo.currentData(),
+            "key_file": self.key_edit.text(),
+            "soc_version": self.soc_combo.currentText(),
+            "remote_dir": self.remote_edit.text(),
             "convert_on_host": self.convert_combo.currentIndex() == 1,
-            "convert_host": self.convert_host_edit.text(), "convert_port": self.convert_port_spin.value(),
-            "convert_user": self.convert_user_edit.text(), "evaluate": self.evaluate_spin.value(),
-        }  # fmt: skip
+            "convert_host": self.convert_host_edit.text(),
+            "convert_port": self.convert_port_spin.value(),
+            "convert_user": self.convert_user_edit.text(),
+            "evaluate": self.evaluate_spin.value(),
+        }
 
     def save_settings(self) -> None:
         """Remember the form (except the password) for the next session."""
@@ -224,7 +234,9 @@ class DeployTab(Tab):
         self.convert_port_spin.setValue(22)
         self.convert_user_edit = QLineEdit()
         self.outside_home_box = QCheckBox("Allow a remote folder outside the home")
-        self.outside_home_box.setToolTip("Needed for a remote folder such as /data/models (/ is always refused)")
+        self.outside_home_box.setToolTip(
+            "Needed for a remote folder such as /data/models (/ is always refused)"
+        )
         self.skip_check_box = QCheckBox("Skip the ATC operator check")
         self.skip_check_box.setToolTip(
             "Upload even a model with operators or opsets outside ATC's table (core/atc_ops.py); ATC will judge"
@@ -314,8 +326,11 @@ class DeployTab(Tab):
         self.results_view = DeployResultsView(self)
 
         left = QVBoxLayout()
-        for title, form in (("Board", self.board_form), ("Conversion", self.convert_form),
-                            ("Model", model_form)):  # fmt: skip
+        for title, form in (
+            ("Board", self.board_form),
+            ("Conversion", self.convert_form),
+            ("Model", model_form),
+        ):
             box = QGroupBox(title)
             box.setLayout(form)
             left.addWidget(box)
@@ -394,15 +409,23 @@ class DeployTab(Tab):
             if not self.convert_host_edit.text().strip():
                 raise ValueError("Enter the conversion host, or choose to convert on the board")
             converter = ConnectionConfig(
-                host=self.convert_host_edit.text().strip(), port=self.convert_port_spin.value(),
-                user=self.convert_user_edit.text().strip() or None, auth=board.auth, key_file=board.key_file,
-                password=board.password, passphrase=board.passphrase,
-            )  # fmt: skip
+                host=self.convert_host_edit.text().strip(),
+                port=self.convert_port_spin.value(),
+                user=self.convert_user_edit.text().strip() or None,
+                auth=board.auth,
+                key_file=board.key_file,
+                password=board.password,
+                passphrase=board.passphrase,
+            )
         soc = self.soc_combo.currentText()
-        return DeployTarget(board=board, soc_version=None if soc == AUTO_SOC else soc,
-                            remote_dir=self.remote_edit.text().strip(), converter=converter,
-                            skip_op_check=self.skip_check_box.isChecked(),
-                            allow_outside_home=self.outside_home_box.isChecked())  # fmt: skip
+        return DeployTarget(
+            board=board,
+            soc_version=None if soc == AUTO_SOC else soc,
+            remote_dir=self.remote_edit.text().strip(),
+            converter=converter,
+            skip_op_check=self.skip_check_box.isChecked(),
+            allow_outside_home=self.outside_home_box.isChecked(),
+        )
 
     @Slot()
     def deploy(self) -> None:
@@ -495,14 +518,22 @@ class DeployTab(Tab):
             f"{info.fingerprint}\n\nCompare it with the board's own (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub "
             "on the board). Trust this key and remember it?"
         )
-        reply = QMessageBox.question(self, "Unknown host key", text, QMessageBox.StandardButton.Yes
-                                     | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)  # fmt: skip
+        reply = QMessageBox.question(
+            self,
+            "Unknown host key",
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         return reply == QMessageBox.StandardButton.Yes
 
     def ask_passphrase(self, key_file: str, wrong: bool) -> str | None:
         """Ask for an encrypted key's passphrase (a dialog; tests replace this method); ``None``: cancelled."""
-        text = (f"The passphrase for {key_file} was wrong. Passphrase:" if wrong
-                else f"The key {key_file} is encrypted. Passphrase:")  # fmt: skip
+        text = (
+            f"The passphrase for {key_file} was wrong. Passphrase:"
+            if wrong
+            else f"The key {key_file} is encrypted. Passphrase:"
+        )
         value, ok = QInputDialog.getText(self, "Key passphrase", text, QLineEdit.EchoMode.Password)
         return value if ok and value else None
 
@@ -565,8 +596,9 @@ class DeployTab(Tab):
 
     def _state(self, status: BoardStatus, message: str = "") -> BoardState:
         result = self._deployment
-        return BoardState(status, result.model_name if result else "", result.soc_version if result else "",
-                          message)  # fmt: skip
+        return BoardState(
+            status, result.model_name if result else "", result.soc_version if result else "", message
+        )
 
     # ------------------------------------------------------------------------------------------ board
     def is_board_ready(self) -> bool:
@@ -611,8 +643,12 @@ class DeployTab(Tab):
     def _on_board_answer(self, answer: BoardPrediction) -> None:
         self.board_prediction.emit(answer)
         note = "runner restarted; " if answer.restarted else ""
-        self.board_state.emit(self._state(BoardStatus.READY, f"{note}NPU {answer.npu_ms:.2f} ms, "
-                                                             f"round trip {answer.round_trip_ms:.0f} ms"))  # fmt: skip
+        self.board_state.emit(
+            self._state(
+                BoardStatus.READY,
+                f"{note}NPU {answer.npu_ms:.2f} ms, round trip {answer.round_trip_ms:.0f} ms",
+            )
+        )
 
     @Slot(dict)
     def _on_board_failed(self, error: dict) -> None:

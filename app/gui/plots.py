@@ -81,7 +81,9 @@ def _plot(title: str, left: str, legend_offset: tuple[int, int] = (-10, 10)) -> 
         item.getAxis(axis).setStyle(maxTickLevel=0)
         # Values as they are: no "epoch (x0.001)" while the first epoch's batches come in.
         item.getAxis(axis).enableAutoSIPrefix(False)
-    item.setLimits(xMin=-0.05, minXRange=1.1)  # at least one whole epoch wide: the axis reads 0 .. 1 from the start
+    item.setLimits(
+        xMin=-0.05, minXRange=1.1
+    )  # at least one whole epoch wide: the axis reads 0 .. 1 from the start
     item.setClipToView(True)
     item.setDownsampling(auto=True, mode="peak")
     item.addLegend(offset=legend_offset, labelTextColor="#333", brush=pg.mkBrush(255, 255, 255, 200))

@@ -348,8 +348,18 @@ def serve(model_path, device_id=0, stdin=None, stdout=None):
         except Exception as exc:  # noqa: BLE001 - every failure is reported to the bridge as JSON
             _send(stdout, 0, dict(failure(exc), pid=os.getpid()))
             return 1
-        _send(stdout, 0, {"ok": True, "ready": True, "pid": os.getpid(), "batch": model.batch,
-                          "api": model.pointers.name, "input_dims": model.in_shape})  # fmt: skip
+        _send(
+            stdout,
+            0,
+            {
+                "ok": True,
+                "ready": True,
+                "pid": os.getpid(),
+                "batch": model.batch,
+                "api": model.pointers.name,
+                "input_dims": model.in_shape,
+            },
+        )
         while True:
             head = _read_exact(stdin, REQUEST.size)
             if head is None:

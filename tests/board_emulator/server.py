@@ -311,11 +311,25 @@ class BoardEmulator:
         shutil.copy(self.dir / "client_key.pub", self.dir / "authorized_keys")
         self.user = USER_PREFIX + secrets.token_hex(4)
         subprocess.run(
-            ["useradd", "-o", "-u", "0", "-g", "0", "-M", "-d", str(self.home), "-s", "/bin/bash",
-             "-c", f"{GECOS_TAG} {os.getpid()}", self.user],
+            [
+                "useradd",
+                "-o",
+                "-u",
+                "0",
+                "-g",
+                "0",
+                "-M",
+                "-d",
+                str(self.home),
+                "-s",
+                "/bin/bash",
+                "-c",
+                f"{GECOS_TAG} {os.getpid()}",
+                self.user,
+            ],
             check=True,
             capture_output=True,
-        )  # fmt: skip
+        )
         subprocess.run(["chpasswd"], input=f"{self.user}:{self.password}\n", text=True, check=True)
         python_dir = Path(sys.executable).parent
         self.system_site.mkdir()

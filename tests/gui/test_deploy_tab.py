@@ -39,7 +39,10 @@ def test_deploy_from_the_tab_then_classify_a_drawing(qtbot, tab, board, student_
     asked = []
     tab.ask_trust = lambda info: asked.append(info) or True
     tab.soc_combo.setCurrentText(AUTO_SOC)
-    with qtbot.waitSignal(tab.board_ready, timeout=90_000) as ready, qtbot.waitSignal(tab.deployed, timeout=90_000) as done:
+    with (
+        qtbot.waitSignal(tab.board_ready, timeout=90_000) as ready,
+        qtbot.waitSignal(tab.deployed, timeout=90_000) as done,
+    ):
         qtbot.mouseClick(tab.deploy_button, Qt.MouseButton.LeftButton)
     assert ready.args == [True]
     assert [info.fingerprint for info in asked] == [board.host_key_fingerprint]
@@ -148,7 +151,9 @@ def test_an_encrypted_key_asks_for_its_passphrase(qtbot, tab, board, tmp_path):
     tab.key_edit.setText(str(key))
     tab.ask_trust = lambda info: True
     asked = []
-    tab.ask_passphrase = lambda key_file, wrong: asked.append((key_file, wrong)) or ("wrong" if not asked[1:] else "s3cret")
+    tab.ask_passphrase = lambda key_file, wrong: (
+        asked.append((key_file, wrong)) or ("wrong" if not asked[1:] else "s3cret")
+    )
     with qtbot.waitSignal(tab.board_ready, timeout=120_000):
         tab.deploy()
     assert asked == [(str(key), False), (str(key), True)]
@@ -185,11 +190,18 @@ def test_incomplete_form_is_refused_without_starting(qtbot, tab):
 
 
 def test_runs_alone_as_a_module():
-    code = ("import sys; from PySide6.QtCore import QTimer; from PySide6.QtWidgets import QApplication; "
-            "app = QApplication(sys.argv); QTimer.singleShot(300, app.quit); "
-            "import runpy; sys.argv = ['deploy_tab']; runpy.run_module('app.gui.deploy_tab', run_name='__main__')")  # fmt: skip
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})  # fmt: skip
+    code = (
+        "import sys; from PySide6.QtCore import QTimer; from PySide6.QtWidgets import QApplication; "
+        "app = QApplication(sys.argv); QTimer.singleShot(300, app.quit); "
+        "import runpy; sys.argv = ['deploy_tab']; runpy.run_module('app.gui.deploy_tab', run_name='__main__')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -202,8 +214,11 @@ def test_form_is_remembered_without_the_password(qtbot, tab, board, settings_dir
     assert board.password not in stored
     again = DeployTab()
     qtbot.addWidget(again)
-    assert (again.host_edit.text(), again.port_spin.value(), again.user_edit.text()) == (board.host, board.port,
-                                                                                         board.user)  # fmt: skip
+    assert (again.host_edit.text(), again.port_spin.value(), again.user_edit.text()) == (
+        board.host,
+        board.port,
+        board.user,
+    )
     assert again.password_edit.text() == "" and again.evaluate_spin.value() == 25
 
 
@@ -236,18 +251,37 @@ def test_results_view_marks_disagreements_and_errors(qtbot):
     assert "No deploy yet" in view.note()
     from atlas_bridge.results import DeployResult
 
-    result = DeployResult.from_dict({
-        "om_path": "~/dd/student/model.om", "om_bytes": 190_123, "soc_version": "Ascend310", "model_dir": "~/dd",
-        "set_env": "/s", "cann_version": "5.0.4", "reused_om": True, "evaluated": 4, "agreement": 0.75,
-        "max_probability_difference": 0.4, "board_accuracy": 0.5, "local_accuracy": 0.75,
-        "board_ms_per_image": 0.4123, "local_ms_per_image": 0.0111, "board_npu_ms_per_image": 0.1,
-        "board_predictions": [7, 2, 6, 0], "local_predictions": [7, 2, 1, 0], "labels": [7, 2, 1, 4],
-    })  # fmt: skip
+    result = DeployResult.from_dict(
+        {
+            "om_path": "~/dd/student/model.om",
+            "om_bytes": 190_123,
+            "soc_version": "Ascend310",
+            "model_dir": "~/dd",
+            "set_env": "/s",
+            "cann_version": "5.0.4",
+            "reused_om": True,
+            "evaluated": 4,
+            "agreement": 0.75,
+            "max_probability_difference": 0.4,
+            "board_accuracy": 0.5,
+            "local_accuracy": 0.75,
+            "board_ms_per_image": 0.4123,
+            "local_ms_per_image": 0.0111,
+            "board_npu_ms_per_image": 0.1,
+            "board_predictions": [7, 2, 6, 0],
+            "local_predictions": [7, 2, 1, 0],
+            "labels": [7, 2, 1, 4],
+        }
+    )
     view.show_result(result)
     assert view.note() == ""
     assert "190.1 kB" in view.model_label.text() and "reused" in view.model_label.text()
     assert [view.figures.item(r, c).text() for r in range(2) for c in range(2)] == [
-        "50.00%", "75.00%", "0.412 ms (NPU 0.100 ms)", "0.011 ms"]  # fmt: skip
+        "50.00%",
+        "75.00%",
+        "0.412 ms (NPU 0.100 ms)",
+        "0.011 ms",
+    ]
     assert "75.00% of the digits (3 of 4)" in view.agreement_label.text()
     assert "1 board/local disagreement, 2 board errors against" in view.predictions_caption.text()
     shaded = [
