@@ -64,9 +64,10 @@ class TrainConfig:
     teacher computes online on exactly the view the student sees ("function matching", Beyer et al. 2022).
     """
 
-    epochs: int = 20
-    batch_size: int = 256
-    lr: float = 0.05
+    # No defaults for what decides a result: the recipes (core.recipes) are their one home.
+    epochs: int
+    batch_size: int
+    lr: float
     optimizer: str = "sgd"
     momentum: float = 0.9
     weight_decay: float = 0.0
@@ -124,8 +125,8 @@ class TrainConfig:
 class KDConfig:
     """Distillation settings: temperature T > 0 and soft-loss weight alpha in [0, 1]."""
 
-    temperature: float = 6.0
-    alpha: float = 0.9
+    temperature: float  # no defaults: the recipes (core.recipes) hold T and alpha
+    alpha: float
 
     def __post_init__(self):
         check_kd_params(self.temperature, self.alpha)

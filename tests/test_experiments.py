@@ -288,7 +288,7 @@ def test_job_run_summary_reads_finished_runs_only(small, tmp_path):
     from core.training import TrainConfig, train
 
     student = get_preset("paper").student
-    cfg = TrainConfig(epochs=1, batch_size=100, device="cpu", max_train_samples=300)
+    cfg = TrainConfig(epochs=1, batch_size=100, lr=0.05, device="cpu", max_train_samples=300)
     train("student", "paper", student, cfg, small, run_dir=tmp_path / "done")
     row = job_run_summary(tmp_path / "done", None)
     assert row["role"] == "student" and row["seed"] == 0 and row["epochs"] == 1

@@ -157,7 +157,7 @@ def _site_checkpoint(folder):
         "student",
         "paper",
         cfg,
-        TrainConfig(),
+        TrainConfig(epochs=1, batch_size=10, lr=0.1),
         None,
     )
 

@@ -121,14 +121,14 @@ def test_nan_loss_stops_with_a_clear_message(small):
 )
 def test_bad_training_hyperparameters_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):
-        TrainConfig(**{field: value})
+        TrainConfig(**({"epochs": 1, "batch_size": 10, "lr": 0.1} | {field: value}))
 
 
 def test_bad_kd_hyperparameters_are_refused():
     with pytest.raises(ValueError, match="temperature"):
-        KDConfig(temperature=0)
+        KDConfig(temperature=0, alpha=0.5)
     with pytest.raises(ValueError, match="alpha"):
-        KDConfig(alpha=1.2)
+        KDConfig(temperature=4.0, alpha=1.2)
 
 
 def test_unknown_config_keys_are_an_error():
@@ -219,7 +219,7 @@ def test_mixup_student_trains_and_bad_mixup_is_refused(small):
 
 def test_distillation_needs_a_teacher(small):
     with pytest.raises(TrainingError, match="teacher"):
-        train("distilled", "paper", STUDENT, QUICK, small, kd=KDConfig())
+        train("distilled", "paper", STUDENT, QUICK, small, kd=KDConfig(4.0, 0.9))
 
 
 def test_checkpoint_alone_rebuilds_the_model(small, tmp_path):
