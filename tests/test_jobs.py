@@ -221,7 +221,9 @@ def test_exploding_loss_is_caught_even_when_finite():
     with pytest.raises(TrainingDiverged, match="rose to 30, over 10x its first value 2.3"):
         guard.check(30.0, "e")
     with pytest.raises(TrainingDiverged, match="over epoch 1"):
-        DivergenceGuard(TrainConfig(epochs=1, batch_size=10, lr=0.1), None, reference=1.0).check(11.0, "over epoch 1", epoch_mean=True)
+        DivergenceGuard(TrainConfig(epochs=1, batch_size=10, lr=0.1), None, reference=1.0).check(
+            11.0, "over epoch 1", epoch_mean=True
+        )
 
 
 def test_named_run_continues_or_is_reused_and_refuses_other_settings(tiny, tmp_path):
