@@ -50,7 +50,7 @@ def test_unknown_recipe_names_the_choices():
 
 def test_canvas_recipes_distil_patiently_and_consistently():
     """No fixed pool: the teacher runs online on the student's jittered, mixup-blended batches."""
-    for name in ("canvas", "canvas-long", "canvas-mlp"):
+    for name in ("canvas", "canvas-long", "canvas-euro", "canvas-mlp"):
         recipe = get_recipe(name)
         assert recipe.pool_copies == 0
         assert recipe.distilled.augment and recipe.distilled.mixup > 0
