@@ -624,9 +624,28 @@ def _execute(
     progress = progress or NullProgress()
     cache = cache or JobCache()
     rank, world = rank_and_world()
+    t_prepare = time.perf_counter()
+
+    def stopped_while_preparing() -> JobResult | None:
+        # Preparing (loading, redrawing digits, the teacher) can take a minute: Stop is honoured between steps.
+        if world > 1 or not progress.should_stop():
+            return None
+        return JobResult(
+            "stopped",
+            run_dir if resume else None,
+            config,
+            [],
+            None,
+            0,
+            time.perf_counter() - t_prepare,
+            message="stopped while preparing, before the first epoch: nothing was kept",
+        )
+
     if data is None:
         progress.status("loading MNIST")
         data = load_mnist(data_dir)
+    if (stop := stopped_while_preparing()) is not None:
+        return stop
     # What train() gets: the subset is already taken by the data preparation; device and epochs may differ
     # from config.json on a resume (where it runs; an extension), never what each step computes.
     cfg = replace(config.train, max_train_samples=None)
@@ -635,6 +654,8 @@ def _execute(
     if device is not None:
         cfg = replace(cfg, device=device)
     torch_device = resolve_device(cfg.device)
+    if config.data.styles or config.data.restroke or config.data.pool_copies:
+        progress.status("preparing the training data (European styles, canvas-pen digits, jittered copies)")
     prepared = cache.data(
         data,
         styles=config.data.styles,
@@ -657,6 +678,8 @@ def _execute(
             config.train.augmentation,
             seed=config.data.pool_seed,
         )
+    if (stop := stopped_while_preparing()) is not None:
+        return stop
     initial_state = None
     if config.init is not None and not resume:
         from core.weights import load_state
@@ -678,6 +701,8 @@ def _execute(
         if not cfg.augment:
             progress.status("computing the teacher's logits on the training set")
             teacher_logits = cache.logits(teacher_path, teacher, prepared, torch_device)
+    if (stop := stopped_while_preparing()) is not None:
+        return stop
 
     created = False
     if rank == 0:

@@ -57,7 +57,7 @@ def test_matching_student_gives_a_gain_naming_its_run(trained, capsys):
 
 class _StopAfter:
     def __init__(self, n):
-        self.n = n
+        self.n, self.training = n, False
 
     def on_batch(self, info):
         pass
@@ -66,8 +66,8 @@ class _StopAfter:
         pass
 
     def status(self, text):
-        pass
+        self.training = self.training or text.startswith("training ")
 
-    def should_stop(self):
-        self.n -= 1
+    def should_stop(self):  # counts training batches only (preparation checks too, between its steps)
+        self.n -= self.training
         return self.n < 0

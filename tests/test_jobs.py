@@ -17,12 +17,16 @@ from core.recipes import get_recipe
 
 
 class Recorder:
-    """A Progress that records status lines and can stop after a number of batches."""
+    """A Progress that records status lines; stops after a number of training batches, or at a status line.
 
-    def __init__(self, stop_after_batches: int | None = None):
+    Training checks ``should_stop`` every batch; the preparation before it checks between its steps.
+    """
+
+    def __init__(self, stop_after_batches: int | None = None, stop_at_status: str | None = None):
         self.lines, self.epochs = [], []
         self.calls = 0
-        self.stop_after = stop_after_batches
+        self.stop_after, self.stop_at = stop_after_batches, stop_at_status
+        self.training = False
 
     def on_batch(self, info):
         pass
@@ -32,9 +36,12 @@ class Recorder:
 
     def status(self, text):
         self.lines.append(text)
+        self.training = self.training or text.startswith("training ")
 
     def should_stop(self):
-        self.calls += 1
+        if self.stop_at is not None:
+            return any(line.startswith(self.stop_at) for line in self.lines)
+        self.calls += self.training
         return self.stop_after is not None and self.calls > self.stop_after
 
 
@@ -144,6 +151,31 @@ def test_stop_before_the_first_epoch_leaves_no_folder(tiny, tmp_path):
     result = jobs.run_job(spec(tmp_path), Recorder(stop_after_batches=2), data=tiny)
     assert result.status == "stopped" and result.exit_code == 130 and result.run_dir is None
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("step", ["loading MNIST", "preparing the training data", "teacher:"])
+def test_stop_while_preparing_ends_at_once_and_leaves_nothing(tiny, tmp_path, step, monkeypatch):
+    """Preparing can take a minute (redrawing 60,000 digits): Stop is honoured between its steps."""
+    from core import data as data_module
+
+    monkeypatch.setattr(data_module, "load_mnist", lambda *a, **k: tiny)
+    teacher = jobs.run_job(
+        spec(tmp_path / "t", role="teacher", overrides={"epochs": 1, "batch_size": 100}), data=tiny
+    ).run_dir
+    trained = []
+    monkeypatch.setattr(jobs, "_train_locked", lambda *a, **k: trained.append(1))
+    role = {"loading MNIST": "student", "preparing the training data": "student", "teacher:": "distilled"}[
+        step
+    ]
+    recipe = "canvas" if step == "preparing the training data" else "paper"
+    job = spec(
+        tmp_path / "runs", role=role, recipe=recipe, teacher_run=teacher if role == "distilled" else None
+    )
+    progress = Recorder(stop_at_status=step)
+    result = jobs.run_job(job, progress, data=None if step == "loading MNIST" else tiny)
+    assert any(line.startswith(step) for line in progress.lines), progress.lines
+    assert result.status == "stopped" and result.exit_code == 130 and result.run_dir is None
+    assert trained == [] and not (tmp_path / "runs").exists()
 
 
 def test_resume_is_bit_identical_with_a_dropout_teacher(tiny, tmp_path):
