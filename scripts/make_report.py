@@ -426,8 +426,16 @@ def comparison_figure(results: dict[str, dict]) -> str | None:
 
 def recipe_section(name: str, r: dict) -> str:
     """Per-recipe details: commands, per-seed values, checks."""
+
+    def run_name(run: dict) -> str:
+        return f"`{Path(run['run_dir']).name}`" if run.get("run_dir") else "-"
+
+    def drawn(run: dict) -> str:
+        return pct(run["drawn_accuracy"]) if run.get("drawn_accuracy") is not None else "-"
+
     seeds = "\n".join(
-        f"| {s['seed']} | {pct(s['accuracy'])} | {pct(d['accuracy'])} | {100 * (d['accuracy'] - s['accuracy']):+.2f} pp |"
+        f"| {s['seed']} | {pct(s['accuracy'])} | {pct(d['accuracy'])} | {100 * (d['accuracy'] - s['accuracy']):+.2f} pp "
+        f"| {drawn(s)} | {drawn(d)} | {run_name(s)}, {run_name(d)} |"
         for s, d in zip(r["student"]["runs"], r["distilled"]["runs"])
     )
     teacher_note = (
@@ -444,8 +452,8 @@ Command: `{r["command"]}`{" (quick mode: not a full reproduction)" if r.get("qui
 Teacher: {pct(r["teacher"]["accuracy"])}, {teacher_note}. Students: one plain and one distilled per seed, identical
 configuration apart from the loss.
 
-| seed | student trained normally | student distilled | gain |
-|---|---|---|---|
+| seed | trained normally (MNIST) | distilled (MNIST) | gain | normally (drawn dev) | distilled (drawn dev) | runs (normal, distilled) |
+|---|---|---|---|---|---|---|
 {seeds}
 
 Targets of the issue:
