@@ -433,3 +433,52 @@ def test_log_follows_the_newest_line_unless_scrolled_up(qtbot, tab):
     tab.append_log("one more")
     assert bar.value() == 0
     assert tab.log.toPlainText().splitlines()[-1].endswith("  one more")
+
+
+def test_runs_stopped_in_the_app_resume_from_the_cli_and_the_other_way_round(qtbot, tab):
+    """One runner, one config.json: a run the app stopped continues from the CLI, and the other way round."""
+    import signal
+    import subprocess
+    import sys
+
+    from app.cli import main
+    from core import runs
+
+    root = tab.runs_root
+    tab.form.set_values({"recipe": "paper", "epochs": 3, "samples": 4000, "batch_size": 32})
+    with qtbot.waitSignal(tab.runner.epoch, timeout=JOB_TIMEOUT_MS):
+        assert tab.start_job("student")
+    with qtbot.waitSignal(tab.job_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        tab.stop_button.click()
+    app_run = finished.args[0]
+    assert app_run["status"] == "stopped" and app_run["epochs_done"] < 3
+    assert main(["train-student", "--resume", app_run["name"], "--runs-dir", str(root), "--no-export"]) == 0
+    info = runs.read_run(root / app_run["name"])
+    assert info.status == "complete" and info.epochs_done == 3
+
+    argv = ["train-student", "--recipe", "paper", "--epochs", "3", "--max-train-samples", "4000"]
+    cli = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            *argv,
+            "--batch-size",
+            "64",
+            "--runs-dir",
+            str(root),
+            "--no-export",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for line in cli.stdout:
+        if line.startswith("epoch 1/3"):
+            cli.send_signal(signal.SIGINT)
+    assert cli.wait(timeout=120) == 130
+    (cli_dir,) = [d for d in root.iterdir() if d.name != app_run["name"]]
+    assert runs.read_run(cli_dir).status == "stopped"
+    with qtbot.waitSignal(tab.job_finished, timeout=JOB_TIMEOUT_MS) as finished:
+        assert tab.resume_run(cli_dir)
+    assert finished.args[0]["status"] == "complete" and runs.read_run(cli_dir).epochs_done == 3
