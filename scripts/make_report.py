@@ -53,6 +53,8 @@ RECIPE_NAMES = (
     "cnn",
     "app",
     "canvas",
+    "canvas-long",
+    "canvas-euro",
     "canvas-mlp",
     "canvas-v1",
     "canvas-mlp-v1",
@@ -64,6 +66,17 @@ EARLIER = {"strong-10": "8b931ea", "canvas-v1": "75290c5", "canvas-mlp-v1": "752
 PREVIOUS_CARDS = "bundled-app"
 #: Issue 11's targets for the bundled models: drawn-digit dev set and MNIST test.
 BUNDLED_TARGETS = {"teacher": (0.985, 0.992), "student": (0.975, 0.983)}
+#: Issue 11's MNIST targets for the paper-size students under patient distillation, by student architecture.
+PATIENT_TARGETS = {"mlp": 0.986, "cnn": 0.994}
+#: How each recipe feeds the teacher to the student (issue 11 compares the two ways side by side).
+TEACHING = {
+    "strong": "cached pool",
+    "cnn": "cached pool",
+    "app": "cached pool",
+    "canvas": "patient and consistent",
+    "canvas-long": "patient and consistent",
+    "canvas-mlp": "patient and consistent",
+}
 
 
 def load(path: Path) -> dict | None:
@@ -462,6 +475,50 @@ Targets of the issue:
 """
 
 
+def beats(a: dict, b: dict, key: str) -> tuple[float, float, bool] | None:
+    """Gain of ``a`` over ``b`` in ``key`` (mean over seeds), the pooled seed sd, and whether gain > 2 sd."""
+    ma, mb = a.get(f"{key}_mean"), b.get(f"{key}_mean")
+    if ma is None or mb is None:
+        return None
+    sd = float(np.sqrt((a[f"{key}_std"] ** 2 + b[f"{key}_std"] ** 2) / 2))
+    return ma - mb, sd, ma - mb > 2 * sd
+
+
+def teaching_table(results: dict[str, dict]) -> str:
+    """Distilled vs trained normally, cached pool vs patient and consistent, on MNIST and drawn digits."""
+    lines = [
+        "| recipe | teaching | student | seeds | MNIST: normal | MNIST: distilled | gain (> 2 sd?) "
+        "| drawn: normal | drawn: distilled | gain (> 2 sd?) | MNIST target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, how in TEACHING.items():
+        if name not in results:
+            continue
+        r = results[name]
+        s_, d_, n = r["student"], r["distilled"], r["seeds"]
+        kind = "mlp" if r["distilled"]["params"] == 42_310 else "cnn"
+        cells = []
+        for key in ("accuracy", "drawn_accuracy"):
+            got = beats(d_, s_, key)
+            if got is None:
+                cells += ["-", "-", "-"]
+                continue
+            gain, sd, ok = got
+            cells += [
+                pm(s_[f"{key}_mean"], s_[f"{key}_std"], n),
+                pm(d_[f"{key}_mean"], d_[f"{key}_std"], n),
+                f"{100 * gain:+.2f} pp ({'yes' if ok and n > 1 else 'no'}, sd {100 * sd:.2f})",
+            ]
+        target = PATIENT_TARGETS[kind]
+        verdict = "met" if d_["accuracy_mean"] >= target else "missed"
+        lines.append(
+            f"| `{name}` | {how} | {kind.upper()} {d_['params']:,} | {n} | "
+            + " | ".join(cells)
+            + f" | ≥ {pct(target, 1)}: {verdict} |"
+        )
+    return "\n".join(lines)
+
+
 def findings(results: dict[str, dict], sweep: dict | None, quant: dict[str, dict]) -> list[str]:
     """The main observations, each computed from the results."""
     out = ["## Findings", ""]
@@ -654,6 +711,19 @@ def build_markdown() -> str:
         out += ["No results yet: run `digit-distill reproduce` (see below).", ""]
     for n, p in partials.items():
         out.append(partial_section(n, p))
+    out += [
+        "## Cached pool vs patient and consistent distillation",
+        "",
+        "The same students distilled two ways: from a teacher's logits cached once on a fixed augmentation pool, and "
+        '"patient and consistent" (Beyer et al. 2022: the teacher runs online on exactly the jittered, '
+        "mixup-blended batch the student sees, over a longer schedule). Each row: the student trained normally and "
+        'the distilled student with identical settings, mean ± sd over seeds. "> 2 sd": the gain exceeds twice '
+        "the pooled seed standard deviation, sqrt((sd_normal² + sd_distilled²) / 2). MNIST targets: a 784-50-50-10 "
+        f"MLP ≥ {pct(PATIENT_TARGETS['mlp'], 1)}, a CNN no larger ≥ {pct(PATIENT_TARGETS['cnn'], 1)}.",
+        "",
+        teaching_table(results),
+        "",
+    ]
     out += findings(results, sweep, quant)
     out += ["## Learning curves", ""]
     out += [f"![learning curves]({figs['curves']})", ""] if figs["curves"] else ["No results yet.", ""]
