@@ -142,8 +142,13 @@ def trust_section(results: Path) -> list[str]:
         "dev) re-drawn as pen strokes like the canvas (`core.trust.mnist_as_drawing`); an answer is *unsure* "
         "when its calibrated probability is under the model's `unsure_below`; a small gate on the logits and "
         "simple ink features (`core.trust.gate_features`) says *not a digit*, trained on held-out training digits "
-        "against procedurally drawn scribbles, zigzags, letters and shapes (`core.nondigits`). All of it is "
-        "stored in each ONNX file's metadata (`digit_distill_trust`), re-fitted by `digit-distill calibrate`.",
+        "against procedurally drawn scribbles, zigzags, letters and shapes (`core.nondigits`). The digits come "
+        "in every rendering the models are trained for (`core.trust.DIGIT_VIEWS`): as scanned, re-drawn with the "
+        "canvas pen, and the zeros, ones and sevens in European styles (slashed zeros, flagged ones, crossed "
+        "sevens: `core.trust.styled_digits`); the threshold lets through all but the fitted rate of other held-out "
+        "digits in *each* rendering. (Fitted on scanned and re-drawn digits only, commit 15294a1, the gate flagged "
+        "2.41% / 2.08% of the dev digits, most of them slashed zeros, which MNIST lacks.) All of it is stored in each ONNX file's "
+        "metadata (`digit_distill_trust`), re-fitted by `digit-distill calibrate`.",
         "",
     ]
     if cal:

@@ -86,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--skip-personalize", action="store_true")
+    parser.add_argument(
+        "--correct",
+        type=int,
+        metavar="INDEX",
+        help="dev-set sample shown being corrected (default: the first the student misreads, sure of itself, "
+        "and the teacher reads right)",
+    )
     args = parser.parse_args(argv)
 
     app = QApplication.instance() or QApplication(sys.argv)
@@ -122,9 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     draw(app, tab, samples[unsure[0]].strokes)
     save(tab, args.out / "draw-not-sure.png")
 
-    # A digit the student reads wrong: the person clicks the right digit; it goes to the personal set.
-    clear_cases = [j for j in wrong_sure if (samples[j].label, verdicts[j].digit) in ((1, 7), (9, 7), (0, 4))]
-    i = (clear_cases or wrong_sure or unsure[1:])[0]
+    # A digit the student reads wrong: the person clicks the right digit; it goes to the personal set. The
+    # teacher reading it right is the sign that the drawing is a fair example of its digit, not a mislabel.
+    teacher_reads = tab.teacher_picker.classifier().predict(x)
+    fair = [j for j in wrong_sure if teacher_reads[j] == samples[j].label]
+    i = args.correct if args.correct is not None else (fair or wrong_sure or unsure[1:])[0]
+    print(
+        f"correcting dev sample {i}: a {samples[i].label} the student reads as {verdicts[i].digit}",
+        flush=True,
+    )
     draw(app, tab, samples[i].strokes)
     tab.personal_panel.digit_buttons[samples[i].label].click()
     pump(app, 0.2)

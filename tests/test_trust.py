@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -26,13 +27,16 @@ from core.trust import (
     fit_data,
     fit_temperature,
     fit_trust,
+    ink_features,
     mnist_as_drawing,
     read_trust,
     render_drawings,
     softmax,
+    styled_digits,
     write_trust,
 )
 
+REPORT = Path(__file__).resolve().parents[1] / "docs" / "results" / "trust" / "calibration.json"
 TINY = TrustSettings(holdout=(59700, 60000), nondigits=180, steps=150)
 
 
@@ -60,6 +64,23 @@ def test_mnist_redrawn_as_strokes_still_reads_as_the_digit(mnist):
     assert drawn.shape == (60, 1, 28, 28) and drawn.dtype == np.float32
     assert (student.predict(drawn) == y).mean() >= 0.9
     assert not np.allclose(drawn, x, atol=0.1)  # really re-drawn, with the canvas pen
+
+
+def test_styled_digits_are_the_zeros_ones_and_sevens_in_european_styles(mnist):
+    x, y = mnist.test_images[:200].numpy(), mnist.test_labels[:200].numpy()
+    styled, index = styled_digits(x, y, seed=3)
+    assert set(y[index].tolist()) == {0, 1, 7} and len(index) == int(np.isin(y, [0, 1, 7]).sum())
+    assert styled.shape == (len(index), 1, 28, 28) and styled.dtype == np.float32
+    assert 0 <= styled.min() and styled.max() <= 1
+    again, _ = styled_digits(x, y, seed=3)
+    assert np.array_equal(styled, again)  # reproducible
+    student = OnnxClassifier(bundled_model("student"))
+    assert (student.predict(styled) == y[index]).mean() >= 0.85  # still read as their digits
+    # A slash splits a zero's hole in two.
+    zeros = index[y[index] == 0]
+    holes_plain = ink_features(x[zeros])[:, 3].mean()
+    holes_styled = ink_features(styled[y[index] == 0])[:, 3].mean()
+    assert holes_styled > holes_plain + 0.5
 
 
 # --------------------------------------------------------------------------------- calibration maths
@@ -125,6 +146,19 @@ def test_calibration_travels_in_the_onnx_file(calibrated_copy):
     assert verdicts == [(v.digit, v.not_a_digit, v.unsure) for v in again.assess(x, classifier.logits(x))]
 
 
+def test_the_gate_threshold_holds_for_every_rendering_of_digits(calibrated_copy):
+    """Scanned, re-drawn and European-styled held-out digits each flagged at most at the fitted rate."""
+    _, trust = calibrated_copy
+    views = trust.fitted["digit_views"]
+    assert set(views) == {"scanned", "drawn", "styled"}
+    rate = trust.fitted["digit_flag_rate"]
+    # The threshold is the strictest view's quantile: no view has more than its share flagged.
+    for view in views.values():
+        assert view["threshold_digits"] > 0
+        assert view["flagged"] <= rate + 1 / view["threshold_digits"]
+    assert trust.fitted["threshold_digits"] == sum(v["threshold_digits"] for v in views.values())
+
+
 def test_unreadable_calibration_is_refused_by_name():
     with pytest.raises(TrustError, match="format"):
         Trust.from_json(json.dumps({"version": 99}))
@@ -167,6 +201,22 @@ def test_bundled_student_carries_a_calibration_and_flags_a_scribble(mnist, tmp_p
     assert scribble["not_a_digit"] is True
     assert seven["digit"] == 7 and seven["not_a_digit"] is False and seven["unsure"] is False
     assert 0.5 < seven["confidence"] <= 1
+
+
+def test_the_trust_report_measures_the_calibration_in_the_bundled_models():
+    """docs/results/trust/calibration.json (and so docs/RESULTS.md) describes what the bundled files hold."""
+    rerun = (
+        "the bundled models changed: digit-distill calibrate core/bundled/student.onnx core/bundled/teacher.onnx "
+        "--report /tmp/calibration.json, copy it to docs/results/trust/calibration.json, "
+        "python scripts/make_report.py"
+    )
+    report = json.loads(REPORT.read_text())
+    assert sorted(Path(m["model"]).name for m in report["models"]) == ["student.onnx", "teacher.onnx"]
+    for entry in report["models"]:
+        stored = read_trust(bundled_model(Path(entry["model"]).stem))
+        assert "digit_views" in stored.fitted, rerun  # fitted on every rendering of digits (DIGIT_VIEWS)
+        assert entry["temperature"] == pytest.approx(stored.temperature, rel=1e-9), rerun
+        assert entry["gate_threshold"] == pytest.approx(stored.gate_threshold, rel=1e-9), rerun
 
 
 def test_calibrate_command_writes_the_model_and_a_report(tmp_path, capsys):
