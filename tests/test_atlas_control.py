@@ -65,10 +65,9 @@ def test_cancel_during_atc_ends_it_by_pid_and_removes_the_build(
     progress = Recorder(
         stop_when=lambda r: any("$ atc" in line for line in r.lines) and board.processes(ATC_PROCESS)
     )
-    started = time.monotonic()
-    with pytest.raises(CancelledError, match="ended"):
+    # Raised only while ATC's channel is still open: the deploy did not wait out ATC's 60 s.
+    with pytest.raises(CancelledError, match="the remote command was ended"):
         deployer(board, tmp_path, remote_dir, progress).deploy(student_onnx, test_images[0][:1])
-    assert time.monotonic() - started < 40  # not the 60 s ATC would have taken
     assert ("convert", "cancelled") in progress.steps
     assert wait_gone(board, ATC_PROCESS) == []  # no ATC left running on the board
     folder = board.home / remote_dir / "student"
@@ -111,7 +110,6 @@ def test_a_stalled_upload_fails_clearly(board, tmp_path, remote_dir):
     folder = f"{board.home}/{remote_dir}"
     with BoardConnection(login(board, tmp_path), trust_fingerprint(board.host_key_fingerprint)) as conn:
         conn.makedirs(folder)
-        started = time.monotonic()
         with pytest.raises(UploadStalledError, match="stalled: no progress for 2 s") as err:
             conn.upload_bytes(
                 bytes(16_000_000),
@@ -119,7 +117,6 @@ def test_a_stalled_upload_fails_clearly(board, tmp_path, remote_dir):
                 stall_timeout=2,
                 progress=lambda done, total: board.freeze_connections(),
             )
-        assert time.monotonic() - started < 30
     assert "bytes sent" in str(err.value)
     board.thaw_connections()
     assert not (board.home / remote_dir / "model.onnx").exists()
@@ -162,12 +159,11 @@ def test_a_port_that_is_not_ssh_gives_one_clear_line(tmp_path, http_port, capfd)
         ssh_config=None,
         connect_timeout=15,
     )
-    started = time.monotonic()
     with pytest.raises(
         ConnectError, match="is not an SSH server: it answered 'HTTP/1.1 400 Bad Request'"
     ) as err:
         BoardConnection(config).connect()
-    assert time.monotonic() - started < 5 and "15 s" not in str(err.value)
+    assert "15 s" not in str(err.value)  # told from the first answer, not after the connect time-out
     assert "port" in err.value.hint
     assert "Traceback" not in capfd.readouterr().err
 

@@ -3,6 +3,8 @@
 They check that the benchmarks work, not the speed: speed targets are read from the benchmarks' own output.
 """
 
+import importlib.util
+import os
 import subprocess
 import sys
 
@@ -51,3 +53,30 @@ def test_startup_prints_its_ratios():
     assert "window / PySide6 import:" in out and "(target <= 3x)" in out
     assert "--help / python -c pass:" in out and "(target <= 0.3 s)" in out
     assert "draw tab ready" in out
+
+
+def bench(name: str):
+    """Import ``bench/<name>.py`` as a module (its ``main`` is not run)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_data_load_prints_its_ratios(mnist_dir, capsys):
+    assert bench("data_load").main(["--repeats", "1", "--data-dir", str(mnist_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "full / floor:" in out and "(target <= 1.5x)" in out
+    assert "cached / full:" in out and "(target <= 1%)" in out
+
+
+def test_train_tab_responsiveness_prints_its_ratios(qapp, mnist, monkeypatch, capsys):
+    # In this process (Qt, torch and MNIST are loaded already); the bench points these at its own temporary
+    # folder, monkeypatch puts them back afterwards.
+    for var in ("HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "DIGIT_DISTILL_RUNS"):
+        monkeypatch.setenv(var, os.environ.get(var, ""))
+    argv = ["--samples", "64", "--batch-size", "64", "--epochs", "1", "--idle-seconds", "0.1"]
+    assert bench("train_tab_responsiveness").main(argv) == 0
+    out = capsys.readouterr().out
+    assert "training / idle p99:" in out and "(target <= 3x" in out
+    assert "stop:" in out and "batches (target <= 3)" in out

