@@ -63,13 +63,14 @@ def test_two_processes_match_one_process(tmp_path, mnist):
     recipe = get_recipe("paper")
     data = replace(mnist, test_images=mnist.test_images[:200], test_labels=mnist.test_labels[:200])
     cfg = replace(recipe.teacher, device="cpu", seed=0, **QUICK)
-    single = train("teacher", "paper", recipe.teacher_model, cfg, data).model
-    for (name, a), b in zip(single.state_dict().items(), ddp_model.state_dict().values()):
+    single = train("teacher", "paper", recipe.teacher_model, cfg, data)
+    for (name, a), b in zip(single.model.state_dict().items(), ddp_model.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5), f"{name} differs by {(a - b).abs().max():.2e}"
-    # Loss and accuracy were summed over both processes, not taken from rank 0's half.
-    assert meta["history"][0]["train_acc"] * 256 == pytest.approx(
-        round(meta["history"][0]["train_acc"] * 256)
-    )
+    # Loss and accuracy were summed over both processes' 128 images each, not taken from rank 0's half: the
+    # one-process run saw the same 256 images with the same weights.
+    ddp_epoch, one_epoch = meta["history"][0], single.history[0]
+    assert ddp_epoch["loss"] == pytest.approx(one_epoch["loss"], rel=1e-4)
+    assert ddp_epoch["train_acc"] == pytest.approx(one_epoch["train_acc"], abs=1.5 / 256)
 
 
 def test_setup_refuses_outside_torchrun(monkeypatch):
