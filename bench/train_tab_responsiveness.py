@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
         # 1. idle
         probe.start()
         wait(seconds=args.idle_seconds)
+        wait(until=lambda: len(stamps) >= 10, seconds=60)  # a busy machine may have turned the loop rarely
         probe.stop()
         idle = lateness_ms()
 
@@ -144,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
         tab.runner.epoch.disconnect(epochs.append)
         tab.runner.batches.disconnect(on_batches)
         training = lateness_ms()
+        if idle.size == 0 or training.size == 0:
+            print("error: the probe timer did not tick twice in a phase", file=sys.stderr)
+            return 1
         if not finished or finished[0].get("status") != "complete":
             print(f"error: the timed job did not complete: {finished}", file=sys.stderr)
             return 1
