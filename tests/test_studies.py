@@ -114,9 +114,12 @@ def test_a_killed_worker_is_replaced_and_finished_cells_are_not_repeated(tmp_pat
     assert statuses == {"complete": 4, "retried": 1}
 
 
-def test_a_trial_taken_by_a_process_that_died_before_its_first_heartbeat_is_taken_over(tmp_path):
+def test_a_trial_taken_by_a_process_that_died_before_its_first_heartbeat_is_taken_over(tmp_path, monkeypatch):
+    import core.studies
     from tests.study_worker import GRID
 
+    # Taken over after 1 silent heartbeat interval (1 s) instead of 10: the test waits 1.2 s, not 10.5 s.
+    monkeypatch.setattr(core.studies, "SILENT_FACTOR", 1)
     storage = open_storage(default_storage_url(tmp_path), heartbeat=1)
     study = open_study(storage, "grid", {"grid": GRID}, optuna.samplers.GridSampler(GRID, seed=0))
     with warnings.catch_warnings():
@@ -124,7 +127,7 @@ def test_a_trial_taken_by_a_process_that_died_before_its_first_heartbeat_is_take
             "ignore", UserWarning
         )  # "heartbeat ... supposed to be used with Study.optimize"
         orphan = study.ask()  # RUNNING, no heartbeat, and its process "gone"
-    time.sleep(10.5)  # longer than SILENT_FACTOR heartbeats (10 x 1 s)
+    time.sleep(1.2)  # longer than SILENT_FACTOR heartbeats (1 x 1 s)
     ran = []
 
     def job(trial):

@@ -278,26 +278,72 @@ def output_specs(onnx_bytes, inputs):
     ]
 
 
+def _memo_paths(flags, cfg, source_bytes):
+    """Where this emulator remembers a conversion of exactly these model bytes, flags and settings, or None.
+
+    A conversion is a pure function of them, so a repeated one (the tests deploy the same model many times)
+    reuses the stored result instead of importing onnx and rebuilding it. Failures are never remembered.
+    """
+    import hashlib
+
+    if not cfg.get("ledger"):
+        return None
+    settings = {k: v for k, v in cfg.items() if k not in ("atc_delay_s", "ledger", "wedge_file")}
+    options = {k: v for k, v in flags.items() if k not in ("model", "output")}
+    digest = hashlib.sha256(source_bytes)
+    digest.update(json.dumps([options, settings], sort_keys=True).encode())
+    base = os.path.join(os.path.dirname(cfg["ledger"]), "atc-memo", digest.hexdigest())
+    return base + ".json", base + ".onnx"
+
+
+def _recall(paths):
+    try:
+        with open(paths[0]) as f, open(paths[1], "rb") as g:
+            return json.load(f), g.read()
+    except (OSError, ValueError):
+        return None
+
+
+def _remember(paths, meta, onnx_bytes):
+    os.makedirs(os.path.dirname(paths[0]), exist_ok=True)
+    for path, data in ((paths[1], onnx_bytes), (paths[0], json.dumps(meta).encode())):
+        with open(path + ".tmp", "wb") as f:
+            f.write(data)
+        os.replace(path + ".tmp", path)
+
+
 def convert(flags, cfg):
     check_flags(flags, cfg)
-    model = load_model(flags["model"], flags["soc_version"], cfg)
-    inputs = resolve_shapes(model, flags)
-    with open(flags["model"], "rb") as f:
-        onnx_bytes = f.read()
-    outputs = output_specs(onnx_bytes, inputs)
-    precision = flags.get("precision_mode", "force_fp16")
-    if precision == "force_fp16":
-        onnx_bytes = force_fp16(model).SerializeToString()
+    try:
+        with open(flags["model"], "rb") as f:
+            source_bytes = f.read()
+    except OSError:
+        source_bytes = None  # load_model reports it
+    memo = _memo_paths(flags, cfg, source_bytes) if source_bytes is not None else None
+    recalled = _recall(memo) if memo else None
+    if recalled is not None:
+        meta, onnx_bytes = recalled
+    else:
+        model = load_model(flags["model"], flags["soc_version"], cfg)
+        inputs = resolve_shapes(model, flags)
+        onnx_bytes = source_bytes
+        outputs = output_specs(onnx_bytes, inputs)
+        precision = flags.get("precision_mode", "force_fp16")
+        if precision == "force_fp16":
+            onnx_bytes = force_fp16(model).SerializeToString()
+        meta = {
+            "soc_version": flags["soc_version"],
+            "inputs": inputs,
+            "outputs": outputs,
+            "atc_version": cfg.get("cann_version", "7.0.0"),
+            "precision_mode": precision,
+        }
+        if memo:
+            _remember(memo, meta, onnx_bytes)
     delay = float(cfg.get("atc_delay_s", 0))
     if delay:
         time.sleep(delay)
-    meta = {
-        "soc_version": flags["soc_version"],
-        "inputs": inputs,
-        "outputs": outputs,
-        "atc_version": cfg.get("cann_version", "7.0.0"),
-        "precision_mode": precision,
-    }
+    inputs, outputs = meta["inputs"], meta["outputs"]
     name = os.path.basename(flags["output"])
     data = omformat.build_om(
         meta, onnx_bytes, name, cfg.get("cann_version", "7.0.0"), cfg.get("om_layout", "current")
