@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     for role, run_dir, cmd in (("teacher", teacher_dir, teacher_command), ("student", student_dir, command)):
         src = run_dir / runs.ONNX
         if not src.exists():
-            src = runs.export_run(run_dir, data)
+            src = runs.export_run(run_dir, data).path
         dst = args.dest / f"{role}.onnx"
         with atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/make_check_images.py [--data-dir DIR]
+    python scripts/make_check_images.py [--data-dir DIR] [--out FILE]
 
 The images are a fixed random sample (seed 0) of the MNIST *test* set, stratified by digit, stored as the
 original uint8 pixels (``images`` ``(300, 28, 28)``, ``labels`` ``(300,)`` uint8, ``indices`` into the test set)
@@ -28,12 +28,13 @@ from core.sanity import CHECK_IMAGES  # noqa: E402
 PER_DIGIT = 30
 
 
-def main() -> int:  # noqa: D103
+def main(argv: list[str] | None = None) -> int:  # noqa: D103
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data-dir", help="folder with the MNIST files (default: $DIGIT_DISTILL_DATA or the cache)"
     )
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=CHECK_IMAGES, help="file to write (default: %(default)s)")
+    args = parser.parse_args(argv)
     mnist = load_mnist(args.data_dir)
     labels = mnist.test_labels.numpy()
     rng = np.random.default_rng(0)
@@ -45,8 +46,8 @@ def main() -> int:  # noqa: D103
     np.savez_compressed(
         buffer, images=images, labels=labels[indices].astype(np.uint8), indices=indices.astype(np.uint16)
     )
-    atomic_write_bytes(CHECK_IMAGES, buffer.getvalue())
-    print(f"{CHECK_IMAGES}: {len(indices)} images, {len(buffer.getvalue()):,} bytes")
+    atomic_write_bytes(args.out, buffer.getvalue())
+    print(f"{args.out}: {len(indices)} images, {len(buffer.getvalue()):,} bytes")
     return 0
 
 

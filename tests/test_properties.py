@@ -544,32 +544,10 @@ json_values = st.recursive(
 @pytest.fixture(scope="module")
 def good_run(tmp_path_factory):
     """A complete run folder as the job runner writes it (config, metrics, status, checkpoint), and its files."""
-    import torch
+    from core import runs
+    from tests.fake_runs import complete_run
 
-    from core import jobs, runs
-    from core.models import build_model
-
-    folder = tmp_path_factory.mktemp("runs") / "20261202-000000-paper-student"
-    folder.mkdir()
-    config = jobs.resolve(jobs.JobSpec(recipe="paper", role="student", runs_root=folder.parent))
-    runs.write_json(folder / runs.CONFIG, config.to_dict() | {"created": "2026-12-02T00:00:00+0000"})
-    history = [{"epoch": 1, "loss": 0.5, "train_acc": 0.9, "test_acc": 0.91, "seconds": 1.0}]
-    runs.write_metrics(folder, "student", "paper", history, params=42310, finished=True)
-    runs.write_status(folder, "complete", epochs=1)
-    model = build_model(config.model)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    runs.write_checkpoint(
-        folder / runs.CHECKPOINT,
-        model,
-        optimizer,
-        torch.Generator(),
-        history,
-        "student",
-        "paper",
-        config.model,
-        config.train,
-        None,
-    )
+    folder = complete_run(tmp_path_factory.mktemp("runs"))
     return folder, {name: (folder / name).read_bytes() for name in (runs.CONFIG, runs.METRICS, runs.STATUS)}
 
 
