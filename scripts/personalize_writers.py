@@ -11,6 +11,7 @@ for these personal models. Writes ``docs/results/personal/writers.json`` (read b
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shlex
 import sys
 import tempfile
@@ -23,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.data import load_mnist  # noqa: E402
 from core.fileio import atomic_write_json  # noqa: E402
-from core.personalize import personalize  # noqa: E402
+from core.personalize import default_models, personalize  # noqa: E402
 from core.strokes import load_drawn, save_drawn  # noqa: E402
 
 DRAWN = ROOT.parent / "shared" / "data" / "drawn-digits-dev" / "strokes.npz"
@@ -41,6 +42,50 @@ class _Quiet:
 
     def should_stop(self):
         return False
+
+
+def _sha256(path: Path) -> str:
+    """The file's SHA-256 (which bundled models were personalised and distilled from)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Means and error totals over the writers whose personalisation completed."""
+    done = [r for r in rows if r["status"] == "complete"]
+    n = len(done)
+    if not n:
+        return {"writers": 0}
+    summary = {
+        "writers": n,
+        "mean_before": sum(r["before"] for r in done) / n,
+        "mean_after": sum(r["after"] for r in done) / n,
+        "errors_before": sum(r["errors_before"] for r in done),
+        "errors_after": sum(r["errors_after"] for r in done),
+        "mean_mnist_before": sum(r["mnist_before"] for r in done) / n,
+        "mean_mnist_after": sum(r["mnist_after"] for r in done) / n,
+    }
+    summary["error_reduction"] = (
+        1 - summary["errors_after"] / summary["errors_before"] if summary["errors_before"] else None
+    )
+    return summary
+
+
+def _write(args, rows: list[dict], writers: list[str], start: float) -> dict:
+    """Write the results so far (after every writer, so a run cut short leaves what it measured)."""
+    result = {
+        "command": "python " + shlex.join(["scripts/personalize_writers.py", *sys.argv[1:]]),
+        "drawn_set": str(args.drawn),
+        "min_digits": args.min_digits,
+        "recipe": "personal",
+        "base": {name: _sha256(path) for name, path in zip(("student", "teacher"), default_models())},
+        "seconds": round(time.perf_counter() - start, 1),
+        "finished": len(rows) == len(writers),
+        "writers_planned": writers,
+        "summary": summarize(rows),
+        "rows": rows,
+    }
+    atomic_write_json(args.out, result)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,31 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['mnist_after']:.2%}",
                 flush=True,
             )
-    done = [r for r in rows if r["status"] == "complete"]
-    n = len(done)
-    summary = {
-        "writers": n,
-        "mean_before": sum(r["before"] for r in done) / n,
-        "mean_after": sum(r["after"] for r in done) / n,
-        "errors_before": sum(r["errors_before"] for r in done),
-        "errors_after": sum(r["errors_after"] for r in done),
-        "mean_mnist_before": sum(r["mnist_before"] for r in done) / n,
-        "mean_mnist_after": sum(r["mnist_after"] for r in done) / n,
-    }
-    summary["error_reduction"] = (
-        1 - summary["errors_after"] / summary["errors_before"] if summary["errors_before"] else None
-    )
-    result = {
-        "command": "python " + shlex.join(["scripts/personalize_writers.py", *sys.argv[1:]]),
-        "drawn_set": str(args.drawn),
-        "min_digits": args.min_digits,
-        "recipe": "personal",
-        "seconds": round(time.perf_counter() - start, 1),
-        "summary": summary,
-        "rows": rows,
-    }
-    atomic_write_json(args.out, result)
-    print(summary)
+            _write(args, rows, writers, start)
+    result = _write(args, rows, writers, start)
+    print(result["summary"])
     return 0
 
 

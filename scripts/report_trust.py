@@ -101,13 +101,20 @@ def calibration_lines(cal: dict) -> list[str]:
 def writers_lines(w: dict) -> list[str]:
     """The per-writer personalisation table."""
     s = w["summary"]
+    if not s.get("writers"):
+        return ["No writer personalised yet (`python scripts/personalize_writers.py`).", ""]
     cut = s["error_reduction"]
     drop = s["mean_mnist_before"] - s["mean_mnist_after"]
     out = [
         f"Command: `{w['command']}` (recipe `{w['recipe']}` through the job runner). Each dev writer with at least "
         f"{w['min_digits']} digits: the bundled student personalised on half of that writer's digits (per digit, "
         "seed 0), measured on the other half and on MNIST test. This is the only use of dev digits for fitting, "
-        "and only for these personal models.",
+        "and only for these personal models."
+        + (
+            ""
+            if w.get("finished", True)
+            else f" **Partial run**: {len(w['rows'])} of {len(w['writers_planned'])} writers measured."
+        ),
         "",
         "| writer | digits | fit / test | before | after | errors before → after | MNIST before → after |",
         "|---|---|---|---|---|---|---|",
