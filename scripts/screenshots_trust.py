@@ -73,6 +73,20 @@ def draw(app, tab, strokes) -> None:
     pump(app, 0.2)
 
 
+def draw_first(app, tab, samples, candidates, wanted) -> int:
+    """Replay candidates in turn until the student's answer *on the canvas* is ``wanted(verdict, sample)``.
+
+    The canvas's pen (22 px) is a little wider than the drawn-digits protocol's (18 px), so an answer computed
+    offline can differ from the one the tab shows; the shot must show what its caption says.
+    """
+    for i in candidates:
+        draw(app, tab, samples[i].strokes)
+        verdict = tab.verdicts.get("student")
+        if verdict is not None and wanted(verdict, samples[i]):
+            return i
+    raise SystemExit("no candidate drawing gives the wanted answer on the canvas")
+
+
 def save(widget, path: Path) -> None:
     """Grab a widget into a PNG."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         metavar="INDEX",
         help="dev-set sample shown being corrected (default: the first the student misreads, sure of itself, "
-        "and the teacher reads right)",
+        "and the teacher reads right; plain digits before European-styled zeros, ones and sevens)",
     )
     args = parser.parse_args(argv)
 
@@ -126,19 +140,28 @@ def main(argv: list[str] | None = None) -> int:
         for i, v in enumerate(verdicts)
         if v.digit != samples[i].label and not v.unsure and not v.not_a_digit
     ]
-    draw(app, tab, samples[unsure[0]].strokes)
+    draw_first(app, tab, samples, unsure, lambda v, _: v.unsure and not v.not_a_digit)
     save(tab, args.out / "draw-not-sure.png")
 
     # A digit the student reads wrong: the person clicks the right digit; it goes to the personal set. The
     # teacher reading it right is the sign that the drawing is a fair example of its digit, not a mislabel.
     teacher_reads = tab.teacher_picker.classifier().predict(x)
-    fair = [j for j in wrong_sure if teacher_reads[j] == samples[j].label]
-    i = args.correct if args.correct is not None else (fair or wrong_sure or unsure[1:])[0]
+    # Plain digits first: a European-styled one or zero can look odd to readers used to other styles.
+    fair = sorted(
+        (j for j in wrong_sure if teacher_reads[j] == samples[j].label),
+        key=lambda j: samples[j].label in (0, 1, 7),
+    )
+    i = draw_first(
+        app,
+        tab,
+        samples,
+        [args.correct] if args.correct is not None else fair + wrong_sure,
+        lambda v, sample: v.digit != sample.label and not v.unsure and not v.not_a_digit,
+    )
     print(
-        f"correcting dev sample {i}: a {samples[i].label} the student reads as {verdicts[i].digit}",
+        f"correcting dev sample {i}: a {samples[i].label} the student reads as {tab.verdicts['student'].digit}",
         flush=True,
     )
-    draw(app, tab, samples[i].strokes)
     tab.personal_panel.digit_buttons[samples[i].label].click()
     pump(app, 0.2)
     save(tab, args.out / "draw-corrected.png")
