@@ -19,10 +19,14 @@ import shlex
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from atlas_bridge.errors import ModelError, OmFileError
 from atlas_bridge.text import inert
 from core.atc_ops import EXPORT_OPSET, SOC_VERSIONS, OpCheck, check_onnx_ops
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["SOC_VERSIONS", "EXPORT_OPSET"]
 OM_MAGIC = b"IMOD"
@@ -46,7 +50,7 @@ class OnnxInput:
     opset: int
 
 
-def _load_onnx(path: str | Path):
+def _load_onnx(path: str | Path) -> onnx.ModelProto:
     import onnx
 
     try:
@@ -127,11 +131,11 @@ class AtcMessage:
     solution: str = ""
     cause: str = ""
 
-    def to_dict(self) -> dict:  # noqa: D102
+    def to_dict(self) -> dict[str, Any]:  # noqa: D102
         return {"code": self.code, "text": self.text, "solution": self.solution, "cause": self.cause}
 
     @classmethod
-    def from_dict(cls, data: dict) -> AtcMessage:  # noqa: D102
+    def from_dict(cls, data: dict[str, Any]) -> AtcMessage:  # noqa: D102
         return cls(
             str(data["code"]), str(data["text"]), str(data.get("solution", "")), str(data.get("cause", ""))
         )

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import paramiko
 
@@ -105,7 +106,7 @@ class ConnectionConfig:
     ssh_config: str | None = "~/.ssh/config"
     known_hosts: str | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.auth not in AUTH_METHODS:
             raise ValueError(f"auth must be one of {AUTH_METHODS}, not {self.auth!r}")
         self.port = fields.PORT.check_optional(self.port)
@@ -113,7 +114,7 @@ class ConnectionConfig:
         self.command_timeout = fields.COMMAND_TIMEOUT.check(self.command_timeout)
         self.keepalive_s = fields.KEEPALIVE.check(self.keepalive_s)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain data for saving settings: everything except the password and the passphrase."""
         d = asdict(self)
         d.pop("password")
@@ -149,7 +150,7 @@ class Endpoint:
 
 def resolve_endpoint(config: ConnectionConfig) -> Endpoint:
     """Apply ``~/.ssh/config`` (HostName, Port, User, IdentityFile) to ``config``; explicit values win."""
-    found: dict = {}
+    found: dict[str, Any] = {}
     if config.ssh_config:
         path = Path(os.path.expanduser(config.ssh_config))
         if path.is_file():
@@ -203,9 +204,9 @@ class BoardConnection:
             raise AuthenticationError(
                 "Password login chosen but no password given", "Enter the board's password"
             )
-        pkey = self._load_key() if cfg.auth == "key" and e.key_file else None
+        pkey = self._load_key(e.key_file) if cfg.auth == "key" and e.key_file else None
         sock = self._open_socket()
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             hostname=e.hostname,
             port=e.port,
             username=e.user,
@@ -231,18 +232,17 @@ class BoardConnection:
             client.close()
             timed_out = time.monotonic() - started >= 0.9 * cfg.connect_timeout
             raise self._connect_error(exc, timed_out) from exc
-        transport = client.get_transport()
-        if cfg.keepalive_s:
-            transport.set_keepalive(cfg.keepalive_s)
         self._client = client
+        if cfg.keepalive_s:
+            self.transport.set_keepalive(cfg.keepalive_s)
         return self
 
-    def _load_key(self) -> paramiko.PKey:
+    def _load_key(self, path: str) -> paramiko.PKey:
         """The private key file, decrypted with the passphrase; a typed error when that is missing or wrong."""
-        path = self.endpoint.key_file
         try:
             secret = self.config.passphrase.encode("utf-8") if self.config.passphrase else None
-            return paramiko.PKey.from_path(path, password=secret)
+            # The stubs say str; paramiko hands it to cryptography's loaders, which need bytes.
+            return paramiko.PKey.from_path(path, password=secret)  # type: ignore[arg-type]
         except paramiko.PasswordRequiredException:
             raise KeyPassphraseError(path, wrong=False) from None
         except (
@@ -377,7 +377,7 @@ class BoardConnection:
     def __enter__(self) -> BoardConnection:
         return self.connect() if self._client is None else self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
@@ -386,6 +386,14 @@ class BoardConnection:
         if self._client is None:
             raise ConnectionLostError(f"Not connected to {self.label}", "Connect first")
         return self._client
+
+    @property
+    def transport(self) -> paramiko.Transport:
+        """The connected client's transport."""
+        transport = self.client.get_transport()
+        if transport is None:
+            raise ConnectionLostError(f"Not connected to {self.label}", "Connect first")
+        return transport
 
     def _alive(self) -> bool:
         transport = self._client.get_transport() if self._client is not None else None
@@ -419,7 +427,7 @@ class BoardConnection:
         lines: deque[str] = deque(maxlen=20000)
         pids: list[int] = []
         try:
-            channel = self.client.get_transport().open_session(timeout=self.config.connect_timeout)
+            channel = self.transport.open_session(timeout=self.config.connect_timeout)
             channel.set_combine_stderr(True)
             channel.settimeout(0.2)
             channel.exec_command(command)
@@ -465,7 +473,7 @@ class BoardConnection:
                         f"Remote command timed out after {timeout:g} s{ended} on {self.label}",
                         "The board may be slow or stuck: raise the timeout, or check the board",
                     )
-                if not self.client.get_transport().is_active():
+                if not self.transport.is_active():
                     raise self._lost("a command")
             if pending:
                 emit(pending)
@@ -549,8 +557,14 @@ class BoardConnection:
                 self._sftp = self.client.open_sftp()
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 raise self._lost("opening SFTP", exc) from exc
-            self._sftp.get_channel().settimeout(self.config.command_timeout)
+            self._sftp_channel(self._sftp).settimeout(self.config.command_timeout)
         return self._sftp
+
+    def _sftp_channel(self, sftp: paramiko.SFTPClient) -> paramiko.Channel:
+        channel = sftp.get_channel()
+        if channel is None:
+            raise self._lost("opening SFTP")
+        return channel
 
     def home(self) -> str:
         """Absolute path of the login user's home directory on the board."""
@@ -574,7 +588,7 @@ class BoardConnection:
 
     def upload(
         self,
-        local: str | os.PathLike,
+        local: str | os.PathLike[str],
         remote: str,
         progress: Callable[[int, int], None] | None = None,
         should_stop: StopCheck | None = None,
@@ -602,7 +616,7 @@ class BoardConnection:
 
     def upload_fileobj(
         self,
-        fileobj,
+        fileobj: IO[bytes],
         remote: str,
         progress: Callable[[int, int], None] | None = None,
         should_stop: StopCheck | None = None,
@@ -616,7 +630,7 @@ class BoardConnection:
         sftp = self.sftp
         data = fileobj.read()
         total, done = len(data), 0
-        channel = sftp.get_channel()
+        channel = self._sftp_channel(sftp)
         try:
             self._remove_stale_parts(folder, name)
             channel.settimeout(stall_timeout)  # a write that cannot move for this long raises socket.timeout
@@ -691,4 +705,7 @@ class BoardConnection:
 
     def size(self, remote: str) -> int:
         """Size in bytes of a remote file."""
-        return self.sftp.stat(remote).st_size
+        size = self.sftp.stat(remote).st_size
+        if size is None:
+            raise BridgeError(f"The board did not report the size of {remote}")
+        return size

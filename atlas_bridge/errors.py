@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from atlas_bridge.atc import AtcMessage
+
 
 class BridgeError(Exception):
     """Base class: ``message`` says what failed, ``hint`` what to do; ``str()`` gives both."""
+
+    step: str | None = None  # the deploy step that raised it (set by atlas_bridge.pipeline.Deployer)
 
     def __init__(self, message: str, hint: str = ""):
         self.message = message
@@ -100,7 +107,7 @@ class AclMissingError(BoardCheckError):
 class AtcError(BridgeError):
     """ATC failed; carries the exit status, the parsed error codes and the output's tail."""
 
-    def __init__(self, exit_status: int, errors: list, tail: str, hint: str = ""):
+    def __init__(self, exit_status: int, errors: list[AtcMessage], tail: str, hint: str = ""):
         self.exit_status, self.errors, self.tail = exit_status, errors, tail
         summary = "; ".join(f"{e.code}: {e.text}" for e in errors) or "no error code printed"
         solutions = " ".join(f"{e.code} solution: {e.solution}" for e in errors if e.solution)

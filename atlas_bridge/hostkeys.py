@@ -74,7 +74,8 @@ def record_host_key(path: Path, host: str, key: paramiko.PKey) -> None:
         keys.load(str(path))
     keys.add(host, key.get_name(), key)
     lines = io.StringIO()
-    for entry in keys._entries:  # HostKeys.save() writes in place; we want an atomic replace
+    # HostKeys.save() writes in place; we want an atomic replace. Its lines are only in _entries (not in the stubs).
+    for entry in keys._entries:  # type: ignore[attr-defined]
         line = entry.to_line()
         if line:
             lines.write(line)

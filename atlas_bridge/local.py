@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from core.inference import OnnxClassifier
 
 
-def mnist_test_images(count: int, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+def mnist_test_images(count: int, data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The first ``count`` MNIST test images ``(count, 1, 28, 28)`` float32 in [0, 1] and their labels."""
     from core.data import load_mnist
 
@@ -31,7 +32,7 @@ class LocalRun:
     ms_per_image: float
 
 
-def run_local(onnx_path, images: np.ndarray) -> LocalRun:
+def run_local(onnx_path: str | Path, images: np.ndarray) -> LocalRun:
     """Run ``images`` one at a time (as the board does with a batch-1 model), timing each call."""
     classifier = OnnxClassifier(onnx_path)
     classifier.probabilities(images[:1])  # warm-up, as on the board
@@ -54,7 +55,9 @@ class Comparison:
     local_accuracy: float | None
 
 
-def compare(board_probabilities: np.ndarray, local_probabilities: np.ndarray, labels=None) -> Comparison:
+def compare(
+    board_probabilities: np.ndarray, local_probabilities: np.ndarray, labels: np.ndarray | None = None
+) -> Comparison:
     """Agreement of predicted digits, accuracies (when labels are known) and the largest probability gap."""
     board = np.asarray(board_probabilities, dtype=np.float64)
     local = np.asarray(local_probabilities, dtype=np.float64)

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -67,6 +67,9 @@ if TYPE_CHECKING:
 
 __all__ = ["STEPS", "DeployResult", "DeployTarget", "Deployer", "predict_on_board"]
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 RUNNER = Path(__file__).resolve().parent / "remote" / "acl_runner.py"
 RESULT_MARKER = "ACL_RUNNER_RESULT "
 ACL_HINTS = {
@@ -81,10 +84,10 @@ ACL_HINTS = {
 class _Silent:
     """The progress protocol doing nothing (never cancels)."""
 
-    def on_batch(self, info: dict) -> None:
+    def on_batch(self, info: dict[str, Any]) -> None:
         pass
 
-    def on_epoch(self, info: dict) -> None:
+    def on_epoch(self, info: dict[str, Any]) -> None:
         pass
 
     def status(self, text: str) -> None:
@@ -141,7 +144,7 @@ class DeployTarget:
     stall_timeout: float = 30.0
     allow_outside_home: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for label, folder in (("remote folder", self.remote_dir), ("conversion folder", self.converter_dir)):
             if not str(folder).strip() or posixpath.normpath(str(folder).strip()).strip("/") == "":
                 raise RemoteDirError(
@@ -193,7 +196,7 @@ def run_runner(
     log: Callable[[str], None],
     should_stop: Callable[[], bool] | None = None,
     stall_timeout: float = 30.0,
-) -> dict:
+) -> dict[str, Any]:
     """Upload the runner and ``images``, run them through ``model_dir/model.om``; return the runner's JSON.
 
     The runner is tracked by its PID: a timeout or a cancel ends it on the board; its input file is removed
@@ -295,13 +298,13 @@ class Deployer:
     def _stopped(self) -> bool:
         return bool(self.progress.should_stop())
 
-    def _step(self, name: str, func: Callable, *args):
+    def _step(self, name: str, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._stopped():
             self._event(name, StepState.CANCELLED, "cancelled before it started")
             raise CancelledError(f"Deploy cancelled before: {dict(STEPS)[name]}")
         self._event(name, StepState.RUNNING)
         try:
-            value = func(*args)
+            value = func(*args, **kwargs)
         except CancelledError as exc:
             exc.step = name
             self._event(name, StepState.CANCELLED, str(exc))
@@ -366,7 +369,9 @@ class Deployer:
             **result,
         )
 
-    def _check(self, board: BoardConnection, converter: BoardConnection | None):
+    def _check(
+        self, board: BoardConnection, converter: BoardConnection | None
+    ) -> tuple[tuple[BoardInfo, str], str]:
         self._log(f"Connecting to {board.label} ...")
         board.connect()
         info = check_host(board, self.target.set_env, self._log)
@@ -411,7 +416,15 @@ class Deployer:
             raise BridgeError(f"Model folder {model_dir} is outside {root}", "Use a plain model name")
         return model_dir
 
-    def _upload(self, board, converter, onnx_path: Path, model: atc.OnnxInput, name: str, soc: str):
+    def _upload(
+        self,
+        board: BoardConnection,
+        converter: BoardConnection | None,
+        onnx_path: Path,
+        model: atc.OnnxInput,
+        name: str,
+        soc: str,
+    ) -> tuple[str, str]:
         if self.target.skip_op_check:
             self._log("WARNING: the ATC operator check is skipped: ATC itself will judge the model")
         else:
@@ -434,7 +447,7 @@ class Deployer:
         )
         return model_dir, f"{size} bytes to {dest_dir}"
 
-    def _manifest(self, onnx_path: Path, model: atc.OnnxInput, soc: str) -> dict:
+    def _manifest(self, onnx_path: Path, model: atc.OnnxInput, soc: str) -> dict[str, Any]:
         return {
             "onnx_sha256": sha256_file(onnx_path),
             "soc_version": soc,
@@ -442,11 +455,12 @@ class Deployer:
             "batch": self.target.batch,
         }
 
-    def _read_manifest(self, board: BoardConnection, model_dir: str) -> dict | None:
+    def _read_manifest(self, board: BoardConnection, model_dir: str) -> dict[str, Any] | None:
         try:
-            return json.loads(board.read_bytes(posixpath.join(model_dir, "manifest.json")))
+            manifest = json.loads(board.read_bytes(posixpath.join(model_dir, "manifest.json")))
         except (OSError, ValueError):
             return None
+        return manifest if isinstance(manifest, dict) else None
 
     def _valid_om(self, conn: BoardConnection, path: str) -> int:
         size = conn.size(path)
@@ -454,7 +468,17 @@ class Deployer:
         self._om_layout = header.layout
         return size
 
-    def _convert(self, board, converter, onnx_path, model, name, model_dir, soc, info):
+    def _convert(
+        self,
+        board: BoardConnection,
+        converter: BoardConnection | None,
+        onnx_path: Path,
+        model: atc.OnnxInput,
+        name: str,
+        model_dir: str,
+        soc: str,
+        info: BoardInfo,
+    ) -> tuple[tuple[str, int, bool], str]:
         om_path = posixpath.join(model_dir, "model.om")
         manifest = self._manifest(onnx_path, model, soc)
         previous = self._read_manifest(board, model_dir)
@@ -470,6 +494,8 @@ class Deployer:
             built = self._atc(board, info.set_env, model_dir, model, soc)
             board.sftp.posix_rename(built, om_path)
         else:
+            if self._converter_info is None:
+                raise RuntimeError("the conversion host is checked before converting")
             conv_dir = self._model_dir(converter, self.target.converter_dir, name)
             built = self._atc(converter, self._converter_info.set_env, conv_dir, model, soc)
             data = converter.read_bytes(built)
@@ -536,7 +562,9 @@ class Deployer:
         self._log(f"ATC wrote {produced[0]} ({size} bytes)")
         return path
 
-    def _run(self, board: BoardConnection, info: BoardInfo, model_dir: str, images: np.ndarray):
+    def _run(
+        self, board: BoardConnection, info: BoardInfo, model_dir: str, images: np.ndarray
+    ) -> tuple[dict[str, Any], str]:
         self._log(f"Running {len(images)} image(s) on {board.label} with pyACL ...")
         payload = run_runner(
             board,
@@ -552,7 +580,9 @@ class Deployer:
         npu = sum(payload.get("execute_ms") or [0.0]) / len(images)
         return payload, f"{len(images)} image(s), {ms:.3f} ms per image ({npu:.3f} ms NPU execute)"
 
-    def _compare(self, onnx_path: Path, images: np.ndarray, labels, payload: dict):
+    def _compare(
+        self, onnx_path: Path, images: np.ndarray, labels: np.ndarray | None, payload: dict[str, Any]
+    ) -> tuple[dict[str, Any], str]:
         local = run_local(onnx_path, images)
         board_probs = np.asarray(payload["probabilities"], dtype=np.float64)
         comparison = compare(board_probs, local.probabilities, labels)

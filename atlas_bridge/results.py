@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
+from typing import Any
 
 #: The deploy's steps, in order, with their titles.
 STEPS = (
@@ -44,7 +45,7 @@ class StepEvent:
     state: StepState
     detail: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.step not in STEP_NAMES:
             raise ValueError(f"unknown deploy step {self.step!r}; steps are {STEP_NAMES}")
         object.__setattr__(self, "state", StepState(self.state))
@@ -54,7 +55,7 @@ class StepEvent:
         """0-based position of the step."""
         return STEP_NAMES.index(self.step)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The ``on_epoch`` dict of the progress protocol: ``epoch``/``epochs`` are the step's number and count."""
         return {
             "epoch": self.index + 1,
@@ -65,11 +66,11 @@ class StepEvent:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> StepEvent:  # noqa: D102
+    def from_dict(cls, data: dict[str, Any]) -> StepEvent:  # noqa: D102
         return cls(str(data["step"]), StepState(data["state"]), str(data.get("detail", "")))
 
 
-def is_step_event(info: dict) -> bool:
+def is_step_event(info: dict[str, Any]) -> bool:
     """True when an ``on_epoch`` dict is a deploy step (not a training epoch)."""
     return "step" in info and "state" in info
 
@@ -98,7 +99,7 @@ class BoardPrediction:
     round_trip_ms: float
     restarted: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         probabilities = tuple(float(p) for p in self.probabilities)
         if len(probabilities) != 10:
             raise ValueError(f"a board answer has 10 probabilities, not {len(probabilities)}")
@@ -107,13 +108,13 @@ class BoardPrediction:
         object.__setattr__(self, "probabilities", probabilities)
         object.__setattr__(self, "digit", int(self.digit))
 
-    def to_dict(self) -> dict:  # noqa: D102
+    def to_dict(self) -> dict[str, Any]:  # noqa: D102
         d = asdict(self)
         d["probabilities"] = list(self.probabilities)
         return d
 
     @classmethod
-    def from_dict(cls, data: dict) -> BoardPrediction:
+    def from_dict(cls, data: dict[str, Any]) -> BoardPrediction:
         """Build from plain data; unknown keys are an error."""
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
@@ -139,7 +140,7 @@ class BoardState:
     soc_version: str = ""
     message: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "status", BoardStatus(self.status))
 
     @property
@@ -147,7 +148,7 @@ class BoardState:
         """A model is deployed: drawings can be sent (a failed runner is restarted on the next request)."""
         return self.status in (BoardStatus.CONNECTING, BoardStatus.READY, BoardStatus.FAILED)
 
-    def to_dict(self) -> dict:  # noqa: D102
+    def to_dict(self) -> dict[str, Any]:  # noqa: D102
         return {
             "status": self.status.value,
             "model": self.model,
@@ -156,7 +157,7 @@ class BoardState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> BoardState:  # noqa: D102
+    def from_dict(cls, data: dict[str, Any]) -> BoardState:  # noqa: D102
         return cls(
             BoardStatus(data["status"]),
             data.get("model", ""),
@@ -194,7 +195,7 @@ class DeployResult:
         """The .om's file name, for labels."""
         return self.om_path.rsplit("/", 1)[-1] or "the deployed model"
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The fields the issue asks for in ``--json`` output."""
         return {
             "om_path": self.om_path,
@@ -209,11 +210,11 @@ class DeployResult:
             "local_ms_per_image": self.local_ms_per_image,
         }
 
-    def to_dict(self) -> dict:  # noqa: D102
+    def to_dict(self) -> dict[str, Any]:  # noqa: D102
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> DeployResult:
+    def from_dict(cls, data: dict[str, Any]) -> DeployResult:
         """Build from :meth:`to_dict` output; unknown keys are an error."""
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:

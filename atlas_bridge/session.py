@@ -22,13 +22,15 @@ import struct
 import threading
 import time
 from collections import deque
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import paramiko
 
 from atlas_bridge.board import remote_path_expr
 from atlas_bridge.connection import BoardConnection, ConnectionConfig
-from atlas_bridge.errors import AclMissingError, RunnerError
+from atlas_bridge.errors import AclMissingError, ConnectionLostError, RunnerError
 from atlas_bridge.hostkeys import TrustCallback
 from atlas_bridge.results import BoardPrediction
 from atlas_bridge.text import inert
@@ -39,7 +41,7 @@ RESPONSE = struct.Struct("<4sII")
 OP_CLASSIFY, OP_PING, OP_QUIT = 1, 2, 3
 
 
-def runner_path():
+def runner_path() -> Path:
     """The runner script shipped with the bridge."""
     from atlas_bridge.pipeline import RUNNER
 
@@ -122,7 +124,7 @@ class BoardSession:
     def __enter__(self) -> BoardSession:
         return self.open()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -133,13 +135,18 @@ class BoardSession:
                 self.conn.close()
                 self.conn = None
 
+    def _connection(self) -> BoardConnection:
+        if self.conn is None:
+            raise ConnectionLostError(f"Not connected to {self.label}", "Open the board session first")
+        return self.conn
+
     def _ensure_runner(self) -> None:
         local = runner_path().read_bytes()
         remote = posixpath.join(self.model_dir, RUNNER_NAME)
-        result = self.conn.run(f"sha256sum -- {shlex.quote(remote)} 2>/dev/null", timeout=30)
+        result = self._connection().run(f"sha256sum -- {shlex.quote(remote)} 2>/dev/null", timeout=30)
         found = result.lines[0].split()[0] if result.exit_status == 0 and result.lines else ""
         if found != sha256_bytes(local):
-            self.conn.upload_bytes(local, remote)
+            self._connection().upload_bytes(local, remote)
             self.runner_uploaded = True
 
     def _start_runner(self) -> None:
@@ -147,11 +154,12 @@ class BoardSession:
             f". {remote_path_expr(self.set_env)} >/dev/null 2>&1; cd {shlex.quote(self.model_dir)} && "
             f"exec python3 -u {RUNNER_NAME} --model model.om --serve"
         )
+        conn = self._connection()
         try:
-            channel = self.conn.client.get_transport().open_session(timeout=self.board.connect_timeout)
+            channel = conn.transport.open_session(timeout=self.board.connect_timeout)
             channel.exec_command("bash -lc " + shlex.quote(script))
         except (paramiko.SSHException, OSError, EOFError, AttributeError) as exc:
-            raise self.conn._lost("starting the board runner", exc) from exc
+            raise conn._lost("starting the board runner", exc) from exc
         self._channel = channel
         self._stderr.clear()
         try:
@@ -257,27 +265,32 @@ class BoardSession:
                 raise RunnerError(f"The board runner is not answering ({type(exc).__name__})", "") from None
             return (time.perf_counter() - started) * 1000.0
 
-    def _request(self, op: int, payload: bytes) -> dict:
+    def _request(self, op: int, payload: bytes) -> dict[str, Any]:
         request_id = self._next_id
         self._next_id += 1
+        if self._channel is None:
+            raise _RunnerGone()
         try:
             self._channel.sendall(REQUEST.pack(b"DDRQ", op, request_id, len(payload)) + payload)
         except (OSError, paramiko.SSHException, EOFError):
             raise _RunnerGone() from None
         return self._read_answer(request_id, time.monotonic() + self.request_timeout)
 
-    def _read_answer(self, request_id: int, deadline: float) -> dict:
+    def _read_answer(self, request_id: int, deadline: float) -> dict[str, Any]:
         while True:
             magic, answer_id, length = RESPONSE.unpack(self._recv_exact(RESPONSE.size, deadline))
             if magic != b"DDRS":
                 raise _RunnerGone()
             body = self._recv_exact(length, deadline)
             if answer_id == request_id:
-                return json.loads(body.decode("utf-8"))
+                answer: dict[str, Any] = json.loads(body.decode("utf-8"))
+                return answer
 
     def _recv_exact(self, count: int, deadline: float) -> bytes:
         data = bytearray()
         channel = self._channel
+        if channel is None:
+            raise _RunnerGone()
         while len(data) < count:
             self._drain_stderr()
             remaining = deadline - time.monotonic()

@@ -15,6 +15,10 @@ This module imports only the standard library and ``onnx``: the emulator copies 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import onnx
 
 #: The chips ATC compiles for (``--soc_version``); Atlas 200 DK = Ascend310.
 SOC_VERSIONS = ("Ascend310", "Ascend310P3", "Ascend310B1", "Ascend310B4")
@@ -74,7 +78,7 @@ class OpProblem:
     def __str__(self) -> str:
         return f"node {self.node!r} ({self.op}, opset {self.opset}): {self.reason}; {self.fix}"
 
-    def to_dict(self) -> dict:  # noqa: D102
+    def to_dict(self) -> dict[str, Any]:  # noqa: D102
         return {
             "node": self.node,
             "op": self.op,
@@ -85,7 +89,7 @@ class OpProblem:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> OpProblem:  # noqa: D102
+    def from_dict(cls, data: dict[str, Any]) -> OpProblem:  # noqa: D102
         return cls(
             str(data["node"]),
             str(data["op"]),
@@ -126,13 +130,13 @@ class UnsupportedOpsError(ValueError):
         super().__init__(check.message(what))
 
 
-def _attrs(node) -> dict:
+def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     import onnx
 
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _ranks(model) -> dict[str, int]:
+def _ranks(model: onnx.ModelProto) -> dict[str, int]:
     """Rank of every tensor whose shape ONNX shape inference can tell (empty when inference fails)."""
     import onnx
 
@@ -140,7 +144,7 @@ def _ranks(model) -> dict[str, int]:
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception:  # noqa: BLE001 - a model inference cannot handle simply gets no ranks
         return {}
-    ranks = {}
+    ranks: dict[str, int] = {}
     for info in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
         t = info.type.tensor_type
         if t.HasField("shape"):
@@ -148,7 +152,14 @@ def _ranks(model) -> dict[str, int]:
     return ranks
 
 
-def _restriction(node, attrs: dict, opset: int, constants: set[str], shapes: dict, ranks: dict) -> str:
+def _restriction(
+    node: onnx.NodeProto,
+    attrs: dict[str, Any],
+    opset: int,
+    constants: set[str],
+    shapes: dict[str, Any],
+    ranks: dict[str, Any],
+) -> str:
     """Why this (otherwise supported) node breaks a reported restriction, or ``""``."""
     op = node.op_type
     if op == "Gemm":
@@ -178,7 +189,7 @@ def _restriction(node, attrs: dict, opset: int, constants: set[str], shapes: dic
     return ""
 
 
-def check_onnx_ops(model, soc_version: str = "Ascend310") -> OpCheck:
+def check_onnx_ops(model: onnx.ModelProto, soc_version: str = "Ascend310") -> OpCheck:
     """Check every node of ``model`` (an ``onnx.ModelProto``) against the table for ``soc_version``."""
     table = op_table(soc_version)
     versions = {imp.domain or "ai.onnx": int(imp.version) for imp in model.opset_import}
@@ -261,7 +272,9 @@ def check_onnx_ops(model, soc_version: str = "Ascend310") -> OpCheck:
     return OpCheck(soc_version, opset, ops, tuple(problems))
 
 
-def require_atc_ops(model, soc_version: str = "Ascend310", what: str = "the model") -> OpCheck:
+def require_atc_ops(
+    model: onnx.ModelProto, soc_version: str = "Ascend310", what: str = "the model"
+) -> OpCheck:
     """:func:`check_onnx_ops`, raising :class:`UnsupportedOpsError` when a node would fail conversion."""
     check = check_onnx_ops(model, soc_version)
     if not check.ok:

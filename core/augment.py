@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -48,7 +49,7 @@ class AugmentConfig:
     elastic: float = 0.0
     elastic_sigma: float = 4.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("shift", "rotate", "scale", "shear", "elastic"):
             if getattr(self, name) < 0:
                 raise ValueError(f"augmentation {name} must be >= 0, got {getattr(self, name)}")
@@ -57,7 +58,7 @@ class AugmentConfig:
         if not self.elastic_sigma > 0:
             raise ValueError(f"elastic_sigma must be > 0, got {self.elastic_sigma}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
         return asdict(self)
 
@@ -95,7 +96,7 @@ def random_affine(
     return out
 
 
-def _gaussian_kernel(sigma: float, device) -> torch.Tensor:
+def _gaussian_kernel(sigma: float, device: torch.device) -> torch.Tensor:
     radius = max(1, math.ceil(2.5 * sigma))
     t = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
@@ -103,7 +104,7 @@ def _gaussian_kernel(sigma: float, device) -> torch.Tensor:
 
 
 def _elastic_field(
-    n: int, h: int, w: int, cfg: AugmentConfig, generator: torch.Generator | None, device
+    n: int, h: int, w: int, cfg: AugmentConfig, generator: torch.Generator | None, device: torch.device
 ) -> torch.Tensor:
     """``(N, H, W, 2)`` smooth random displacements in ``affine_grid`` units (at most ``cfg.elastic`` pixels)."""
     noise = torch.rand(n * 2, 1, h, w, generator=generator, device=device) * 2 - 1

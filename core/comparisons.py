@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core import runs
+
+if TYPE_CHECKING:
+    from core.jobs import JobSpec
 
 #: Training settings that do not make two runs incomparable (where and with which seed they ran).
 IGNORED_TRAIN_KEYS = ("seed", "device")
 
 
-def _settings(info: runs.RunInfo) -> tuple:
+def _settings(info: runs.RunInfo) -> tuple[Any, ...]:
     config = info.config
     train = {k: v for k, v in (config.get("train") or {}).items() if k not in IGNORED_TRAIN_KEYS}
     return (config.get("recipe"), config.get("model"), train, config.get("data"))
@@ -66,7 +70,7 @@ def baseline_for(distilled: runs.RunInfo, candidates: list[runs.RunInfo]) -> run
     found = [r for r in candidates if r.finished and matches(r, distilled)]
     seed = distilled.config.get("train", {}).get("seed")
     same_seed = [r for r in found if r.config.get("train", {}).get("seed") == seed]
-    return (same_seed or found or [None])[0]
+    return same_seed[0] if same_seed else found[0] if found else None
 
 
 def teacher_of(distilled: runs.RunInfo, candidates: list[runs.RunInfo]) -> runs.RunInfo | None:
@@ -105,7 +109,9 @@ def latest(recipe: str, root: Path | None = None) -> Comparison:
     return Comparison(teacher, student, None, "no distilled student yet: nothing to compare")
 
 
-def baseline_spec(distilled: runs.RunInfo, runs_root: Path | None = None, data_dir: Path | None = None):
+def baseline_spec(
+    distilled: runs.RunInfo, runs_root: Path | None = None, data_dir: Path | None = None
+) -> JobSpec:
     """The :class:`core.jobs.JobSpec` of the normally trained student that would match ``distilled``."""
     from core.jobs import KD_KEYS, JobSpec
 

@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,7 +62,7 @@ ProgressCallback = Callable[[str, int, int], None]
 class DataError(Exception):
     """An MNIST file is unreadable, truncated, corrupt or not the expected file; the message names it."""
 
-    def __init__(self, message: str, path: Path | str | None = None):
+    def __init__(self, message: str, path: str | os.PathLike[str] | None = None):
         super().__init__(message)
         self.path = path
 
@@ -195,7 +196,7 @@ def default_data_dir() -> Path:
     return userdirs.mnist_dir()
 
 
-def locate_data(explicit: str | os.PathLike | None = None) -> DataLocation:
+def locate_data(explicit: str | os.PathLike[str] | None = None) -> DataLocation:
     """Choose the MNIST folder: ``explicit``, else ``$DIGIT_DISTILL_DATA``, else :func:`default_data_dir`."""
     if explicit is not None and str(explicit) != "":
         return DataLocation(Path(explicit).expanduser(), "argument")
@@ -205,12 +206,12 @@ def locate_data(explicit: str | os.PathLike | None = None) -> DataLocation:
     return DataLocation(default_data_dir(), "cache")
 
 
-def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
+def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The MNIST folder that :func:`load_mnist` would use (see :func:`locate_data` for the order)."""
     return locate_data(explicit).path
 
 
-def find_mnist_files(folder: str | os.PathLike) -> dict[str, Path | None]:
+def find_mnist_files(folder: str | os.PathLike[str]) -> dict[str, Path | None]:
     """Map each of the four file names to its file in ``folder`` (raw preferred over ``.gz``) or None."""
     folder = Path(folder)
     found: dict[str, Path | None] = {}
@@ -234,7 +235,7 @@ def how_to_provide(folder: Path) -> str:
 # Reading and validating
 
 
-def _gunzip(data: bytes, limit: int, where: object) -> bytes:
+def _gunzip(data: bytes, limit: int, where: str | os.PathLike[str]) -> bytes:
     """Decompress all gzip members of ``data``, refusing to produce more than ``limit`` bytes."""
     parts: list[bytes] = []
     total = 0
@@ -255,7 +256,7 @@ def _gunzip(data: bytes, limit: int, where: object) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _check_content(content: bytes, spec: IdxFile, where: object) -> None:
+def _check_content(content: bytes, spec: IdxFile, where: str | os.PathLike[str]) -> None:
     """Check the IDX header, the length and the SHA-256 of one uncompressed file."""
     if len(content) < spec.header_bytes:
         raise DataError(
@@ -295,7 +296,7 @@ def _check_content(content: bytes, spec: IdxFile, where: object) -> None:
         )
 
 
-def read_idx(path: str | os.PathLike, name: str) -> bytes:
+def read_idx(path: str | os.PathLike[str], name: str) -> bytes:
     """Read one MNIST file (gzip or raw) and return its validated, uncompressed content.
 
     Parameters
@@ -368,7 +369,7 @@ class MNIST:
     data_dir: Path | None = None
     val_images: torch.Tensor | None = None
     val_labels: torch.Tensor | None = None
-    validation: dict | None = None
+    validation: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         val = f", validation={len(self.val_labels)}" if self.val_labels is not None else ""
@@ -432,12 +433,12 @@ class MNIST:
 
 
 _cache_lock = threading.Lock()
-_cache: dict[Path, tuple[tuple, weakref.ref]] = {}
+_cache: dict[Path, tuple[tuple[tuple[str, int, int], ...], weakref.ref[MNIST]]] = {}
 _last_loaded: MNIST | None = None  # keeps the most recent dataset alive between trainings
 
 
 def load_mnist(
-    data_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     download: bool = False,
     progress: ProgressCallback | None = None,
     *,
@@ -481,14 +482,15 @@ def load_mnist(
             f"{how_to_provide(location.path)}",
             location.path,
         )
+    present = {name: path for name, path in files.items() if path is not None}  # all of them, checked above
     key = location.path.resolve()
-    signature = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files.values())
+    signature = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in present.values())
     with _cache_lock:  # concurrent loads of one folder wait for the first instead of loading it twice
         cached = _cache.get(key)
         if cached is not None and cached[0] == signature and (dataset := cached[1]()) is not None:
             _last_loaded = dataset
             return dataset
-        content = {name: read_idx(path, name) for name, path in files.items()}
+        content = {name: read_idx(path, name) for name, path in present.items()}
         dataset = MNIST(
             train_images=_images(content["train-images-idx3-ubyte"], 60000),
             train_labels=_labels(content["train-labels-idx1-ubyte"]),
@@ -561,7 +563,7 @@ def _failure_reason(exc: Exception) -> str:
 
 
 def download_mnist(
-    dest: str | os.PathLike | None = None,
+    dest: str | os.PathLike[str] | None = None,
     *,
     mirrors: Sequence[str] = DEFAULT_MIRRORS,
     progress: ProgressCallback | None = None,

@@ -17,6 +17,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -35,7 +36,7 @@ class EpochPrinter(NullProgress):
     def __init__(self, world: int):
         self.world = world
 
-    def on_epoch(self, info: dict) -> None:  # noqa: D102
+    def on_epoch(self, info: dict[str, Any]) -> None:  # noqa: D102
         print(
             f"[{self.world} processes] epoch {info['epoch']}/{info['epochs']}: loss {info['loss']:.4f}, "
             f"train {info['train_acc']:.2%}, test {info['test_acc']:.2%}, {info['seconds']:.1f} s",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -20,7 +21,7 @@ class TorchClassifier:
     def __init__(self, model: nn.Module):
         self.model = model.eval().cpu()
 
-    def logits(self, x) -> np.ndarray:
+    def logits(self, x: npt.ArrayLike) -> np.ndarray:
         """``(N, 10)`` logits of float32 ``(N, 1, 28, 28)`` images."""
         from core.training import predict_logits
 
@@ -32,9 +33,9 @@ class _CaptureInputs:
 
     inputs: np.ndarray | None = None
 
-    def logits(self, x) -> np.ndarray:
+    def logits(self, x: npt.ArrayLike) -> np.ndarray:
         self.inputs = np.ascontiguousarray(x, dtype=np.float32)
-        return np.zeros((len(x), 10), dtype=np.float32)
+        return np.zeros((len(self.inputs), 10), dtype=np.float32)
 
 
 class DrawnDigits:
@@ -68,7 +69,9 @@ class DrawnDigits:
             result = evaluate_drawn(capture, self.path, limit=self.limit)
             if result["n"] != len(self.labels):
                 raise ValueError(f"{self.path}: rendered {result['n']} samples for {len(self.labels)} labels")
-            self.inputs = capture.inputs
+            self.inputs = (
+                capture.inputs if capture.inputs is not None else np.zeros((0, 1, 28, 28), np.float32)
+            )
         return self.inputs
 
     def accuracy(self, model: nn.Module) -> float:

@@ -12,6 +12,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -85,7 +86,7 @@ def check_opsets(model: onnx.ModelProto, max_opset: int = MAX_OPSET) -> None:
             )
 
 
-def _metadata_strings(metadata: dict) -> dict[str, str]:
+def _metadata_strings(metadata: dict[str, Any]) -> dict[str, str]:
     out = dict(BASE_METADATA)
     for key, value in metadata.items():
         if not isinstance(key, str) or not key:
@@ -108,7 +109,7 @@ def _torchscript_export(model: nn.Module, opset: int) -> onnx.ModelProto:
         torch.onnx.export(
             model,
             (dummy,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # a file object is documented and works; the annotation says path only
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
@@ -119,7 +120,9 @@ def _torchscript_export(model: nn.Module, opset: int) -> onnx.ModelProto:
     return onnx.load_model_from_string(buffer.getvalue())
 
 
-def _max_abs_diff(model: nn.Module, onnx_path: Path, images, batch: int = 1000) -> tuple[float, float, int]:
+def _max_abs_diff(
+    model: nn.Module, onnx_path: Path, images: torch.Tensor | np.ndarray, batch: int = 1000
+) -> tuple[float, float, int]:
     """Largest |logit difference| between onnxruntime (on the written file) and PyTorch, and the largest |logit|."""
     x = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     x = np.ascontiguousarray(x, dtype=np.float32)
@@ -140,11 +143,11 @@ def _max_abs_diff(model: nn.Module, onnx_path: Path, images, batch: int = 1000) 
 
 def export_onnx(
     model: nn.Module,
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     metadata: dict[str, str | float | int],
     opset: int = MAX_OPSET,
-    verify_images=None,
+    verify_images: torch.Tensor | np.ndarray | None = None,
     atol: float = DEFAULT_ATOL,
     soc_version: str = "Ascend310",
     check_ops: bool = True,

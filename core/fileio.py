@@ -31,7 +31,7 @@ class FileTooLargeError(OSError):
     """The file is larger than the reader accepts."""
 
 
-def open_regular_file(path: str | os.PathLike):
+def open_regular_file(path: str | os.PathLike[str]) -> IO[bytes]:
     """Open ``path`` for binary reading, refusing anything but a regular file (no gap between check and use).
 
     The file is opened with ``O_NONBLOCK`` (so opening a FIFO cannot block) and checked with ``fstat`` on the
@@ -58,7 +58,7 @@ def open_regular_file(path: str | os.PathLike):
         raise
 
 
-def read_regular_file(path: str | os.PathLike, limit: int | None = None) -> bytes:
+def read_regular_file(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
     """The whole content of the regular file ``path``, refusing one over ``limit`` bytes before reading it.
 
     Raises
@@ -71,7 +71,7 @@ def read_regular_file(path: str | os.PathLike, limit: int | None = None) -> byte
             raise FileTooLargeError(
                 errno.EFBIG, f"{size:,} bytes, more than the {limit:,} accepted", str(path)
             )
-        data = f.read() if limit is None else f.read(limit + 1)
+        data: bytes = f.read() if limit is None else f.read(limit + 1)
     if limit is not None and len(data) > limit:  # grew while being read
         raise FileTooLargeError(errno.EFBIG, f"more than the {limit:,} bytes accepted", str(path))
     return data
@@ -101,7 +101,7 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_folder(folder: str | os.PathLike) -> None:
+def fsync_folder(folder: str | os.PathLike[str]) -> None:
     """Flush a folder's entries (a rename in it) to disk, where the OS supports it.
 
     Windows cannot open a folder this way, and some file systems refuse ``fsync`` on one (EINVAL); the rename is
@@ -121,7 +121,7 @@ def fsync_folder(folder: str | os.PathLike) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
 
     Parameters
@@ -152,19 +152,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fsync_folder(path.parent)
 
 
-def atomic_write(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any]) -> Path:
+def atomic_write(path: str | os.PathLike[str], writer: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``writer`` with a binary file object and move the result to ``path`` atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         writer(f)
     return Path(path)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     return atomic_write(path, lambda f: f.write(data))
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically.
 
     The object is serialised before anything is written: one JSON cannot hold raises ``TypeError`` and leaves

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -25,6 +26,12 @@ _N_CLASSES = 10
 _FLOAT_TENSOR = "tensor(float)"
 #: What onnxruntime says about bytes that are not an ONNX model at all (rather than a model it cannot run).
 _NOT_ONNX = ("INVALID_PROTOBUF", "No graph was found")
+
+
+class LogitModel(Protocol):
+    """Anything that scores images: ``logits(x)`` for ``(N, 1, 28, 28)`` float32 in [0, 1] -> ``(N, 10)``."""
+
+    def logits(self, x: npt.ArrayLike) -> np.ndarray: ...  # noqa: D102
 
 
 class InvalidModelError(ValueError):
@@ -115,7 +122,7 @@ class OnnxClassifier:
         The model's ``metadata_props`` (preset, role, accuracy, T, ...; all strings).
     """
 
-    def __init__(self, path: str | os.PathLike, threads: int = 1):
+    def __init__(self, path: str | os.PathLike[str], threads: int = 1):
         self.path = Path(path)
         data = _read_model(self.path)
         import onnxruntime as ort
@@ -141,7 +148,7 @@ class OnnxClassifier:
     def __repr__(self) -> str:
         return f"OnnxClassifier({str(self.path)!r})"
 
-    def _as_batch(self, x) -> np.ndarray:
+    def _as_batch(self, x: npt.ArrayLike) -> np.ndarray:
         """Any accepted input as a C-contiguous float32 ``(N, 1, 28, 28)`` array."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.shape in ((28, 28), (1, 28, 28)):
@@ -150,7 +157,7 @@ class OnnxClassifier:
             return x
         raise ValueError(f"images must be (28, 28), (1, 28, 28) or (N, 1, 28, 28), not {x.shape}")
 
-    def logits(self, x) -> np.ndarray:
+    def logits(self, x: npt.ArrayLike) -> np.ndarray:
         """Raw scores ``(N, 10)`` float32 for images ``(28, 28)``, ``(1, 28, 28)`` or ``(N, 1, 28, 28)``.
 
         Pixels are float in [0, 1], ink bright on black. A float32 ``(N, 1, 28, 28)`` array goes to
@@ -160,23 +167,23 @@ class OnnxClassifier:
         if type(x) is not np.ndarray or x.dtype is not _FLOAT32 or x.ndim != 4:
             x = self._as_batch(x)
         try:
-            return self._run(self._outputs, {self.input_name: x})[0]
+            logits: np.ndarray = self._run(self._outputs, {self.input_name: x})[0]
+            return logits
         except Exception:
             x = self._as_batch(x)  # raises a clear ValueError for a wrong image shape
             if self._fixed_batch is not None and len(x) != self._fixed_batch:
-                return self._logits_in_fixed_batches(x)
+                return self._logits_in_fixed_batches(x, self._fixed_batch)
             raise
 
-    def _logits_in_fixed_batches(self, x: np.ndarray) -> np.ndarray:
-        """For models exported with a fixed batch size: run them batch by batch."""
-        b = self._fixed_batch
+    def _logits_in_fixed_batches(self, x: np.ndarray, b: int) -> np.ndarray:
+        """For models exported with a fixed batch size ``b``: run them batch by batch."""
         if len(x) % b:
             raise ValueError(f"this model takes batches of exactly {b} images, got {len(x)}")
         return np.concatenate(
             [self._run(self._outputs, {self.input_name: x[i : i + b]})[0] for i in range(0, len(x), b)]
         )
 
-    def probabilities(self, x, temperature: float = 1.0) -> np.ndarray:
+    def probabilities(self, x: npt.ArrayLike, temperature: float = 1.0) -> np.ndarray:
         """Softmax of ``logits / temperature``: ``(N, 10)`` float32, each row summing to 1.
 
         A temperature above 1 flattens the distribution (the "soft targets" of distillation).
@@ -189,6 +196,7 @@ class OnnxClassifier:
         z /= z.sum(axis=1, keepdims=True)
         return z.astype(np.float32)
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x: npt.ArrayLike) -> np.ndarray:
         """Most likely digit per image, ``(N,)`` int64."""
-        return self.logits(x).argmax(axis=1)
+        digits: np.ndarray = self.logits(x).argmax(axis=1)
+        return digits

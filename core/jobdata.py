@@ -13,8 +13,10 @@ logits on the pool are computed once per teacher (:class:`JobCache`) instead of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,7 +48,7 @@ def styled(data: MNIST, share: float, seed: int = POOL_SEED, restroke_share: flo
     if restroke_share:
         pick = torch.nonzero(torch.rand(len(images), generator=gen) < restroke_share).flatten()
         images = images.clone()
-        for chunk in pick.split(4096):
+        for chunk in torch.split(pick, 4096):
             images[chunk] = restroke(images[chunk], gen)
     return _with_train(data, images, data.train_labels)
 
@@ -67,7 +69,7 @@ def augmentation_pool(
     parts, labels = [data.train_images], [data.train_labels]
     for _ in range(copies):
         chunks = []
-        for x, y in zip(data.train_images.split(10_000), data.train_labels.split(10_000)):
+        for x, y in zip(torch.split(data.train_images, 10_000), torch.split(data.train_labels, 10_000)):
             if styles:
                 x = add_styles(x, y, styles, gen)
             chunks.append(random_affine(x, augmentation, gen))
@@ -108,19 +110,21 @@ class JobCache:
     Keys hold the objects themselves (not only their ids), so a cached entry never outlives what it was made from.
     """
 
-    def __init__(self):
-        self._data: dict[tuple, tuple[MNIST, MNIST]] = {}
-        self._teachers: dict[str, tuple[nn.Module, dict]] = {}
-        self._logits: dict[tuple, tuple[MNIST, torch.Tensor]] = {}
+    def __init__(self) -> None:
+        self._data: dict[tuple[object, ...], tuple[MNIST, MNIST]] = {}
+        self._teachers: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
+        self._logits: dict[tuple[str, int], tuple[MNIST, torch.Tensor]] = {}
 
-    def data(self, data: MNIST, **options) -> MNIST:
+    def data(self, data: MNIST, **options: Any) -> MNIST:
         """:func:`prepare` once per source data and options."""
         key = (id(data), *sorted(options.items()))
         if key not in self._data or self._data[key][0] is not data:
             self._data[key] = (data, prepare(data, **options))
         return self._data[key][1]
 
-    def teacher(self, path: Path, load) -> tuple[nn.Module, dict]:
+    def teacher(
+        self, path: Path, load: Callable[[Path], tuple[nn.Module, dict[str, Any]]]
+    ) -> tuple[nn.Module, dict[str, Any]]:
         """``load(path)`` once per teacher path."""
         key = str(Path(path).resolve())
         if key not in self._teachers:

@@ -41,6 +41,7 @@ from core.training import (
     Progress,
     TrainConfig,
     TrainingDiverged,
+    TrainResult,
     rank_and_world,
     resolve_device,
     train,
@@ -153,10 +154,10 @@ class JobConfig:
     train: TrainConfig
     kd: KDConfig | None
     data: DataConfig
-    teacher: dict | None
-    init: dict | None = None
+    teacher: dict[str, Any] | None
+    init: dict[str, Any] | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (config.json without its ``created`` and ``torch`` entries)."""
         return {
             "format": CONFIG_FORMAT,
@@ -175,7 +176,7 @@ class JobConfig:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> JobConfig:
+    def from_dict(cls, d: dict[str, Any]) -> JobConfig:
         """Rebuild from config.json."""
         return cls(
             recipe=d["recipe"],
@@ -206,7 +207,7 @@ class JobResult:
     status: str
     run_dir: Path | None
     config: JobConfig
-    history: list[dict]
+    history: list[dict[str, Any]]
     test_accuracy: float | None
     params: int
     seconds: float
@@ -269,7 +270,7 @@ def _coerce(default: Any, value: Any, key: str) -> Any:
     return value
 
 
-def _teacher_info(path: Path) -> dict:
+def _teacher_info(path: Path) -> dict[str, Any]:
     path = Path(path).expanduser().resolve()
     if path.suffix == ".onnx":  # a teacher that exists only as an exported model (the bundled one)
         from core.inference import InvalidModelError, OnnxClassifier
@@ -329,7 +330,7 @@ def resolve(spec: JobSpec) -> JobConfig:
     )
     if int(spec.seed) != spec.seed or spec.seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {spec.seed}")
-    personal = {}
+    personal: dict[str, Any] = {}
     if spec.personal is not None:
         path = Path(spec.personal).expanduser().resolve()
         if not path.is_file():
@@ -415,10 +416,11 @@ def resume_conflicts(saved: JobConfig, asked: dict[str, Any]) -> list[tuple[str,
     any key of :data:`OVERRIDE_KEYS`; ``None`` values are ignored. (Epochs are checked by :func:`resume_job`:
     more epochs than saved extend the run.)
     """
-    conflicts = []
+    conflicts: list[tuple[str, Any, Any]] = []
     for key, value in asked.items():
         if value is None:
             continue
+        have: Any
         if key == "recipe":
             have = saved.recipe
         elif key in ("seed", "max_train_samples"):
@@ -465,7 +467,7 @@ def find_teacher(recipe: str, root: Path | None = None) -> Path:
 # -------------------------------------------------------------------------------------------- running
 
 
-def load_teacher(path: Path) -> tuple[nn.Module, dict]:
+def load_teacher(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     """A trained teacher from a run folder or checkpoint, with its metadata; clear errors otherwise."""
     try:
         model, meta = runs.load_checkpoint(path)
@@ -587,7 +589,15 @@ def _export(run_dir: Path, data: MNIST | None) -> tuple[Path | None, str | None]
         return None, str(exc)
 
 
-def _result(info: runs.RunInfo, config, model, onnx, export_error, reused=False, seconds=None) -> JobResult:
+def _result(
+    info: runs.RunInfo,
+    config: JobConfig,
+    model: nn.Module | None,
+    onnx: Path | None,
+    export_error: str | None,
+    reused: bool = False,
+    seconds: float | None = None,
+) -> JobResult:
     return JobResult(
         status=info.status,
         run_dir=info.path,
@@ -616,7 +626,7 @@ def _execute(
     cache: JobCache | None,
     export: bool,
     epochs: int | None = None,
-    extension: dict | None = None,
+    extension: dict[str, Any] | None = None,
     device: str | None = None,
 ) -> JobResult:
     from core.data import load_mnist
@@ -686,8 +696,11 @@ def _execute(
 
         progress.status(f"starting from the weights of {config.init['path']}")
         _, initial_state = load_state(config.init["path"])
-    teacher = teacher_logits = None
+    teacher: nn.Module | None = None
+    teacher_logits: torch.Tensor | None = None
     if config.role == "distilled":
+        if config.teacher is None:
+            raise JobError("the distilled job's config names no teacher; start a new run")
         if config.teacher.get("onnx"):
             from core.weights import OnnxTeacher
 
@@ -716,7 +729,8 @@ def _execute(
     if world > 1:
         names = [str(run_dir) if rank == 0 else None]
         torch.distributed.broadcast_object_list(names, src=0)
-        run_dir = Path(names[0])
+        run_dir = Path(str(names[0]))
+    assert run_dir is not None  # rank 0 made it; the other processes got its name
 
     remove = False
     t0 = time.perf_counter()
@@ -778,7 +792,7 @@ def _execute(
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _hparams(config: JobConfig, cfg: TrainConfig) -> dict:
+def _hparams(config: JobConfig, cfg: TrainConfig) -> dict[str, Any]:
     """The job's hyperparameters as TensorBoard shows them (HParams tab)."""
     return {
         "recipe": config.recipe,
@@ -796,18 +810,18 @@ def _hparams(config: JobConfig, cfg: TrainConfig) -> dict:
 
 
 def _train_locked(
-    config,
-    cfg,
-    progress,
-    prepared,
-    teacher,
-    teacher_logits,
-    run_dir,
-    resume,
-    rank,
-    extension,
-    initial_state=None,
-):
+    config: JobConfig,
+    cfg: TrainConfig,
+    progress: Progress,
+    prepared: MNIST,
+    teacher: nn.Module | None,
+    teacher_logits: torch.Tensor | None,
+    run_dir: Path,
+    resume: bool,
+    rank: int,
+    extension: dict[str, Any] | None,
+    initial_state: dict[str, Any] | None = None,
+) -> TrainResult | None:
     """Train with the run folder locked; records the status. Returns None when stopped before any epoch."""
     if rank == 0:
         runs.clean_temp_files(run_dir)
@@ -817,7 +831,7 @@ def _train_locked(
                 config.to_dict()
                 | {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch": torch.__version__},
             )
-        extra = {}
+        extra: dict[str, Any] = {}
         if extension is not None:
             extra = {
                 "epochs": extension["to"],

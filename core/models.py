@@ -7,6 +7,7 @@ and normalises them itself, so the exported ONNX, the app and the board runner a
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,7 +47,7 @@ class ModelConfig:
     dropout: float = 0.0
     input_dropout: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in ("mlp", "cnn"):
             raise ValueError(f"model kind must be 'mlp' or 'cnn', not {self.kind!r}")
         if self.activation not in ACTIVATIONS:
@@ -61,7 +62,7 @@ class ModelConfig:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form of this config."""
         d = asdict(self)
         d["hidden"] = list(self.hidden)
@@ -69,7 +70,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Rebuild a config; unknown keys are an error, not silently dropped."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
@@ -86,7 +87,7 @@ class Preset:
     teacher: ModelConfig
     student: ModelConfig
     description: str = ""
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 PRESETS: dict[str, Preset] = {

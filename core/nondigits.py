@@ -29,12 +29,12 @@ Strokes = list[np.ndarray]
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def _arc(cx, cy, rx, ry, a0, a1, n=24) -> np.ndarray:
+def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int = 24) -> np.ndarray:
     t = np.linspace(np.radians(a0), np.radians(a1), n)
     return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
 
 
-def _poly(*pts) -> np.ndarray:
+def _poly(*pts: tuple[float, float]) -> np.ndarray:
     return np.asarray(pts, dtype=np.float64)
 
 
@@ -70,12 +70,12 @@ LETTERS_FIT = "AEFHKMNWXY"
 LETTERS_HELDOUT = "RPVUmwehk"
 
 
-def _star(rng) -> Strokes:
+def _star(rng: np.random.Generator) -> Strokes:
     angles = np.radians(-90 + 144 * np.arange(6))
     return [np.stack([np.cos(angles), np.sin(angles)], axis=1)]
 
 
-def _regular(k, rng) -> np.ndarray:
+def _regular(k: int, rng: np.random.Generator) -> np.ndarray:
     a = np.radians(rng.uniform(0, 360 / k) + 360 / k * np.arange(k + 1))
     return np.stack([np.cos(a), np.sin(a)], axis=1)
 
@@ -161,7 +161,9 @@ def _letter_family(letters: str) -> Callable[[np.random.Generator], Strokes]:
     return make
 
 
-def _shape_family(shapes: dict) -> Callable[[np.random.Generator], Strokes]:
+def _shape_family(
+    shapes: dict[str, Callable[[np.random.Generator], Strokes]],
+) -> Callable[[np.random.Generator], Strokes]:
     names = sorted(shapes)
 
     def make(rng: np.random.Generator) -> Strokes:

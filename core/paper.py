@@ -19,4 +19,4 @@ PAPER = {
 
 def params(role: str) -> int:
     """The paper's parameter count for ``role`` (the distilled student is the student architecture)."""
-    return PAPER["teacher_params"] if role == "teacher" else PAPER["student_params"]
+    return int(PAPER["teacher_params"] if role == "teacher" else PAPER["student_params"])

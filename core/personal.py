@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ class PersonalSet:
         The ``.npz`` file (default :func:`default_personal_path`).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike[str] | None = None):
         self.path = Path(path) if path is not None else default_personal_path()
 
     def samples(self) -> list[DrawnSample]:
@@ -71,7 +72,7 @@ class PersonalSet:
         save_drawn(samples, self.path)
         return len(samples) - 1
 
-    def delete(self, indices) -> int:
+    def delete(self, indices: Iterable[int]) -> int:
         """Remove the samples at ``indices``; returns how many were removed."""
         drop = {int(i) for i in indices}
         samples = self.samples()

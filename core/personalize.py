@@ -15,10 +15,17 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.strokes import DrawnSample, load_drawn, render_inputs
+
+if TYPE_CHECKING:
+    from core.data import MNIST
+    from core.inference import OnnxClassifier
+    from core.models import ModelConfig
+    from core.training import Progress
 
 MIN_SAMPLES = 4
 """Fewest personal digits worth fine-tuning on (half of them are held out to measure)."""
@@ -42,7 +49,7 @@ def split_halves(samples: list[DrawnSample], seed: int = 0) -> tuple[list[int], 
     return sorted(fit), sorted(test)
 
 
-def _accuracy(classifier, x: np.ndarray, y: np.ndarray) -> float:
+def _accuracy(classifier: OnnxClassifier, x: np.ndarray, y: np.ndarray) -> float:
     return float((classifier.predict(x) == y).mean()) if len(y) else float("nan")
 
 
@@ -67,20 +74,20 @@ def _onnx_of(path: Path) -> Path:
 
 
 def personalize(
-    strokes: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    strokes: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
     *,
-    base: str | os.PathLike | None = None,
-    teacher: str | os.PathLike | None = None,
+    base: str | os.PathLike[str] | None = None,
+    teacher: str | os.PathLike[str] | None = None,
     fit_indices: list[int] | None = None,
     test_indices: list[int] | None = None,
     seed: int = 0,
-    progress=None,
+    progress: Progress | None = None,
     runs_root: Path | None = None,
-    data=None,
+    data: MNIST | None = None,
     calibrate: bool = True,
     say: Callable[[str], None] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Fine-tune ``base`` on the digits in ``strokes`` and write ``out_dir/model.onnx`` and ``report.json``.
 
     Parameters
@@ -164,7 +171,7 @@ def personalize(
         runs_root=runs_root,
     )
     result = jobs.run_job(spec, progress, data=data)
-    report = {
+    report: dict[str, Any] = {
         "status": result.status,
         "strokes": str(strokes),
         "source": str(source),
@@ -215,7 +222,7 @@ def personalize(
     return report
 
 
-def _write_personal_model(source: Path, dest: Path, model_cfg) -> None:
+def _write_personal_model(source: Path, dest: Path, model_cfg: ModelConfig) -> None:
     """Copy the job's ONNX with the architecture in its metadata (so it can be personalised again)."""
     import onnx
 

@@ -63,7 +63,7 @@ _DECODER_ERRORS = (
 )
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Read an image file into a uint8 array for :func:`to_mnist`.
 
     Parameters
@@ -179,11 +179,13 @@ def ink_map(image: np.ndarray) -> np.ndarray:
     if not np.isfinite(grey).all():
         raise ValueError("image holds NaN or infinite values")
     background = _border_median(grey)
+    ink: np.ndarray
     if background >= 0.5:
         ink = (np.float32(background) - grey) * np.float32(1 / background)
     else:
         ink = (grey - np.float32(background)) * np.float32(1 / (1 - background))
-    return np.clip(ink, 0.0, 1.0, out=ink)
+    np.clip(ink, 0.0, 1.0, out=ink)
+    return ink
 
 
 def _resize(patch: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -19,14 +19,19 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
 
 from core.fileio import atomic_path
 from core.inference import OnnxClassifier
+
+if TYPE_CHECKING:
+    from core.data import MNIST
 
 KINDS = ("float32", "dynamic", "static")
 
@@ -43,15 +48,15 @@ class _Calibration:
             [{input_name: np.ascontiguousarray(images[i : i + batch])} for i in range(0, len(images), batch)]
         )
 
-    def get_next(self):  # noqa: D102 - onnxruntime's reader protocol
+    def get_next(self) -> dict[str, np.ndarray] | None:  # noqa: D102 - onnxruntime's reader protocol
         return next(self._batches, None)
 
-    def rewind(self):  # noqa: D102 - some onnxruntime versions call it; one pass is all we provide
+    def rewind(self) -> None:  # noqa: D102 - some onnxruntime versions call it; one pass is all we provide
         pass
 
 
 @contextlib.contextmanager
-def _quiet_root_logger():
+def _quiet_root_logger() -> Iterator[None]:
     """Silence the advice that the onnxruntime quantizer logs on the root logger at WARNING."""
     root = logging.getLogger()
     level = root.level
@@ -65,10 +70,12 @@ def _quiet_root_logger():
 def _input_name(path: Path) -> str:
     model = onnx.load(str(path))
     initializers = {i.name for i in model.graph.initializer}
-    return next(v.name for v in model.graph.input if v.name not in initializers)
+    return next(str(v.name) for v in model.graph.input if v.name not in initializers)
 
 
-def quantize(src: str | os.PathLike, dst: str | os.PathLike, kind: str, calibration=None) -> Path:
+def quantize(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], kind: str, calibration: np.ndarray | None = None
+) -> Path:
     """Write an INT8 version of the ONNX model ``src`` to ``dst`` (atomically).
 
     Parameters
@@ -136,7 +143,7 @@ class Measurement:
     drawn_accuracy: float | None = None
     int8_nodes: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
         return asdict(self)
 
@@ -155,7 +162,7 @@ def latency_ms(classifier: OnnxClassifier, image: np.ndarray, repeats: int = 200
 
 
 def measure(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     kind: str,
     test_images: np.ndarray,
     test_labels: np.ndarray,
@@ -191,15 +198,15 @@ def measure(
 
 
 def compare(
-    model: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    data,
+    model: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    data: MNIST,
     *,
     calibration_samples: int = 500,
     drawn: tuple[np.ndarray, np.ndarray] | None = None,
     test_samples: int | None = None,
     repeats: int = 200,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Quantize ``model`` both ways into ``out_dir`` and measure all three files.
 
     Calibration images are the first ``calibration_samples`` of a fixed random draw from the *training*
@@ -225,7 +232,7 @@ def compare(
     return rows
 
 
-def format_rows(rows: list[dict], name: str = "") -> str:
+def format_rows(rows: list[dict[str, Any]], name: str = "") -> str:
     """A plain-text table of :func:`compare`'s rows."""
     lines = [
         f"{'model':<22}{'size':>10}{'x smaller':>10}{'ms/image':>10}{'images/s':>10}{'accuracy':>10}{'drawn':>8}"

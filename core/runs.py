@@ -16,13 +16,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core import userdirs
 from core.fileio import atomic_path, atomic_write_json, open_regular_file, read_regular_file
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
+
+    from core.data import MNIST
+    from core.export import ExportReport
+    from core.models import ModelConfig
+    from core.training import KDConfig, TrainConfig
 
 # torch is imported inside the functions that save or load weights: listing runs (the app's model choices)
 # must not cost the seconds of importing it.
@@ -61,7 +67,7 @@ class RunFormatError(ValueError):
 MAX_JSON_BYTES = 64 * 1024 * 1024
 
 
-def newer_format(found, known: str) -> bool:
+def newer_format(found: object, known: str) -> bool:
     """True when ``found`` names a later version of the format ``known`` (``"name/2"`` against ``"name/1"``)."""
     if not isinstance(found, str) or "/" not in found:
         return False
@@ -70,7 +76,7 @@ def newer_format(found, known: str) -> bool:
     return name == known_name and version.isdigit() and int(version) > int(known_version)
 
 
-def read_json_object(path: Path) -> dict:
+def read_json_object(path: Path) -> dict[str, Any]:
     """A run folder's JSON file as a dict; :class:`RunFormatError` naming the file when it cannot be."""
     try:
         data = json.loads(read_regular_file(path, limit=MAX_JSON_BYTES).decode("utf-8"))
@@ -85,7 +91,14 @@ def read_json_object(path: Path) -> dict:
     return data
 
 
-def _entry(path: Path, data: dict, key: str, kinds: type | tuple, default=None, required: bool = False):
+def _entry(
+    path: Path,
+    data: dict[str, Any],
+    key: str,
+    kinds: type | tuple[type, ...],
+    default: Any = None,
+    required: bool = False,
+) -> Any:
     """``data[key]`` checked to be of ``kinds`` (``bool`` never counts as a number); ``default`` when absent."""
     if key not in data or data[key] is None:
         if required:
@@ -151,7 +164,15 @@ def saving(path: Path) -> Iterator[None]:
         ) from exc
 
 
-def write_config(run_dir: Path, role, preset, model_cfg, train_cfg, kd, teacher_info=None) -> None:
+def write_config(
+    run_dir: Path,
+    role: str,
+    preset: str,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    kd: KDConfig | None,
+    teacher_info: dict[str, Any] | None = None,
+) -> None:
     """Write config.json for a bare :func:`core.training.train` call (the job runner writes its own first).
 
     An existing config.json is never rewritten: it records what the run was started with.
@@ -175,13 +196,21 @@ def write_config(run_dir: Path, role, preset, model_cfg, train_cfg, kd, teacher_
     )
 
 
-def write_json(path: Path, obj) -> None:
+def write_json(path: Path, obj: Any) -> None:
     """Write a run folder's JSON file atomically; disk-full and permission errors name the path."""
     with saving(path):
         atomic_write_json(path, obj)
 
 
-def write_metrics(run_dir: Path, role, preset, history, params, finished, stopped=False) -> None:
+def write_metrics(
+    run_dir: Path,
+    role: str,
+    preset: str,
+    history: list[dict[str, Any]],
+    params: int,
+    finished: bool,
+    stopped: bool = False,
+) -> None:
     """Write metrics.json: the per-epoch history so far."""
     write_json(
         run_dir / METRICS,
@@ -199,8 +228,18 @@ def write_metrics(run_dir: Path, role, preset, history, params, finished, stoppe
 
 
 def write_checkpoint(
-    path: Path, model, optimizer, generator, history, role, preset, model_cfg, train_cfg, kd, extra=None
-):
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    history: list[dict[str, Any]],
+    role: str,
+    preset: str,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    kd: KDConfig | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Save weights, optimizer and RNG state, history and configs atomically.
 
     ``extra`` adds entries (the trainer's random states and divergence reference). On "disk full" or
@@ -225,7 +264,7 @@ def write_checkpoint(
         torch.save(state, tmp)
 
 
-def read_checkpoint(path: Path) -> dict:
+def read_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint dict, with a clear error for a missing, corrupt, foreign or newer file.
 
     Raises
@@ -264,10 +303,11 @@ def read_checkpoint(path: Path) -> dict:
         raise RunFormatError(
             f"{path} is not a digit-distill checkpoint (format {CHECKPOINT_FORMAT} expected)"
         )
-    return state
+    checkpoint: dict[str, Any] = state
+    return checkpoint
 
 
-def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
+def load_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model stored in a run folder or checkpoint file; returns ``(model in eval mode, metadata)``.
 
     Raises ``FileNotFoundError`` or :class:`RunFormatError` (missing entries, wrong types, weights that do not
@@ -295,7 +335,7 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
 # --------------------------------------------------------------------------------------- status and lock
 
 
-def write_status(run_dir: Path, status: str, message: str = "", **extra) -> None:
+def write_status(run_dir: Path, status: str, message: str = "", **extra: Any) -> None:
     """Record the job's state in status.json (entries of an earlier status, such as extensions, are kept)."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -314,7 +354,7 @@ def write_status(run_dir: Path, status: str, message: str = "", **extra) -> None
     )
 
 
-def read_status(run_dir: Path) -> dict:
+def read_status(run_dir: Path) -> dict[str, Any]:
     """status.json as a dict (``{}`` when missing or unreadable)."""
     try:
         return read_json_object(Path(run_dir) / STATUS)
@@ -322,7 +362,7 @@ def read_status(run_dir: Path) -> dict:
         return {}
 
 
-def _alive(pid) -> bool:
+def _alive(pid: object) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -363,7 +403,7 @@ class RunLock:
             (self.run_dir / LOCK_PID).write_text(f"{os.getpid()}\n")
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         (self.run_dir / LOCK_PID).unlink(missing_ok=True)
         self._lock.release()
 
@@ -394,11 +434,11 @@ class RunInfo:
     epochs: int
     status: str
     onnx_path: Path | None
-    kd: dict | None
+    kd: dict[str, Any] | None
     recipe: str | None = None
     message: str = ""
-    config: dict = field(default_factory=dict)
-    history: list[dict] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -417,7 +457,9 @@ class RunInfo:
         return teacher.get("run") or teacher.get("path")
 
 
-def _status_of(run_dir: Path, metrics: dict, history: list) -> tuple[str, str, dict]:
+def _status_of(
+    run_dir: Path, metrics: dict[str, Any], history: list[dict[str, Any]]
+) -> tuple[str, str, dict[str, Any]]:
     saved = read_status(run_dir)
     if not saved:  # a folder from before status.json: judge by its metrics
         if metrics.get("finished"):
@@ -491,7 +533,7 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
     return sorted(infos, key=lambda r: r.path.name, reverse=True)
 
 
-def export_run(run_dir: Path, data=None, output: Path | None = None):
+def export_run(run_dir: Path, data: MNIST | None = None, output: Path | None = None) -> ExportReport:
     """Export a run's checkpoint to ONNX (``run_dir/model.onnx`` unless ``output``), verified on 1,000 test images.
 
     ``run_dir`` may also be a checkpoint file. Returns :class:`core.export.ExportReport`.
@@ -501,7 +543,11 @@ def export_run(run_dir: Path, data=None, output: Path | None = None):
     run_dir = Path(run_dir)
     model, meta = load_checkpoint(run_dir)
     folder = run_dir if run_dir.is_dir() else run_dir.parent
-    metadata = {"preset": meta["preset"], "role": meta["role"], "run": folder.name}
+    metadata: dict[str, str | float | int] = {
+        "preset": meta["preset"],
+        "role": meta["role"],
+        "run": folder.name,
+    }
     if meta["test_accuracy"] is not None:
         metadata["accuracy"] = meta["test_accuracy"]
     if meta.get("kd_config"):

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,16 +68,16 @@ def check_images() -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def _fraction(value) -> float | None:
+def _fraction(value: Any) -> float | None:
     """An accuracy as a fraction in [0, 1], or ``None`` for anything else (text, NaN, 98.2, a list...)."""
     try:
-        value = float(value)
+        fraction = float(value)
     except (TypeError, ValueError):
         return None
-    return value if math.isfinite(value) and 0 <= value <= 1 else None
+    return fraction if math.isfinite(fraction) and 0 <= fraction <= 1 else None
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -22,12 +22,16 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from core.fileio import open_regular_file
 from core.preprocess import to_mnist
+
+if TYPE_CHECKING:
+    from core.inference import LogitModel
 
 CANVAS_SIZE = 280
 PEN_WIDTH = 18.0
@@ -89,7 +93,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             if not isinstance(data, np.lib.npyio.NpzFile):
                 raise StrokesFormatError(f"{path}: a single .npy array, not an .npz of strokes")
             with data:
-                expanded = sum(info.file_size for info in data.zip.infolist())
+                expanded = sum(info.file_size for info in data.zip.infolist()) if data.zip else 0
                 if expanded > MAX_NPZ_BYTES:
                     raise StrokesFormatError(
                         f"{path}: its arrays would take {expanded:,} bytes, more than the {MAX_NPZ_BYTES:,} accepted"
@@ -107,9 +111,9 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             ) from None
 
 
-def _offsets(path: Path, arrays: dict, key: str, end: int, what: str) -> np.ndarray:
+def _offsets(path: Path, arrays: dict[str, Any], key: str, end: int, what: str) -> np.ndarray:
     """``arrays[key]`` checked as offsets: whole numbers from 0 to ``end``, each step at least 1 (nothing empty)."""
-    offsets = arrays[key]
+    offsets: np.ndarray = arrays[key]
     if offsets.ndim != 1 or offsets.dtype.kind not in "iu" or len(offsets) < 1:
         raise StrokesFormatError(
             f"{path}: {key} must be a 1-D array of whole numbers, not {offsets.dtype} {offsets.shape}"
@@ -122,7 +126,7 @@ def _offsets(path: Path, arrays: dict, key: str, end: int, what: str) -> np.ndar
     return offsets
 
 
-def load_drawn(path: str | os.PathLike) -> list[DrawnSample]:
+def load_drawn(path: str | os.PathLike[str]) -> list[DrawnSample]:
     """Read a drawn-digits ``.npz`` (``points``, ``stroke_offsets``, ``sample_stroke_offsets``, ``labels``).
 
     Raises
@@ -241,11 +245,11 @@ def render_inputs(samples: list[DrawnSample]) -> np.ndarray:
 
 
 def evaluate_drawn(
-    classifier,
-    npz_path: str | os.PathLike,
+    classifier: LogitModel,
+    npz_path: str | os.PathLike[str],
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Accuracy of a classifier on drawn digits rendered like the canvas and preprocessed like the app.
 
     Parameters
@@ -293,7 +297,7 @@ def evaluate_drawn(
     }
 
 
-def save_drawn(samples: list[DrawnSample], path: str | os.PathLike) -> Path:
+def save_drawn(samples: list[DrawnSample], path: str | os.PathLike[str]) -> Path:
     """Write samples as a drawn-digits ``.npz`` (the format :func:`load_drawn` reads), atomically.
 
     Raises
@@ -314,7 +318,7 @@ def save_drawn(samples: list[DrawnSample], path: str | os.PathLike) -> Path:
             points.append(pts)
             stroke_offsets.append(stroke_offsets[-1] + len(pts))
         sample_offsets.append(len(stroke_offsets) - 1)
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "points": np.concatenate(points) if points else np.zeros((0, 2), dtype=np.float32),
         "stroke_offsets": np.asarray(stroke_offsets, dtype=np.int64),
         "sample_stroke_offsets": np.asarray(sample_offsets, dtype=np.int64),
@@ -325,5 +329,5 @@ def save_drawn(samples: list[DrawnSample], path: str | os.PathLike) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # the stubs also feed **arrays to allow_pickle
     return path

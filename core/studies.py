@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -70,7 +71,7 @@ class Outcome:
 
     status: str
     value: float | None = None
-    attrs: dict | None = None
+    attrs: dict[str, Any] | None = None
 
 
 # ------------------------------------------------------------------------------------------------ storage
@@ -114,7 +115,7 @@ def open_storage(url: str, heartbeat: int = DEFAULT_HEARTBEAT) -> RDBStorage:
         The URL is malformed, its database driver is missing, or the database cannot be reached.
     """
     import sqlalchemy
-    from sqlalchemy import event
+    from sqlalchemy import Connection, event
 
     if int(heartbeat) != heartbeat or heartbeat < 1:
         raise StudyError(f"heartbeat must be a whole number of seconds >= 1, got {heartbeat}")
@@ -122,7 +123,7 @@ def open_storage(url: str, heartbeat: int = DEFAULT_HEARTBEAT) -> RDBStorage:
     sqlite = url.startswith("sqlite")
     if sqlite:
         # isolation_level=None: pysqlite leaves transactions to us, and "begin" below makes each one IMMEDIATE.
-        engine_kwargs = {"connect_args": {"timeout": 120, "isolation_level": None}}
+        engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 120, "isolation_level": None}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
     last_error: Exception | None = None
@@ -158,7 +159,7 @@ def open_storage(url: str, heartbeat: int = DEFAULT_HEARTBEAT) -> RDBStorage:
     if sqlite:
 
         @event.listens_for(storage.engine, "begin")
-        def _begin_immediate(conn):
+        def _begin_immediate(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         storage.engine.dispose()
@@ -173,7 +174,7 @@ def _first_line(exc: Exception) -> str:
 def open_study(
     storage: RDBStorage,
     name: str,
-    config: dict,
+    config: dict[str, Any],
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner | None = None,
 ) -> optuna.Study:
@@ -204,10 +205,11 @@ def open_study(
     return study
 
 
-def _jsonable(obj):
+def _jsonable(obj: dict[str, Any]) -> dict[str, Any]:
     import json
 
-    return json.loads(json.dumps(obj))
+    copy: dict[str, Any] = json.loads(json.dumps(obj))
+    return copy
 
 
 # --------------------------------------------------------------------------------------------- trial states
@@ -307,7 +309,7 @@ class Work:
         if self.grid_size is not None:
             taken = {grid_cell(t, self.grid_size) for t, s in statuses if s in FINAL + LIVE}
             return len(taken - {None}) < self.grid_size
-        return sum(s in FINAL + LIVE for _, s in statuses) < self.n_trials
+        return self.n_trials is not None and sum(s in FINAL + LIVE for _, s in statuses) < self.n_trials
 
     def has_running(self) -> bool:
         """Whether some trial is running (here, elsewhere, or in a dead process not yet detected)."""
@@ -431,9 +433,9 @@ def run_worker(
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(work.study)
             work.fail_silent()
-        work = next((w for w in works if w.has_work()), None)
-        if work is not None:
-            work.run_one()
+        ready = next((w for w in works if w.has_work()), None)
+        if ready is not None:
+            ready.run_one()
             continue
         if not any(w.has_running() for w in works):
             return

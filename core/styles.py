@@ -19,7 +19,9 @@ import torch.nn.functional as F  # noqa: N812
 WIDTH = (1.6, 2.6)
 
 
-def _uniform(n: int, lo: float, hi: float, gen: torch.Generator | None, device) -> torch.Tensor:
+def _uniform(
+    n: int, lo: float, hi: float, gen: torch.Generator | None, device: torch.device | str
+) -> torch.Tensor:
     return lo + (hi - lo) * torch.rand(n, generator=gen, device=device)
 
 
@@ -34,7 +36,8 @@ def _segments(size: int, p0: torch.Tensor, p1: torch.Tensor, width: torch.Tensor
     t = ((pts - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-6)
     closest = a + t.clamp(0, 1).unsqueeze(-1) * ab
     dist = (pts - closest).norm(dim=-1)
-    return (width.view(-1, 1, 1) / 2 + 0.5 - dist).clamp(0, 1).unsqueeze(1)
+    ink: torch.Tensor = (width.view(-1, 1, 1) / 2 + 0.5 - dist).clamp(0, 1).unsqueeze(1)
+    return ink
 
 
 def _ink_boxes(x: torch.Tensor, threshold: float = 0.3) -> torch.Tensor:
@@ -58,8 +61,8 @@ def _top_and_bottom_x(
     size = x.shape[-1]
     idx = torch.arange(size, device=x.device).float()
     out = []
-    for row_of in (lambda b: b[:, 1], lambda b: b[:, 3] - 2):
-        rows = row_of(box).long().clamp(0, size - 2)
+    for row_of in (box[:, 1], box[:, 3] - 2):
+        rows = row_of.long().clamp(0, size - 2)
         band = torch.stack([x[torch.arange(len(x)), 0, rows], x[torch.arange(len(x)), 0, rows + 1]], 1).sum(1)
         band = band * (band > threshold)
         weight = band.sum(1).clamp_min(1e-6)

@@ -30,8 +30,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
+from optuna.storages import RDBStorage
 
 from core.data import VALIDATION_SIZE
 from core.fileio import atomic_write_json
@@ -86,7 +88,7 @@ class SweepOptions:
     heartbeat: int = DEFAULT_HEARTBEAT
     command: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
         self.temperatures = tuple(float(t) for t in self.temperatures)
         self.alphas = tuple(float(a) for a in self.alphas)
@@ -121,9 +123,9 @@ class SweepOptions:
         return "grid" if self.search is None else "search"
 
 
-def study_config(o: SweepOptions) -> dict:
+def study_config(o: SweepOptions) -> dict[str, Any]:
     """What the study's trials mean; a process opening the study with other settings is refused."""
-    config = {
+    config: dict[str, Any] = {
         "mode": o.mode,
         "recipe": o.recipe,
         "teacher": teacher_name(o.teacher),
@@ -162,10 +164,10 @@ class _TrialProgress:
         self.trial, self.inner, self.prune = trial, inner, prune
         self.pruned = False
 
-    def on_batch(self, info: dict) -> None:  # noqa: D102
+    def on_batch(self, info: dict[str, Any]) -> None:  # noqa: D102
         self.inner.on_batch(info)
 
-    def on_epoch(self, info: dict) -> None:  # noqa: D102
+    def on_epoch(self, info: dict[str, Any]) -> None:  # noqa: D102
         if info.get("val_acc") is not None:
             self.trial.report(info["val_acc"], info["epoch"])
             if self.prune and self.trial.should_prune():
@@ -183,7 +185,9 @@ class _TrialProgress:
 class _Jobs:
     """One process's side of a sweep: the data and the job cache shared by its trials."""
 
-    def __init__(self, o: SweepOptions, progress: Progress, on_trial: Callable[[dict], None] | None):
+    def __init__(
+        self, o: SweepOptions, progress: Progress, on_trial: Callable[[dict[str, Any]], None] | None
+    ):
         from core.data import load_mnist
         from core.jobdata import JobCache
 
@@ -198,7 +202,7 @@ class _Jobs:
         from core.jobs import JobSpec, run_job
 
         o = self.o
-        overrides: dict = {"pool_copies": 0, "augment": False, "epochs": o.epochs}
+        overrides: dict[str, Any] = {"pool_copies": 0, "augment": False, "epochs": o.epochs}
         if role == "student":
             seed = trial.suggest_int("seed", 0, o.seeds - 1)
             name = f"student-seed{seed}"
@@ -264,12 +268,20 @@ class _Jobs:
         )
 
 
-def _samplers(o: SweepOptions):
+def _samplers(
+    o: SweepOptions,
+) -> tuple[
+    optuna.samplers.BaseSampler, int | None, optuna.pruners.BasePruner | None, optuna.samplers.BaseSampler
+]:
     if o.mode == "grid":
-        space = {"temperature": list(o.temperatures), "alpha": list(o.alphas), "seed": list(range(o.seeds))}
-        main = optuna.samplers.GridSampler(space, seed=0)
-        size = len(o.temperatures) * len(o.alphas) * o.seeds
-        pruner = None
+        space: dict[str, list[float] | list[int]] = {
+            "temperature": list(o.temperatures),
+            "alpha": list(o.alphas),
+            "seed": list(range(o.seeds)),
+        }
+        main: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(space, seed=0)
+        size: int | None = len(o.temperatures) * len(o.alphas) * o.seeds
+        pruner: optuna.pruners.BasePruner | None = None
     else:
         main = optuna.samplers.TPESampler()
         size = None
@@ -278,7 +290,7 @@ def _samplers(o: SweepOptions):
     return main, size, pruner, baseline
 
 
-def open_sweep(o: SweepOptions):
+def open_sweep(o: SweepOptions) -> tuple[RDBStorage, optuna.Study, optuna.Study]:
     """The storage and the two studies of a sweep (created, or loaded and checked against ``o``)."""
     storage = open_storage(o.storage_url, o.heartbeat)
     main_sampler, _, pruner, base_sampler = _samplers(o)
@@ -299,7 +311,9 @@ def open_sweep(o: SweepOptions):
 
 
 def run_sweep_worker(
-    o: SweepOptions, progress: Progress | None = None, on_trial: Callable[[dict], None] | None = None
+    o: SweepOptions,
+    progress: Progress | None = None,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Work on the sweep's studies in this process until nothing is left to start or running.
 
@@ -327,7 +341,7 @@ def run_sweep_worker(
         raise SweepStopped("sweep stopped; run the same command again to continue")
 
 
-def _worker_process(o: SweepOptions, on_trial) -> None:
+def _worker_process(o: SweepOptions, on_trial: Callable[[dict[str, Any]], None] | None) -> None:
     """Entry point of a ``--workers`` process: Ctrl+C stops its current trial after the batch."""
     stop = {"flag": False}
 
@@ -346,8 +360,8 @@ def sweep(
     o: SweepOptions,
     workers: int = 1,
     progress: Progress | None = None,
-    on_trial: Callable[[dict], None] | None = None,
-) -> dict:
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Run the sweep with ``workers`` Optuna worker processes here, then write and return ``out_dir/sweep.json``.
 
     Other machines (or other commands) may work on the same study at the same time; this returns when no trial
@@ -380,7 +394,7 @@ def sweep(
 # ---------------------------------------------------------------------------------------------- report
 
 
-def _rows(study: optuna.Study) -> list[dict]:
+def _rows(study: optuna.Study) -> list[dict[str, Any]]:
     trials = study.get_trials(deepcopy=False)
     retried = superseded(trials)
     rows = []
@@ -413,7 +427,7 @@ def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def sweep_report(storage_url: str, study_name: str = DEFAULT_STUDY) -> dict:
+def sweep_report(storage_url: str, study_name: str = DEFAULT_STUDY) -> dict[str, Any]:
     """A study read back: validation accuracy per setting, the settings chosen on it, their test accuracy.
 
     The content of ``sweep.json`` (documented in docs/RESULTS.md). Accuracies are fractions; a grid cell with
@@ -497,7 +511,7 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
-def format_sweep(result: dict) -> str:
+def format_sweep(result: dict[str, Any]) -> str:
     """The study as plain text: the grid (validation accuracy) or the best trials, and the chosen settings."""
     base = result.get("student_val_accuracy")
     lines = []

@@ -18,6 +18,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from core.training import Progress
 
@@ -44,7 +45,7 @@ def available() -> bool:
     return True
 
 
-def _hparam_value(value):
+def _hparam_value(value: object) -> bool | int | float | str | None:
     """A value TensorBoard's HParams plugin accepts (bool, int, float, str), or None to leave it out."""
     if isinstance(value, bool | int | str):
         return value
@@ -67,7 +68,7 @@ class TensorBoardProgress:
         values that are None are left out.
     """
 
-    def __init__(self, inner: Progress, log_dir: str | Path, hparams: dict):
+    def __init__(self, inner: Progress, log_dir: str | Path, hparams: dict[str, Any]):
         from torch.utils.tensorboard import SummaryWriter
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
@@ -75,7 +76,7 @@ class TensorBoardProgress:
         self.log_dir = Path(log_dir)
         self.writer = SummaryWriter(log_dir=str(self.log_dir))
         self.hparams = {k: v for k, v in ((k, _hparam_value(v)) for k, v in hparams.items()) if v is not None}
-        self._last_epoch: dict = {}
+        self._last_epoch: dict[str, Any] = {}
         # The experiment and session-start summaries go first, so a running job already shows in the HParams tab.
         metrics = {tag: math.nan for tag in ("accuracy/val", "accuracy/test", "accuracy/train", "epoch/loss")}
         experiment, session_start, self._session_end = hparams_summary(self.hparams, metrics)
@@ -84,14 +85,14 @@ class TensorBoardProgress:
         file_writer.add_summary(session_start)
         self._closed = False
 
-    def on_batch(self, info: dict) -> None:  # noqa: D102
+    def on_batch(self, info: dict[str, Any]) -> None:  # noqa: D102
         step = info.get("step")
         for key, tag in _BATCH_SCALARS.items():
             if info.get(key) is not None and step is not None:
                 self.writer.add_scalar(tag, info[key], step)
         self.inner.on_batch(info)
 
-    def on_epoch(self, info: dict) -> None:  # noqa: D102
+    def on_epoch(self, info: dict[str, Any]) -> None:  # noqa: D102
         epoch = info["epoch"]
         for key, tag in _EPOCH_SCALARS.items():
             if info.get(key) is not None:
@@ -116,7 +117,9 @@ class TensorBoardProgress:
 
 
 @contextlib.contextmanager
-def tensorboard_progress(progress: Progress, run_dir: str | Path, hparams: dict) -> Iterator[Progress]:
+def tensorboard_progress(
+    progress: Progress, run_dir: str | Path, hparams: dict[str, Any]
+) -> Iterator[Progress]:
     """``progress`` wrapped in a :class:`TensorBoardProgress` writing to ``run_dir`` (unchanged without TensorBoard).
 
     Use as ``with tensorboard_progress(progress, run_dir, hparams) as progress: train(..., progress=progress)``;

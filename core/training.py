@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -29,7 +29,11 @@ from core.losses import (
 from core.models import ModelConfig, build_model, count_params
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from core.data import MNIST
+
+C = TypeVar("C", bound="DataclassInstance")
 
 ROLES = ("teacher", "student", "distilled")
 REPORT_EVERY = 10  # batches between on_batch reports (each report syncs the device)
@@ -47,7 +51,7 @@ class TrainingDiverged(TrainingError):
     """The loss became non-finite or exploded; the model is left at its last finished epoch."""
 
 
-def _from_dict(cls, d: dict, what: str):
+def _from_dict(cls: type[C], d: dict[str, Any], what: str) -> C:
     unknown = set(d) - {f.name for f in fields(cls)}
     if unknown:
         raise ValueError(f"unknown {what} keys: {sorted(unknown)}")
@@ -81,7 +85,7 @@ class TrainConfig:
     device: str = "auto"
     max_train_samples: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.augmentation, dict):
             self.augmentation = _from_dict(AugmentConfig, self.augmentation, "augmentation")
         self.validate()
@@ -111,12 +115,12 @@ class TrainConfig:
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"max_train_samples must be >= 1, got {self.max_train_samples}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Rebuild from JSON; unknown keys are an error."""
         return _from_dict(cls, d, "training config")
 
@@ -128,15 +132,15 @@ class KDConfig:
     temperature: float  # no defaults: the recipes (core.recipes) hold T and alpha
     alpha: float
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_kd_params(self.temperature, self.alpha)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> KDConfig:
+    def from_dict(cls, d: dict[str, Any]) -> KDConfig:
         """Rebuild from JSON; unknown keys are an error."""
         return _from_dict(cls, d, "distillation config")
 
@@ -144,10 +148,10 @@ class KDConfig:
 class Progress(Protocol):
     """What the trainer reports to; the Qt worker turns each call into a signal."""
 
-    def on_batch(self, info: dict) -> None:
+    def on_batch(self, info: dict[str, Any]) -> None:
         """Every few batches: epoch, batch, batches, step, loss, soft, hard, lr."""
 
-    def on_epoch(self, info: dict) -> None:
+    def on_epoch(self, info: dict[str, Any]) -> None:
         """After each epoch: epoch, epochs, loss, soft, hard, train_acc, test_acc, seconds, lr (and val_acc).
 
         ``val_acc`` is there when the data has a validation split (:meth:`core.data.MNIST.hold_out_validation`).
@@ -163,10 +167,10 @@ class Progress(Protocol):
 class NullProgress:
     """Progress that ignores everything and never stops."""
 
-    def on_batch(self, info: dict) -> None:  # noqa: D102
+    def on_batch(self, info: dict[str, Any]) -> None:  # noqa: D102
         pass
 
-    def on_epoch(self, info: dict) -> None:  # noqa: D102
+    def on_epoch(self, info: dict[str, Any]) -> None:  # noqa: D102
         pass
 
     def status(self, text: str) -> None:  # noqa: D102
@@ -183,7 +187,7 @@ class TrainResult:
     model: nn.Module
     role: str
     preset: str
-    history: list[dict]
+    history: list[dict[str, Any]]
     test_accuracy: float
     params: int
     seconds: float
@@ -235,12 +239,13 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> fl
     return (logits.argmax(1).cpu() == labels.cpu()).float().mean().item()
 
 
-def random_states(gen: torch.Generator, aug_gen: torch.Generator) -> dict:
+def random_states(gen: torch.Generator, aug_gen: torch.Generator) -> dict[str, Any]:
     """Every random state a training step draws from, in a form ``torch.load(weights_only=True)`` reads.
 
     Torch's global state (dropout), CUDA's, numpy's, Python's, the data-order generator and the augmentation one.
     """
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # legacy=True: (name, keys, pos, has_gauss, gauss)
     py_state = random.getstate()
     state = {
         "torch": torch.get_rng_state(),
@@ -258,7 +263,7 @@ def random_states(gen: torch.Generator, aug_gen: torch.Generator) -> dict:
     return state
 
 
-def restore_random_states(state: dict, gen: torch.Generator, aug_gen: torch.Generator) -> None:
+def restore_random_states(state: dict[str, Any], gen: torch.Generator, aug_gen: torch.Generator) -> None:
     """Put back what :func:`random_states` saved."""
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
@@ -344,9 +349,9 @@ def train(
     progress: Progress | None = None,
     run_dir: Path | None = None,
     resume: bool = False,
-    teacher_info: dict | None = None,
+    teacher_info: dict[str, Any] | None = None,
     teacher_logits: torch.Tensor | None = None,
-    initial_state: dict | None = None,
+    initial_state: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train one model; see the module docstring.
 
@@ -403,7 +408,8 @@ def train(
     # Under torchrun (torch.distributed initialised, see core.distributed) every process takes its share of
     # each batch and DistributedDataParallel averages the gradients: the same steps as one process would take.
     rank, world = rank_and_world()
-    net, aug_gen = model, gen
+    net: nn.Module = model
+    aug_gen = gen
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
@@ -436,7 +442,9 @@ def train(
     online = cfg.augment or cfg.mixup > 0
     if role != "distilled" or online:
         teacher_logits = None
+    cached_targets = None
     if role == "distilled":
+        assert teacher is not None and kd is not None  # checked at the top
         teacher = teacher.to(device).eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
@@ -445,17 +453,17 @@ def train(
         elif not online:
             progress.status("caching the teacher's logits for the whole training set")
             teacher_logits = predict_logits(teacher, train_x)
-    # Without augmentation every step reuses the cached soft targets: one gather instead of a teacher pass.
-    cached_targets = soft_targets(teacher_logits, kd.temperature) if teacher_logits is not None else None
+        # Without augmentation every step reuses the cached soft targets: one gather instead of a teacher pass.
+        cached_targets = soft_targets(teacher_logits, kd.temperature) if teacher_logits is not None else None
 
-    history: list[dict] = []
+    history: list[dict[str, Any]] = []
     start_epoch = 0
     guard = DivergenceGuard(cfg, kd if role == "distilled" else None)
     ckpt_path = run_dir / runs.CHECKPOINT if run_dir else None
     if run_dir:
         if rank == 0:
             runs.write_config(run_dir, role, preset, model_cfg, cfg, kd, teacher_info)
-        if resume and ckpt_path.exists():
+        if resume and ckpt_path is not None and ckpt_path.exists():
             state = runs.read_checkpoint(ckpt_path)
             model.load_state_dict(state["state_dict"])
             optimizer.load_state_dict(state["optimizer"])
@@ -499,6 +507,7 @@ def train(
                 x, y_b, lam = mixup_batch(x, y, cfg.mixup, aug_gen)
             logits = net(x)
             if role == "distilled":
+                assert teacher is not None and kd is not None  # checked at the top
                 if cached_targets is not None:
                     targets = cached_targets[idx]
                 else:
@@ -557,7 +566,11 @@ def train(
             model.load_state_dict(last_good)
             raise
         test_acc = evaluate(model, test_x, test_y)
-        val_acc = evaluate(model, data.val_images, data.val_labels) if data.val_images is not None else None
+        val_acc = (
+            evaluate(model, data.val_images, data.val_labels)
+            if data.val_images is not None and data.val_labels is not None
+            else None
+        )
         row = {
             "epoch": epoch + 1,
             "epochs": cfg.epochs,
@@ -572,7 +585,7 @@ def train(
         }
         history.append(row)
         last_good = copy.deepcopy(model.state_dict())
-        if run_dir and rank == 0:
+        if run_dir and ckpt_path is not None and rank == 0:
             extra = {"rng": random_states(gen, aug_gen), "loss_reference": guard.reference}
             runs.write_checkpoint(
                 ckpt_path, model, optimizer, gen, history, role, preset, model_cfg, cfg, kd, extra=extra

@@ -33,9 +33,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage
+
+if TYPE_CHECKING:
+    from core.data import MNIST
+    from core.inference import LogitModel
 
 TRUST_KEY = "digit_distill_trust"
 """ONNX metadata key holding the fitted :class:`Trust` as JSON."""
@@ -52,8 +57,9 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Row-wise ``softmax(logits / temperature)`` in float64."""
     z = np.asarray(logits, dtype=np.float64) / temperature
     z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    e: np.ndarray = np.exp(z)
+    probabilities: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return probabilities
 
 
 def ink_features(images: np.ndarray) -> np.ndarray:
@@ -144,9 +150,9 @@ class Trust:
 
     temperature: float
     unsure_below: float
-    gate: dict
+    gate: dict[str, Any]
     gate_threshold: float
-    fitted: dict = field(default_factory=dict)
+    fitted: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._arrays = {k: np.asarray(v, dtype=np.float64) for k, v in self.gate.items()}
@@ -155,7 +161,7 @@ class Trust:
     def to_json(self) -> str:
         """Compact JSON (floats rounded to 6 significant digits) for the ONNX metadata."""
 
-        def rounded(v):
+        def rounded(v: Any) -> Any:
             return np.round(np.asarray(v, dtype=np.float64), 6).tolist() if not isinstance(v, str) else v
 
         data = {
@@ -226,7 +232,7 @@ class Trust:
         return verdicts
 
 
-def read_trust(onnx_path: str | os.PathLike) -> Trust | None:
+def read_trust(onnx_path: str | os.PathLike[str]) -> Trust | None:
     """The calibration stored in an ONNX file, ``None`` if it has none."""
     import onnx
 
@@ -235,7 +241,7 @@ def read_trust(onnx_path: str | os.PathLike) -> Trust | None:
 
 
 def write_trust(
-    onnx_path: str | os.PathLike, trust: Trust, out_path: str | os.PathLike | None = None
+    onnx_path: str | os.PathLike[str], trust: Trust, out_path: str | os.PathLike[str] | None = None
 ) -> Path:
     """Store ``trust`` in the model's metadata (replacing an older one), atomically; returns the file written."""
     import onnx
@@ -296,8 +302,11 @@ def mnist_strokes(image: np.ndarray) -> list[np.ndarray]:
     from skimage.morphology import skeletonize
 
     grey = (np.clip(np.asarray(image, dtype=np.float32).reshape(28, 28), 0, 1) * 255).astype(np.uint8)
-    big = np.asarray(Image.fromarray(grey).resize((112, 112), Image.BILINEAR), dtype=np.float32) / 255
-    skeleton = skeletonize(big > 0.45)
+    big = (
+        np.asarray(Image.fromarray(grey).resize((112, 112), Image.Resampling.BILINEAR), dtype=np.float32)
+        / 255
+    )
+    skeleton = skeletonize(big > 0.45)  # type: ignore[no-untyped-call]  # scikit-image leaves it unannotated
     ys, xs = np.nonzero(skeleton)
     if len(ys) == 0:
         ys, xs = np.nonzero(big > 0.1)
@@ -370,7 +379,7 @@ PERSONAL_SETTINGS = TrustSettings(holdout=(58500, 60000), nondigits=1800, steps=
 minute), taken from the same held-out validation images."""
 
 
-def _train_gate(pos: np.ndarray, neg: np.ndarray, settings: TrustSettings) -> dict:
+def _train_gate(pos: np.ndarray, neg: np.ndarray, settings: TrustSettings) -> dict[str, Any]:
     import torch
 
     x = np.concatenate([pos, neg])
@@ -444,7 +453,7 @@ class _FitData:
     styled_index: np.ndarray
 
 
-def holdout_range(mnist, settings: TrustSettings) -> tuple[int, int]:
+def holdout_range(mnist: MNIST, settings: TrustSettings) -> tuple[int, int]:
     """The training images ``[start, stop)`` that fitting uses (see :attr:`TrustSettings.holdout`)."""
     if settings.holdout is not None:
         return settings.holdout
@@ -454,7 +463,9 @@ def holdout_range(mnist, settings: TrustSettings) -> tuple[int, int]:
     return total - VALIDATION_SIZE, total
 
 
-def fit_data(mnist, settings: TrustSettings = TrustSettings(), progress: Callable[[str], None] | None = None):
+def fit_data(
+    mnist: MNIST, settings: TrustSettings = TrustSettings(), progress: Callable[[str], None] | None = None
+) -> _FitData:
     """Render what fitting needs (model-independent, so several models can share it)."""
     from core.nondigits import FAMILIES, generate
 
@@ -483,7 +494,7 @@ def fit_data(mnist, settings: TrustSettings = TrustSettings(), progress: Callabl
 
 
 def fit_trust(
-    classifier,
+    classifier: LogitModel,
     data: _FitData,
     settings: TrustSettings = TrustSettings(),
     exclude_families: tuple[str, ...] = (),
@@ -544,7 +555,7 @@ def fit_trust(
 
 
 # ----------------------------------------------------------------------------------------- evaluation
-def _flag_rates(trust: Trust, classifier, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _flag_rates(trust: Trust, classifier: LogitModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     logits = classifier.logits(images)
     verdicts = trust.assess(images, logits)
     return (
@@ -554,7 +565,7 @@ def _flag_rates(trust: Trust, classifier, images: np.ndarray) -> tuple[np.ndarra
 
 
 def evaluate_trust(
-    classifier,
+    classifier: LogitModel,
     trust: Trust,
     *,
     test_images: np.ndarray,
@@ -563,9 +574,9 @@ def evaluate_trust(
     drawn_labels: np.ndarray,
     nondigit_images: np.ndarray,
     nondigit_families: np.ndarray,
-) -> dict:
+) -> dict[str, Any]:
     """Calibration, unsure and not-a-digit figures (see the module docstring) as a JSON-ready dict."""
-    out: dict = {"temperature": trust.temperature, "unsure_below": trust.unsure_below}
+    out: dict[str, Any] = {"temperature": trust.temperature, "unsure_below": trust.unsure_below}
     for name, x, y in (("mnist_test", test_images, test_labels), ("drawn", drawn_images, drawn_labels)):
         logits = classifier.logits(x)
         flagged, unsure = _flag_rates(trust, classifier, x)
@@ -594,7 +605,7 @@ def evaluate_trust(
     return out
 
 
-def summary(trust: Trust) -> dict:
+def summary(trust: Trust) -> dict[str, Any]:
     """The calibration's scalar settings and provenance (no gate weights), for reports and model cards."""
     return {
         "temperature": trust.temperature,

@@ -1,6 +1,7 @@
 """One range check per option and form field, shared by the CLI (argparse ``type=``), the app's forms and the configs.
 
-Each field is a :class:`NumberField` that knows its name, its kind (whole number or not) and its allowed range.
+Each field is a :class:`NumberField` (an :class:`IntField` or a :class:`FloatField`: whole numbers or not) that
+knows its name and its allowed range.
 ``field.check(value)`` is the check, ``field.parse(text)`` reads a typed-in value and checks it, and
 ``field.argtype`` is the same as an argparse ``type=``; the Qt forms take their spin-box ranges from the same
 object (``app/gui/fields.py``). A refused value gets a :class:`FieldError` naming the field, the value and the
@@ -15,6 +16,9 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+N = TypeVar("N", int, float)
 
 
 class FieldError(ValueError):
@@ -26,15 +30,15 @@ def _number_text(x: float) -> str:
 
 
 @dataclass(frozen=True)
-class NumberField:
-    """A numeric option or form field with its allowed range.
+class NumberField(Generic[N]):
+    """A numeric option or form field with its allowed range (:class:`IntField` or :class:`FloatField`).
 
     Attributes
     ----------
     label
         What the user calls it (``"connect timeout"``); messages start with it.
     integer
-        Whole numbers only.
+        Whole numbers only (``True`` for :class:`IntField`).
     low, high
         Bounds, both finite (NaN and infinities are always refused).
     low_open
@@ -43,8 +47,9 @@ class NumberField:
         Shown after the range (``"seconds"``, ``"images"``).
     """
 
+    integer: ClassVar[bool]
+
     label: str
-    integer: bool
     low: float
     high: float
     low_open: bool = False
@@ -64,8 +69,11 @@ class NumberField:
     def _refuse(self, shown: str) -> FieldError:
         return FieldError(f"{self.label}: {shown} is out of range; allowed: {self.allowed}")
 
-    def check(self, value):
+    def check(self, value: object) -> N:
         """Return ``value`` (as int for whole-number fields) if allowed, else raise :class:`FieldError`."""
+        raise NotImplementedError
+
+    def _checked(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             try:
                 value = float(value)  # numpy scalars, Decimal...
@@ -82,13 +90,14 @@ class NumberField:
         too_low = value <= self.low if self.low_open else value < self.low
         if too_low or value > self.high:
             raise self._refuse(_number_text(value) if self.integer else f"{value:g}")
-        return value
+        checked: float = value
+        return checked
 
-    def check_optional(self, value):
+    def check_optional(self, value: object) -> N | None:
         """Like :meth:`check`, with ``None`` meaning "not set" (the default applies)."""
         return None if value is None else self.check(value)
 
-    def parse(self, text: str):
+    def parse(self, text: str) -> N:
         """Read a typed-in value (``"15"``, ``"2.5"``) and check it."""
         raw = str(text).strip()
         try:
@@ -98,7 +107,7 @@ class NumberField:
             raise FieldError(f"{self.label}: {raw!r} is not {kind}; allowed: {self.allowed}") from None
         return self.check(value)
 
-    def argtype(self, text: str):
+    def argtype(self, text: str) -> N:
         """Argparse ``type=``: :meth:`parse` with argparse's error type (argparse names the option)."""
         try:
             return self.parse(text)
@@ -106,35 +115,45 @@ class NumberField:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+class IntField(NumberField[int]):
+    """A whole-number field: :meth:`check` returns an ``int``."""
+
+    integer = True
+
+    def check(self, value: object) -> int:  # noqa: D102
+        return int(self._checked(value))
+
+
+class FloatField(NumberField[float]):
+    """A field taking any number (an ``int`` given is returned as it is)."""
+
+    integer = False
+
+    def check(self, value: object) -> float:  # noqa: D102
+        return self._checked(value)
+
+
 # ---- connections and deploy (CLI deploy options, Deploy tab, atlas_bridge configs) ----
-PORT = NumberField("SSH port", integer=True, low=1, high=65535)
-CONNECT_TIMEOUT = NumberField(
-    "connect timeout", integer=False, low=0, high=600, low_open=True, unit="seconds"
-)
-COMMAND_TIMEOUT = NumberField(
-    "command timeout", integer=False, low=0, high=86400, low_open=True, unit="seconds"
-)
-ATC_TIMEOUT = NumberField("ATC timeout", integer=False, low=0, high=86400, low_open=True, unit="seconds")
-RUN_TIMEOUT = NumberField(
-    "board run timeout", integer=False, low=0, high=86400, low_open=True, unit="seconds"
-)
-KEEPALIVE = NumberField("SSH keepalive interval", integer=True, low=0, high=3600, unit="seconds")
-DEPLOY_IMAGES = NumberField("images evaluated on the board", integer=True, low=1, high=10000, unit="images")
-DEPLOY_BATCH = NumberField("board batch size", integer=True, low=1, high=1024, unit="images")
-STALL_TIMEOUT = NumberField(
-    "upload stall timeout", integer=False, low=0, high=3600, low_open=True, unit="seconds"
-)
+PORT = IntField("SSH port", low=1, high=65535)
+CONNECT_TIMEOUT = FloatField("connect timeout", low=0, high=600, low_open=True, unit="seconds")
+COMMAND_TIMEOUT = FloatField("command timeout", low=0, high=86400, low_open=True, unit="seconds")
+ATC_TIMEOUT = FloatField("ATC timeout", low=0, high=86400, low_open=True, unit="seconds")
+RUN_TIMEOUT = FloatField("board run timeout", low=0, high=86400, low_open=True, unit="seconds")
+KEEPALIVE = IntField("SSH keepalive interval", low=0, high=3600, unit="seconds")
+DEPLOY_IMAGES = IntField("images evaluated on the board", low=1, high=10000, unit="images")
+DEPLOY_BATCH = IntField("board batch size", low=1, high=1024, unit="images")
+STALL_TIMEOUT = FloatField("upload stall timeout", low=0, high=3600, low_open=True, unit="seconds")
 
 # ---- evaluation, quantization ----
-CALIBRATION_SAMPLES = NumberField("calibration samples", integer=True, low=1, high=60000, unit="images")
-TEST_SAMPLES = NumberField("test samples", integer=True, low=1, high=10000, unit="images")
-LATENCY_REPEATS = NumberField("latency repeats", integer=True, low=1, high=1_000_000, unit="calls")
+CALIBRATION_SAMPLES = IntField("calibration samples", low=1, high=60000, unit="images")
+TEST_SAMPLES = IntField("test samples", low=1, high=10000, unit="images")
+LATENCY_REPEATS = IntField("latency repeats", low=1, high=1_000_000, unit="calls")
 
 # ---- experiments (reproduce, sweep) ----
-SEEDS = NumberField("seeds", integer=True, low=1, high=100)
-WORKERS = NumberField("worker processes", integer=True, low=1, high=256)
-THREADS = NumberField("threads per worker (0: cores / workers)", integer=True, low=0, high=1024)
-EPOCHS_SCALE = NumberField("epochs scale", integer=False, low=0, high=100, low_open=True)
-SEARCH_TRIALS = NumberField("search trials", integer=True, low=1, high=100_000, unit="trials")
-VALIDATION_IMAGES = NumberField("validation images", integer=True, low=1, high=59_999, unit="images")
-HEARTBEAT = NumberField("heartbeat interval", integer=True, low=1, high=3600, unit="seconds")
+SEEDS = IntField("seeds", low=1, high=100)
+WORKERS = IntField("worker processes", low=1, high=256)
+THREADS = IntField("threads per worker (0: cores / workers)", low=0, high=1024)
+EPOCHS_SCALE = FloatField("epochs scale", low=0, high=100, low_open=True)
+SEARCH_TRIALS = IntField("search trials", low=1, high=100_000, unit="trials")
+VALIDATION_IMAGES = IntField("validation images", low=1, high=59_999, unit="images")
+HEARTBEAT = IntField("heartbeat interval", low=1, high=3600, unit="seconds")

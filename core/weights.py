@@ -34,7 +34,7 @@ def _onnx_metadata(path: Path) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
-def model_config_of(path: str | os.PathLike) -> ModelConfig:
+def model_config_of(path: str | os.PathLike[str]) -> ModelConfig:
     """The architecture of the model in ``path`` (an ``.onnx`` file, a run folder or a checkpoint)."""
     path = Path(path)
     if not path.exists():
@@ -64,7 +64,7 @@ def model_config_of(path: str | os.PathLike) -> ModelConfig:
         raise WeightsError(f"{path}: not a run folder with a config.json ({exc})") from None
 
 
-def state_from_onnx(path: str | os.PathLike, model_cfg: ModelConfig) -> dict[str, torch.Tensor]:
+def state_from_onnx(path: str | os.PathLike[str], model_cfg: ModelConfig) -> dict[str, torch.Tensor]:
     """The PyTorch ``state_dict`` of ``model_cfg`` filled from the ONNX file's initializers (same names)."""
     import onnx
     from onnx import numpy_helper
@@ -85,7 +85,7 @@ def state_from_onnx(path: str | os.PathLike, model_cfg: ModelConfig) -> dict[str
     return state
 
 
-def load_state(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+def load_state(path: str | os.PathLike[str]) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """Architecture and weights of the model in ``path`` (``.onnx``, run folder or checkpoint)."""
     path = Path(path)
     model_cfg = model_config_of(path)
@@ -100,7 +100,7 @@ def load_state(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, torch.Te
 class OnnxTeacher(nn.Module):
     """A teacher that exists as an ONNX file: its forward pass runs in onnxruntime (no gradients, CPU)."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike[str]):
         super().__init__()
         from core.inference import OnnxClassifier
 

@@ -29,12 +29,16 @@ Both pyACL pointer APIs are supported: ``bytes_to_ptr``/``ptr_to_bytes`` (CANN >
 ``numpy_to_ptr``/``ptr_to_numpy`` (older), chosen at run time.
 """
 
+from __future__ import annotations  # annotations stay strings: builtin generics parse on the board's 3.7
+
 import argparse
 import json
 import os
 import struct
 import sys
 import time
+from collections.abc import Callable
+from typing import IO, Any
 
 import numpy as np
 
@@ -61,7 +65,7 @@ NPY_FLOAT16 = 23
 class AclCallError(RuntimeError):
     """A pyACL call returned a non-zero status."""
 
-    def __init__(self, call, ret):
+    def __init__(self, call: str, ret: object) -> None:
         RuntimeError.__init__(self, f"{call} failed with ACL error {ret}")
         self.call = call
         self.ret = ret
@@ -71,13 +75,13 @@ class ForeignAclError(ImportError):
     """``import acl`` found a module that is not CANN's pyACL (e.g. the PyPI package named ``acl``)."""
 
 
-def import_acl():
+def import_acl() -> Any:
     """Import CANN's pyACL, refusing a module named ``acl`` that lacks its API."""
     import acl
 
-    missing = []
+    missing: list[str] = []
     for dotted in ACL_API:
-        obj = acl
+        obj: Any = acl
         for part in dotted.split("."):
             obj = getattr(obj, part, None)
         if not callable(obj):
@@ -91,13 +95,13 @@ def import_acl():
     return acl
 
 
-def check(ret, call):
+def check(ret: int, call: str) -> None:
     """Raise :class:`AclCallError` unless ``ret`` is ACL_SUCCESS."""
     if ret != ACL_SUCCESS:
         raise AclCallError(call, ret)
 
 
-def log(message):
+def log(message: str) -> None:
     """Progress on stderr (the bridge streams it)."""
     sys.stderr.write(f"[acl_runner] {message}\n")
     sys.stderr.flush()
@@ -106,14 +110,14 @@ def log(message):
 class Resources:
     """A stack of release functions, run in reverse order even when some of them fail."""
 
-    def __init__(self):
-        self._stack = []
+    def __init__(self) -> None:
+        self._stack: list[tuple[str, Callable[..., object], tuple[object, ...]]] = []
 
-    def push(self, name, release, *args):
+    def push(self, name: str, release: Callable[..., object], *args: object) -> None:
         self._stack.append((name, release, args))
 
-    def release_all(self):
-        failures = []
+    def release_all(self) -> list[str]:
+        failures: list[str] = []
         while self._stack:
             name, release, args = self._stack.pop()
             try:
@@ -128,48 +132,53 @@ class Resources:
 class Pointers:
     """Host pointer helpers for either pyACL generation."""
 
-    def __init__(self, acl):
+    def __init__(self, acl: Any) -> None:
         self.acl = acl
         self.new_api = "bytes_to_ptr" in dir(acl.util)
-        self._keep = []
+        self._keep: list[object] = []
 
     @property
-    def name(self):
+    def name(self) -> str:
         return "bytes_to_ptr" if self.new_api else "numpy_to_ptr"
 
-    def from_array(self, array):
+    def from_array(self, array: np.ndarray) -> int:
         array = np.ascontiguousarray(array)
         if self.new_api:
             data = array.tobytes()
             self._keep = [data]  # the pointer is valid only while the bytes object lives
-            return self.acl.util.bytes_to_ptr(data)
+            return int(self.acl.util.bytes_to_ptr(data))
         self._keep = [array]
-        return self.acl.util.numpy_to_ptr(array)
+        return int(self.acl.util.numpy_to_ptr(array))
 
-    def to_array(self, ptr, size, shape, dtype):
+    def to_array(self, ptr: int, size: int, shape: list[int], dtype: type[np.floating[Any]]) -> np.ndarray:
+        raw: np.ndarray
         if self.new_api:
-            return np.frombuffer(self.acl.util.ptr_to_bytes(ptr, size), dtype).reshape(shape).copy()
-        code = NPY_FLOAT16 if dtype == np.float16 else NPY_FLOAT32
-        return np.array(self.acl.util.ptr_to_numpy(ptr, tuple(shape), code)).reshape(shape).copy()
+            raw = np.frombuffer(self.acl.util.ptr_to_bytes(ptr, size), dtype)
+        else:
+            code = NPY_FLOAT16 if dtype == np.float16 else NPY_FLOAT32
+            raw = np.array(self.acl.util.ptr_to_numpy(ptr, tuple(shape), code))
+        out: np.ndarray = raw.reshape(shape).copy()
+        return out
 
 
-def softmax(logits):
+def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float64."""
     z = logits.astype(np.float64)
     z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    e: np.ndarray = np.exp(z)
+    probabilities: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return probabilities
 
 
 class Model:
     """One loaded .om with its buffers: :meth:`open` once, :meth:`infer` many times, :meth:`close` once."""
 
-    def __init__(self, model_path, device_id=0):
+    def __init__(self, model_path: str, device_id: int = 0) -> None:
         self.model_path = model_path
         self.device_id = device_id
         self.res = Resources()
 
-    def open(self):
+    def open(self) -> Model:
         """Initialise pyACL, load the model, allocate the buffers and warm up (raises on any ACL failure)."""
         acl = self.acl = import_acl()
         res, device_id, model_path = self.res, self.device_id, self.model_path
@@ -212,11 +221,12 @@ class Model:
         self.in_size = acl.mdl.get_input_size_by_index(desc, 0)
         self.out_size = acl.mdl.get_output_size_by_index(desc, 0)
         out_type = acl.mdl.get_output_data_type(desc, 0)
-        self.out_dtype = {ACL_FLOAT: np.float32, ACL_FLOAT16: np.float16}.get(out_type)
-        if self.out_dtype is None:
+        out_dtype = {ACL_FLOAT: np.float32, ACL_FLOAT16: np.float16}.get(out_type)
+        if out_dtype is None:
             raise RuntimeError(f"unsupported output data type {out_type}")
+        self.out_dtype: type[np.floating[Any]] = out_dtype
 
-        datasets = []
+        datasets: list[tuple[int, int]] = []
         for label, size in (("input", self.in_size), ("output", self.out_size)):
             buf, ret = acl.rt.malloc(size, ACL_MEM_MALLOC_NORMAL_ONLY)
             check(ret, f"acl.rt.malloc({label})")
@@ -245,7 +255,7 @@ class Model:
         self._infer_batch(np.zeros(self.in_shape, np.float32))  # warm-up, not timed
         return self
 
-    def _infer_batch(self, chunk):
+    def _infer_batch(self, chunk: np.ndarray) -> tuple[np.ndarray, float]:
         acl = self.acl
         src = self.pointers.from_array(chunk.astype(np.float32))
         check(
@@ -263,9 +273,11 @@ class Model:
             self.host_out, self.out_size, self.out_shape, self.out_dtype
         ), execute_ms
 
-    def infer(self, images):
+    def infer(self, images: np.ndarray) -> dict[str, Any]:
         """Probabilities for ``images`` ``(N, 1, 28, 28)``: the result dict (batches padded, padding dropped)."""
-        logits, times, executes = [], [], []
+        outputs: list[np.ndarray] = []
+        times: list[float] = []
+        executes: list[float] = []
         batch = self.batch
         for start in range(0, len(images), batch):
             chunk = images[start : start + batch]
@@ -276,8 +288,8 @@ class Model:
             out, execute_ms = self._infer_batch(chunk)
             times.append((time.perf_counter() - t0) * 1000.0)
             executes.append(execute_ms)
-            logits.append(out.reshape(batch, -1)[:real].astype(np.float32))
-        logits = np.concatenate(logits) if logits else np.zeros((0, 10), np.float32)
+            outputs.append(out.reshape(batch, -1)[:real].astype(np.float32))
+        logits = np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
         probs = softmax(logits)
         return {
             "ok": True,
@@ -293,14 +305,14 @@ class Model:
             "output_dims": self.out_shape,
         }
 
-    def close(self):
+    def close(self) -> None:
         """Release everything in reverse order (logs what failed to release)."""
         failures = self.res.release_all()
         if failures:
             log("teardown problems: " + "; ".join(failures))
 
 
-def run(model_path, images, device_id=0):
+def run(model_path: str, images: np.ndarray, device_id: int = 0) -> dict[str, Any]:
     """Run ``images`` through the .om once; return the result dict (raises on any ACL failure)."""
     model = Model(model_path, device_id)
     try:
@@ -310,7 +322,7 @@ def run(model_path, images, device_id=0):
         model.close()
 
 
-def failure(exc):
+def failure(exc: BaseException) -> dict[str, Any]:
     """The JSON-able description of an exception, the same in both modes."""
     if isinstance(exc, ForeignAclError):
         return {"ok": False, "error": str(exc), "kind": "acl_foreign"}
@@ -321,7 +333,7 @@ def failure(exc):
     return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "runner"}
 
 
-def _read_exact(stream, count):
+def _read_exact(stream: IO[bytes], count: int) -> bytes | None:
     data = b""
     while len(data) < count:
         chunk = stream.read(count - len(data))
@@ -331,13 +343,15 @@ def _read_exact(stream, count):
     return data
 
 
-def _send(stream, request_id, payload):
+def _send(stream: IO[bytes], request_id: int, payload: dict[str, Any]) -> None:
     body = json.dumps(payload).encode("utf-8")
     stream.write(RESPONSE.pack(RESPONSE_MAGIC, request_id, len(body)) + body)
     stream.flush()
 
 
-def serve(model_path, device_id=0, stdin=None, stdout=None):
+def serve(
+    model_path: str, device_id: int = 0, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None
+) -> int:
     """Load the model once and answer framed requests until quit or end of input; returns the exit status."""
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
@@ -387,7 +401,7 @@ def serve(model_path, device_id=0, stdin=None, stdout=None):
         model.close()
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(description="Run an .om digit classifier with pyACL.")
     parser.add_argument("--model", required=True, help=".om file")

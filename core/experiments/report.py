@@ -10,9 +10,15 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.experiments import ExperimentError
 from core.paper import PAPER
+
+if TYPE_CHECKING:
+    from core.experiments.reproduce import ReproduceOptions
+    from core.recipes import Recipe
+    from core.training import KDConfig
 
 #: Tolerances the issue asks of the ``paper`` recipe (absolute, in accuracy fractions).
 PAPER_TOLERANCE = {"teacher": 0.005, "student": 0.015, "distilled": 0.015}
@@ -32,9 +38,15 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return mean, (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def summarize(recipe, kd, teacher: dict, per_seed: dict, options) -> dict:
+def summarize(
+    recipe: Recipe,
+    kd: KDConfig,
+    teacher: dict[str, Any],
+    per_seed: dict[str, Any],
+    options: ReproduceOptions,
+) -> dict[str, Any]:
     """The ``results.json`` content from the teacher's and the students' per-seed summaries."""
-    out = {
+    out: dict[str, Any] = {
         "recipe": recipe.name,
         "description": recipe.description,
         "preset": recipe.preset,
@@ -51,7 +63,7 @@ def summarize(recipe, kd, teacher: dict, per_seed: dict, options) -> dict:
     for role in ("student", "distilled"):
         rows = per_seed[role]
         acc_mean, acc_std = mean_std([r["accuracy"] for r in rows])
-        entry = {
+        entry: dict[str, Any] = {
             "accuracy_mean": acc_mean,
             "accuracy_std": acc_std,
             "params": rows[0]["params"],
@@ -73,7 +85,7 @@ def summarize(recipe, kd, teacher: dict, per_seed: dict, options) -> dict:
     return out
 
 
-def checks(results: dict) -> dict:
+def checks(results: dict[str, Any]) -> dict[str, Any]:
     """Whether the results meet the issue's targets for their recipe (``{}`` for other recipes)."""
     t = results["teacher"]["accuracy"]
     s = results["student"]["accuracy_mean"]
@@ -122,7 +134,7 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:6.2f}%"
 
 
-def format_table(results: dict) -> str:
+def format_table(results: dict[str, Any]) -> str:
     """The results beside the paper's numbers, as a plain-text table; the runs each row comes from below it."""
 
     def pm(mean: float, std: float) -> str:
@@ -165,12 +177,13 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def read_results(path: Path) -> dict:
+def read_results(path: Path) -> dict[str, Any]:
     """A results.json (or a folder holding one), with a clear error when it is missing or corrupt."""
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS
     try:
-        return json.loads(path.read_text())
+        results: dict[str, Any] = json.loads(path.read_text())
+        return results
     except (OSError, json.JSONDecodeError) as exc:
         raise ExperimentError(f"cannot read results from {path}: {exc}") from exc

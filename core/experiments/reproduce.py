@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,7 +28,7 @@ from core.experiments import ExperimentError, ExperimentStopped
 from core.experiments.report import RESULTS, summarize
 from core.fileio import atomic_write_json
 from core.jobdata import JobCache
-from core.recipes import RECIPES, get_recipe
+from core.recipes import RECIPES, Recipe, get_recipe
 from core.training import KDConfig, NullProgress, Progress, resolve_device
 
 
@@ -46,7 +47,7 @@ class ReproduceOptions:
     command: str = ""
 
 
-def _summary(result: jobs.JobResult, drawn: float | None) -> dict:
+def _summary(result: jobs.JobResult, drawn: float | None) -> dict[str, Any]:
     return {
         "accuracy": result.test_accuracy,
         "params": result.params,
@@ -60,7 +61,7 @@ def _summary(result: jobs.JobResult, drawn: float | None) -> dict:
     }
 
 
-def _epochs(recipe, role: str, scale: float) -> int | None:
+def _epochs(recipe: Recipe, role: str, scale: float) -> int | None:
     """The scaled epoch count (at least one) as an override, or None at scale 1."""
     if not scale > 0:
         raise ValueError(f"epochs scale must be > 0, got {scale}")
@@ -73,7 +74,7 @@ def reproduce(
     data: MNIST,
     options: ReproduceOptions,
     progress: Progress | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Run the paper's experiment with one recipe and write ``out_dir/results.json``.
 
     Parameters
@@ -115,7 +116,7 @@ def reproduce(
         nonlocal step_no
         step_no += 1
         progress.status(f"[{step_no}/{n_steps}] {name}: {run_root / name}")
-        overrides = {"epochs": _epochs(recipe, role, options.epochs_scale)}
+        overrides: dict[str, Any] = {"epochs": _epochs(recipe, role, options.epochs_scale)}
         if role == "distilled":
             overrides |= {"temperature": options.temperature, "alpha": options.alpha}
         spec = jobs.JobSpec(
@@ -164,6 +165,8 @@ def reproduce(
         }
     else:
         result = run("teacher", 0, "teacher")
+        if result.run_dir is None or result.model is None:
+            raise ExperimentError("the teacher's job left no run folder or model")
         teacher_path, teacher_model = result.run_dir, result.model
         teacher_summary = _summary(result, None) | {"reused": result.reused}
     steps["teacher"] = teacher_summary["seconds"]
@@ -171,7 +174,7 @@ def reproduce(
         teacher_summary["drawn_accuracy"] = drawn.accuracy(teacher_model)
 
     # 2. Per seed: the student trained normally and the distilled student, with identical budgets and data.
-    per_seed: dict[str, list[dict]] = {"student": [], "distilled": []}
+    per_seed: dict[str, list[dict[str, Any]]] = {"student": [], "distilled": []}
     threads = torch.get_num_threads()
     if resolve_device(options.device).type == "cpu":
         torch.set_num_threads(1)  # a 42k-parameter student gains nothing from threads and loses on a busy CPU
@@ -180,7 +183,8 @@ def reproduce(
             for role in ("student", "distilled"):
                 name = f"{role}-seed{seed}"
                 result = run(role, seed, name, teacher_path if role == "distilled" else None)
-                summary = _summary(result, drawn.accuracy(result.model) if drawn else None)
+                model = result.model
+                summary = _summary(result, drawn.accuracy(model) if drawn and model is not None else None)
                 summary["seed"] = seed
                 per_seed[role].append(summary)
                 steps[name] = summary["seconds"]
@@ -197,7 +201,7 @@ def reproduce(
     return results
 
 
-def job_run_summary(run_dir: Path, drawn: DrawnDigits | None) -> dict:
+def job_run_summary(run_dir: Path, drawn: DrawnDigits | None) -> dict[str, Any]:
     """What ``results.json`` records of one complete job-runner run, drawn-digit accuracy measured here."""
     info = runs.read_run(run_dir)
     if not info.finished:
@@ -227,7 +231,7 @@ def results_from_runs(
     distilled_dirs: list[Path],
     drawn_path: Path | None,
     command: str = "",
-) -> dict:
+) -> dict[str, Any]:
     """A ``results.json`` (the :func:`reproduce` format) from job-runner run folders (``digit-distill train-*``).
 
     Only complete runs count; the students are paired by seed, and every run must come from ``recipe_name``
@@ -244,7 +248,7 @@ def results_from_runs(
             recipe.teacher,
         )
 
-    def summary(run_dir: Path, role: str) -> dict:
+    def summary(run_dir: Path, role: str) -> dict[str, Any]:
         row = job_run_summary(run_dir, drawn)
         if role == "teacher" and row["role"] == "teacher" and same_teacher(row["recipe"]):
             return row
