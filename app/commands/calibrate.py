@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,15 +95,16 @@ def run(args: argparse.Namespace) -> int:
 
     if args.measure_only and args.report is None:
         raise CommandError("--measure-only needs --report FILE.json")
-    stored = {}
+    stored: dict[Path, tr.Trust] = {}
     if args.measure_only:
         for path in args.models:
             try:
-                stored[path] = tr.read_trust(path)
+                found = tr.read_trust(path)
             except tr.TrustError as exc:
                 raise CommandError(f"{path}: {exc}") from None
-            if stored[path] is None:
+            if found is None:
                 raise CommandError(f"{path} has no calibration to measure: run digit-distill calibrate on it")
+            stored[path] = found
     settings = tr.TrustSettings()
     if args.quick:
         settings = tr.TrustSettings(holdout=(59500, 60000), nondigits=270, steps=200)
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     fit = None if args.measure_only else tr.fit_data(data, settings, progress=_say)
 
     evaluation = None
-    if args.report is not None:
+    if args.report is not None and drawn_path is not None:  # checked above: a report needs drawn digits
         from core.nondigits import FAMILIES, generate
         from core.strokes import load_drawn
 
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
     results = []
     for path, classifier in zip(args.models, classifiers):
-        if args.measure_only:
+        if fit is None:  # --measure-only
             fitted, out = stored[path], path
         else:
             _say(f"fitting {path}")
@@ -162,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _leave_one_out(tr, classifier, fit, settings, evaluation) -> dict:
+def _leave_one_out(tr, classifier, fit, settings, evaluation) -> dict[str, Any]:
     """Per family: refit without it, then the share of that family flagged and of drawn digits flagged."""
     families = evaluation["nondigit_families"]
     out = {}

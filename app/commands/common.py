@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from core.data import MNIST, load_mnist
 
@@ -37,7 +38,7 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
 class DownloadProgress:
     """Download progress on stderr, one line per file, redrawn at each whole percent."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._shown: tuple[str, int] | None = None
 
     def __call__(self, filename: str, done: int, total: int) -> None:
@@ -91,7 +92,7 @@ class ConsoleProgress:
         self._stop = True
         print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr)
 
-    def on_batch(self, info: dict) -> None:  # noqa: D102
+    def on_batch(self, info: dict[str, Any]) -> None:  # noqa: D102
         if self.quiet or not self._tty:
             return
         done = info["batch"] / info["batches"]
@@ -103,7 +104,7 @@ class ConsoleProgress:
             flush=True,
         )
 
-    def on_epoch(self, info: dict) -> None:  # noqa: D102
+    def on_epoch(self, info: dict[str, Any]) -> None:  # noqa: D102
         if self.quiet:
             return
         elapsed = time.perf_counter() - self._t0

@@ -16,6 +16,7 @@ import argparse
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +31,10 @@ from core.inference import InvalidModelError, OnnxClassifier
 from core.sanity import check_model
 
 from . import CommandError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
 from .common import add_data_args, add_json_arg, existing_path, load_data, print_json
 
 
@@ -129,10 +134,10 @@ class ConsoleSteps:
     up), a second one aborts at once.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.titles = dict(STEPS)
         self._stop = False
-        self._previous = None
+        self._previous: signal.Handlers | Callable[[int, FrameType | None], Any] | int | None = None
 
     def __enter__(self) -> ConsoleSteps:
         self._previous = signal.signal(signal.SIGINT, self._on_sigint)
@@ -151,7 +156,7 @@ class ConsoleSteps:
             flush=True,
         )
 
-    def on_epoch(self, info: dict) -> None:  # noqa: D102
+    def on_epoch(self, info: dict[str, Any]) -> None:  # noqa: D102
         if not is_step_event(info):
             return
         event = StepEvent.from_dict(info)
@@ -163,7 +168,7 @@ class ConsoleSteps:
         elif event.state in (StepState.FAILED, StepState.CANCELLED):
             print(f"{number} {event.state.value.upper()}", file=sys.stderr, flush=True)
 
-    def on_batch(self, info: dict) -> None:  # noqa: D102
+    def on_batch(self, info: dict[str, Any]) -> None:  # noqa: D102
         pass  # upload progress: the step's done line gives the size
 
     def status(self, text: str) -> None:  # noqa: D102

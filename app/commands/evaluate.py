@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate the model and print the accuracies."""
     args.model = run_path(args.model, args.runs_dir)
     data = load_data(args)
-    result: dict = {"model": str(args.model)}
+    result: dict[str, Any] = {"model": str(args.model)}
     start = time.perf_counter()
     if args.model.suffix == ".onnx":
         classifier = OnnxClassifier(args.model, threads=0)

@@ -55,8 +55,7 @@ def _drawn_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from core.drawn import DrawnDigits
 
     drawn = DrawnDigits(path)
-    drawn.render()
-    return drawn.inputs, drawn.labels
+    return drawn.render(), drawn.labels
 
 
 def run(args: argparse.Namespace) -> int:

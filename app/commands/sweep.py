@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from app.commands import CommandError
 from app.commands.common import (
@@ -125,7 +126,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def print_trial(row: dict) -> None:
+def print_trial(row: dict[str, Any]) -> None:
     """One line per finished trial on stderr (also called in ``--workers`` processes)."""
     params = ", ".join(
         f"{'T' if k == 'temperature' else k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
@@ -147,9 +148,10 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from core import sweep as sw
+    from core.studies import default_storage_url
 
     if args.report is not None:
-        url = args.storage or sw.default_storage_url(args.report)
+        url = args.storage or default_storage_url(args.report)
         if not args.storage and not (args.report / "study.db").exists():
             raise CommandError(
                 f"no study in {args.report} (no study.db there); give --storage URL for another"
@@ -203,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(args: argparse.Namespace, result: dict, folder: Path) -> None:
+def _show(args: argparse.Namespace, result: dict[str, Any], folder: Path) -> None:
     from core.sweep import format_sweep
 
     if args.json:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from app.commands import CommandError
 from app.commands.common import (
@@ -131,7 +132,7 @@ def _check_resume_flags(args: argparse.Namespace, config) -> None:
         )
 
 
-def result_summary(result) -> dict:
+def result_summary(result) -> dict[str, Any]:
     """The machine-readable result of a training command."""
     return {
         "status": result.status,

@@ -203,7 +203,8 @@ class DrawingCanvas(QWidget):
 
         image = self.render_image(1.0)
         with atomic_path(path) as tmp:
-            if not image.save(str(tmp), "PNG"):
+            # PySide6's stubs want bytes for the format; at run time (6.11) only str is accepted.
+            if not image.save(str(tmp), "PNG"):  # type: ignore[call-overload]
                 raise OSError(f"could not write a PNG to {path}: check that the folder is writable")
 
     def _dpr(self) -> float:

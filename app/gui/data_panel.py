@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -97,7 +98,7 @@ class DownloadDialog(QDialog):
         self.bar.setValue(1000)
         self.accept()
 
-    def _failed(self, error: dict) -> None:
+    def _failed(self, error: dict[str, Any]) -> None:
         if error["kind"] == "DownloadCancelled":
             return
         self.error = error["message"]

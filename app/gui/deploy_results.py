@@ -236,9 +236,9 @@ class DeployResultsView(QGroupBox):
                     item.setBackground(QBrush(_DISAGREE))
                 self.predictions.setItem(row, column, item)
         wrong = sum(b != y for b, y in zip(board, labels, strict=False))
-        differ = sum(b != loc for b, loc in zip(board, local, strict=False))
+        disagreements = sum(b != loc for b, loc in zip(board, local, strict=False))
         self.predictions_caption.setText(
-            f"Digit by digit ({count:,} images): {_count(differ, 'board/local disagreement')}, "
+            f"Digit by digit ({count:,} images): {_count(disagreements, 'board/local disagreement')}, "
             f"{_count(wrong, 'board error')} against the labels (red)"
         )
         self.predictions.resizeRowsToContents()

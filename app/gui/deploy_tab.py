@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import queue
 import sys
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal, Slot
@@ -162,7 +163,7 @@ class DeployTab(Tab):
             self.show_error(f"Warning: {report.warning}")
 
     # ------------------------------------------------------------------------------------------ settings
-    def _form_values(self) -> dict:
+    def _form_values(self) -> dict[str, Any]:
         """The form's non-secret fields (the password is never stored)."""
         return {
             "host": self.host_edit.text(),
@@ -473,7 +474,7 @@ class DeployTab(Tab):
             self.append_log("Cancelling: ending what runs on the board…")
 
     @Slot(dict)
-    def _on_progress_epoch(self, info: dict) -> None:
+    def _on_progress_epoch(self, info: dict[str, Any]) -> None:
         if is_step_event(info):
             event = StepEvent.from_dict(info)
             self._on_step(event.step, event.state.value, event.detail)
@@ -552,7 +553,7 @@ class DeployTab(Tab):
         return summary_text(result)
 
     @Slot(dict)
-    def _on_failed(self, error: dict) -> None:
+    def _on_failed(self, error: dict[str, Any]) -> None:
         if error.get("kind") == "KeyPassphraseError":
             key = self.key_edit.text().strip() or "your SSH key"
             passphrase = self.ask_passphrase(key, wrong=self._passphrase is not None)
@@ -612,7 +613,7 @@ class DeployTab(Tab):
         Goes through the board session (opened on first use). While the board works on a drawing, only the newest
         of the drawings sent meanwhile waits, and is sent as soon as the board answers.
         """
-        if self._deployment is None:
+        if self._deployment is None or self._board_login is None:  # set together when a deploy ends
             self._report_board_error("No model is deployed: deploy one in the Deploy tab first")
             return
         image = np.array(image28, dtype=np.float32).reshape(28, 28)
@@ -651,7 +652,7 @@ class DeployTab(Tab):
         )
 
     @Slot(dict)
-    def _on_board_failed(self, error: dict) -> None:
+    def _on_board_failed(self, error: dict[str, Any]) -> None:
         message = f"Classifying on the board failed: {error['message']}"
         self.board_state.emit(self._state(BoardStatus.FAILED, message))
         self._report_board_error(message)

@@ -16,9 +16,10 @@ def apply_range(spin: QSpinBox | QDoubleSpinBox, field: NumberField) -> None:
     low = field.low
     if field.low_open:
         low = field.low + (1 if isinstance(spin, QSpinBox) else 10 ** -spin.decimals())
-    spin.setRange(
-        int(low) if isinstance(spin, QSpinBox) else low, int(field.high) if field.integer else field.high
-    )
+    if isinstance(spin, QSpinBox):
+        spin.setRange(int(low), int(field.high))
+    else:
+        spin.setRange(low, field.high)
     tip = spin.toolTip()
     allowed = f"{field.label[:1].upper()}{field.label[1:]}: {field.allowed}."
     spin.setToolTip(f"{tip}\n{allowed}" if tip else allowed)

@@ -7,8 +7,9 @@ every drawing read wrong as a thumbnail captioned "true → read" (the writer in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
@@ -35,7 +36,7 @@ from core.strokes import DrawnSample, load_drawn, render_inputs
 DEV_SET = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "drawn-digits-dev" / "strokes.npz"
 
 
-def classify_samples(classifier, samples: list[DrawnSample], state=None) -> dict:
+def classify_samples(classifier, samples: list[DrawnSample], state=None) -> dict[str, Any]:
     """Predictions, per-digit accuracy and the confusion matrix of ``classifier`` on drawn ``samples``."""
     inputs = np.empty((len(samples), 1, 28, 28), dtype=np.float32)
     for start in range(0, len(samples), 100):
@@ -64,19 +65,19 @@ class FailureGallery(QDialog):
         ``{name: callable returning a classifier or None}``: the models offered (the Draw tab's teacher, student).
     """
 
-    done = Signal(dict)
+    checked = Signal(dict)  # the check's result (not "done" or "result": QDialog has both)
 
     def __init__(
         self,
         sources: dict[str, Callable[[], list[DrawnSample]]],
-        classifiers: dict[str, Callable[[], object]],
+        classifiers: Mapping[str, Callable[[], object]],
         parent: QWidget | None = None,
     ):
         super().__init__(parent)
         self.setWindowTitle("What fails")
         self._sources, self._classifiers = sources, classifiers
         self.samples: list[DrawnSample] = []
-        self.result: dict | None = None
+        self.outcome: dict[str, Any] | None = None
         self.source_combo = QComboBox()
         self.source_combo.addItems(list(sources))
         self.model_combo = QComboBox()
@@ -148,8 +149,8 @@ class FailureGallery(QDialog):
         self.check_button.setEnabled(True)
         self.progress.setVisible(False)
 
-    def _show(self, result: dict) -> None:
-        self.result = result
+    def _show(self, result: dict[str, Any]) -> None:
+        self.outcome = result
         labels, predictions = result["labels"], result["predictions"]
         wrong = np.flatnonzero(labels != predictions)
         accuracy = 1 - len(wrong) / len(labels)
@@ -167,7 +168,7 @@ class FailureGallery(QDialog):
             who = f"{sample.writer} ({sample.institution})" if sample.writer else "unknown writer"
             item.setToolTip(f"a {labels[i]} read as {predictions[i]}; written by {who}")
             self.gallery.addItem(item)
-        self.done.emit(result)
+        self.checked.emit(result)
 
 
 def dev_set_source(path: Path = DEV_SET) -> Callable[[], list[DrawnSample]]:

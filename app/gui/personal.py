@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
@@ -115,7 +116,7 @@ class PersonalPanel(QGroupBox):
         self.progress.setVisible(False)
         self.progress.setTextVisible(True)
         self.runner = JobRunner(self)
-        self.last_report: dict | None = None
+        self.last_report: dict[str, Any] | None = None
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setStyleSheet(INFO_STYLE)
@@ -227,12 +228,12 @@ class PersonalPanel(QGroupBox):
         self._say(f"Personalizing on your {n} digits…")
         return True
 
-    def _on_epoch(self, info: dict) -> None:
+    def _on_epoch(self, info: dict[str, Any]) -> None:
         self.progress.setRange(0, int(info["epochs"]))
         self.progress.setValue(int(info["epoch"]))
         self.progress.setFormat(f"epoch %v of %m, MNIST test {info['test_acc']:.2%}")
 
-    def _on_personalized(self, report: dict) -> None:
+    def _on_personalized(self, report: dict[str, Any]) -> None:
         self.last_report = report
         if report.get("status") != "complete":
             self._say(f"Personalize {report.get('status')}: {report.get('message', '')}", error=True)

@@ -6,6 +6,8 @@ Points go into preallocated arrays (doubling when full); the curves are redrawn 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
@@ -149,7 +151,7 @@ class TrainingPlots(QWidget):
         self._update_legend_visibility()
         self.redraw()
 
-    def add_batches(self, items: list[dict]) -> None:
+    def add_batches(self, items: list[dict[str, Any]]) -> None:
         """Append batch reports (``on_batch`` dicts); the plot redraws soon, not now."""
         for info in items:
             batches = max(1, int(info.get("batches") or 1))
@@ -161,7 +163,7 @@ class TrainingPlots(QWidget):
                 self._series["soft"].append(x, max(float(info["soft"]), LOSS_FLOOR))
         self._schedule("total", "hard", "soft")
 
-    def add_epoch(self, info: dict) -> None:
+    def add_epoch(self, info: dict[str, Any]) -> None:
         """Append one epoch's train and test accuracy (fractions in, percent shown)."""
         if info.get("train_acc") is not None:
             self._series["train"].append(info["epoch"], 100.0 * info["train_acc"])
@@ -169,7 +171,7 @@ class TrainingPlots(QWidget):
             self._series["test"].append(info["epoch"], 100.0 * info["test_acc"])
         self._schedule("train", "test")
 
-    def add_earlier_run(self, history: list[dict]) -> None:
+    def add_earlier_run(self, history: list[dict[str, Any]]) -> None:
         """Show a saved run's per-epoch loss and test accuracy in grey (from its metrics.json history)."""
         if not history:
             return

@@ -13,6 +13,7 @@ there is no gain, and the panel offers to train it. Without a distilled student 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -81,9 +82,7 @@ def compute_measures(
     return out
 
 
-PAPER_MEASURES = compute_measures(
-    {r: PAPER[r]["accuracy"] for r in ROLES}, {r: PAPER[r]["params"] for r in ROLES}
-)
+PAPER_MEASURES = compute_measures({r: PAPER_NUMBERS[r] for r in ROLES}, {r: paper_params(r) for r in ROLES})
 
 
 def format_bytes(n: int | None) -> str:
@@ -152,12 +151,14 @@ class ResultsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self._rows: dict[str, dict] = {}
+        self._rows: dict[str, dict[str, Any]] = {}
         self._compared = False
         self._baseline_for: str | None = None
         self.models = _table(len(ROLES), MODEL_COLUMNS, [ROLE_LABELS[r] for r in ROLES])
         for col, tip in enumerate(MODEL_TIPS):
-            self.models.horizontalHeaderItem(col).setToolTip(tip)
+            header = self.models.horizontalHeaderItem(col)
+            if header is not None:
+                header.setToolTip(tip)
         self.models.itemSelectionChanged.connect(self._update_send_button)
         self.measures = _table(len(MEASURES), ("Ours", "Paper"), [label for _, label in MEASURES])
         self.measures.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
@@ -194,7 +195,7 @@ class ResultsPanel(QWidget):
         self._refresh()
 
     # -- data ----------------------------------------------------------------------------------------
-    def set_table(self, table: dict) -> None:
+    def set_table(self, table: dict[str, Any]) -> None:
         """Show a comparison from :func:`app.gui.train_jobs.latest_results` (rows, compared, note, baseline_for)."""
         self._rows = {row["role"]: dict(row) for row in table["rows"]}
         self._compared = bool(table.get("compared"))
@@ -207,7 +208,7 @@ class ResultsPanel(QWidget):
         """True when the rows are a distilled student with its own teacher (and matching baseline)."""
         return self._compared
 
-    def row(self, role: str) -> dict | None:
+    def row(self, role: str) -> dict[str, Any] | None:
         """The row shown for ``role``, if any."""
         return self._rows.get(role)
 
@@ -264,7 +265,7 @@ class ResultsPanel(QWidget):
             _fit_height(table)
         self._update_send_button()
 
-    def _run_text(self, role: str, row: dict | None) -> str:
+    def _run_text(self, role: str, row: dict[str, Any] | None) -> str:
         if not row:
             if role == "student" and self._baseline_for:
                 return "no matching baseline: train one with the same settings"

@@ -7,7 +7,7 @@ Every widget reads and writes through :func:`app_settings`: one INI file, :func:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QSettings
 
@@ -30,7 +30,7 @@ def read_value(settings: QSettings, key: str, default: T) -> T:
     INI files store everything as text (booleans as ``"true"``/``"false"``), so the conversion is done here
     rather than trusting ``QSettings.value(type=...)``, which raises on a hand-edited bad value.
     """
-    raw = settings.value(key, None)
+    raw: Any = settings.value(key, None)  # whatever the INI file holds
     if raw is None:
         return default
     try:
@@ -56,7 +56,7 @@ def read_path(settings: QSettings, key: str) -> Path | None:
     return Path(str(raw))
 
 
-def write_values(settings: QSettings, group: str, values: dict) -> None:
+def write_values(settings: QSettings, group: str, values: dict[str, Any]) -> None:
     """Store plain values (numbers, booleans, strings, paths) under ``group/<key>``."""
     settings.beginGroup(group)
     try:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
+    QMenu,
     QMessageBox,
     QTableWidget,
     QTableWidgetItem,
@@ -147,6 +148,9 @@ class _Preloader(QObject):
 
     def _run(self, specs: list[TabSpec]) -> None:
         for spec in specs:
+            if spec.preload is None:  # nothing to import ahead: the tab is built when shown
+                self.done.emit(spec.key)
+                continue
             try:
                 spec.preload()
             except Exception:  # noqa: BLE001 - building the tab in the GUI thread reports it properly
@@ -230,7 +234,8 @@ class MainWindow(ToolWindow):
             self.tabs.setTabToolTip(index, spec.tooltip)
             self.tabs.setCurrentIndex(current)
             self.tabs.blockSignals(False)
-            placeholder.deleteLater()
+            if placeholder is not None:
+                placeholder.deleteLater()
             self.connect_tab(tab)
         return self._built[key]
 
@@ -333,7 +338,8 @@ class MainWindow(ToolWindow):
         """Every keyboard shortcut as ``(keys, what it does)``: the menus' and the tabs' own."""
         rows = []
         for menu_action in self.menuBar().actions():
-            for action in menu_action.menu().actions():
+            menu = menu_action.menu()
+            for action in menu.actions() if isinstance(menu, QMenu) else []:
                 if not action.shortcut().isEmpty():
                     what = f"{menu_action.text()} > {action.text()}".replace("&", "")
                     rows.append((action.shortcut().toString(QKeySequence.SequenceFormat.NativeText), what))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -115,7 +116,7 @@ class TrainForm(QWidget):
         super().__init__(parent)
         from core.recipes import RECIPES
 
-        self._overrides: dict[str, dict] = {role: {} for role in ROLES}
+        self._overrides: dict[str, dict[str, Any]] = {role: {} for role in ROLES}
         self._loading = False
         self.recipe = QComboBox()
         for name, recipe in RECIPES.items():
@@ -161,7 +162,8 @@ class TrainForm(QWidget):
         self.samples.setSpecialValueText("all 60,000")
         self.samples.setToolTip("Train on a fixed random subset for a quick try (0: the whole training set)")
 
-        self._widgets = {
+        # Spin boxes, a combo box, a check box and two slider fields, told apart by key.
+        self._widgets: dict[str, Any] = {
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "lr": self.lr,
@@ -226,13 +228,13 @@ class TrainForm(QWidget):
         """Show ``role``'s training settings."""
         self.role_bar.setCurrentIndex(ROLES.index(role))
 
-    def recipe_values(self, role: str | None = None) -> dict:
+    def recipe_values(self, role: str | None = None) -> dict[str, Any]:
         """The recipe's values for ``role`` (default: the one shown)."""
         from core.jobs import recipe_values
 
         return recipe_values(self.recipe_name(), role or self.role())
 
-    def overrides(self, role: str | None = None) -> dict:
+    def overrides(self, role: str | None = None) -> dict[str, Any]:
         """What this job changes from the recipe for ``role`` (temperature and alpha belong to the distilled role)."""
         return dict(self._overrides[role or self.role()])
 
@@ -302,7 +304,7 @@ class TrainForm(QWidget):
         )
         self.reset_button.setEnabled(count > 0)
 
-    def set_values(self, values: dict, roles: tuple[str, ...] = ROLES) -> None:
+    def set_values(self, values: dict[str, Any], roles: tuple[str, ...] = ROLES) -> None:
         """Type ``values`` into the form for each of ``roles``, as a person would.
 
         Each value becomes an override where it differs from the recipe; ``recipe``, ``seed`` and ``samples``
@@ -378,7 +380,7 @@ class TrainForm(QWidget):
         self.teacher_changed.emit()
 
     # -- settings -------------------------------------------------------------------------------------
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         """Everything the form remembers: recipe, shown role, overrides per role, seed, training images."""
         return {
             "recipe": self.recipe_name(),
@@ -388,7 +390,7 @@ class TrainForm(QWidget):
             "samples": self.samples.value(),
         }
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state` (unknown recipes, roles and keys are ignored)."""
         from core.jobs import OVERRIDE_KEYS
 

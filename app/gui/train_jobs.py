@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,7 +74,7 @@ def measure_latency_ms(onnx_path: Path, repeats: int = LATENCY_REPEATS) -> float
 
 def run_training_job(
     spec, progress: Progress, resume: Path | None = None, data_dir: Path | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Run a :class:`core.jobs.JobSpec` (or resume the run ``resume``) through ``core.jobs``; time the ONNX model.
 
     Returns a results row (see :func:`result_row`) with ``status``, ``message``, ``export_error`` and ``table``
@@ -112,7 +113,7 @@ def run_training_job(
         return row
 
 
-def result_row(info: runs.RunInfo, latency_ms: float | None = None) -> dict:
+def result_row(info: runs.RunInfo, latency_ms: float | None = None) -> dict[str, Any]:
     """A run as a plain dict for the results table and the plots.
 
     Keys: role, recipe, preset, status, run_dir, name, test_accuracy (fraction or None), params, onnx_path (str or
@@ -140,7 +141,7 @@ def result_row(info: runs.RunInfo, latency_ms: float | None = None) -> dict:
     }
 
 
-def latest_results(recipe: str, runs_root: Path | None = None, measure: bool = True) -> dict:
+def latest_results(recipe: str, runs_root: Path | None = None, measure: bool = True) -> dict[str, Any]:
     """The honest comparison of ``recipe``'s complete runs (:func:`core.comparisons.latest`) as plain data.
 
     ``{"rows": [result rows], "compared": bool, "note": str, "baseline_for": run folder or None}``:
@@ -152,12 +153,13 @@ def latest_results(recipe: str, runs_root: Path | None = None, measure: bool = T
     for info in comparison.runs():
         latency = measure_latency_ms(info.onnx_path) if measure and info.onnx_path else None
         rows.append(result_row(info, latency_ms=latency))
-    missing_baseline = comparison.distilled is not None and comparison.student is None
     return {
         "rows": rows,
         "compared": comparison.anchored,
         "note": comparison.note,
-        "baseline_for": str(comparison.distilled.path) if missing_baseline else None,
+        "baseline_for": str(comparison.distilled.path)
+        if comparison.student is None and comparison.distilled is not None
+        else None,
     }
 
 

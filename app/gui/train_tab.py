@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -98,6 +99,7 @@ class _SettingsArea(QScrollArea):
 
     def __init__(self, widget: QWidget):
         super().__init__()
+        self.form = widget
         self.setWidget(widget)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -105,13 +107,11 @@ class _SettingsArea(QScrollArea):
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         """The whole form (QScrollArea would cap it at a few hundred pixels)."""
-        return self.widget().sizeHint() + QSize(self.verticalScrollBar().sizeHint().width(), 0)
+        return self.form.sizeHint() + QSize(self.verticalScrollBar().sizeHint().width(), 0)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt API
         """As wide as the form, and short: the form scrolls rather than making the window tall."""
-        return QSize(
-            self.widget().minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width(), 150
-        )
+        return QSize(self.form.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width(), 150)
 
 
 class TrainTab(Tab):
@@ -253,7 +253,7 @@ class TrainTab(Tab):
         left_layout.addLayout(progress)
         left_layout.addWidget(self.log, 1)
 
-        right = QSplitter(Qt.Orientation.Vertical)
+        right = self.plots_splitter = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.plots)
         right.addWidget(self.results)
         right.setStretchFactor(0, 3)
@@ -354,7 +354,7 @@ class TrainTab(Tab):
         from core import comparisons, runs
 
         spec = comparisons.baseline_spec(
-            runs.read_run(distilled_run), self.runs_root, self.data_panel.data_dir()
+            runs.read_run(Path(distilled_run)), self.runs_root, self.data_panel.data_dir()
         )
         return self.start_spec(spec)
 
@@ -391,7 +391,7 @@ class TrainTab(Tab):
 
     def splitters(self) -> dict[str, QSplitter]:
         """The form | plots splitter and the plots / results splitter."""
-        return {"train": self.splitter, "train-right": self.splitter.widget(1)}
+        return {"train": self.splitter, "train-right": self.plots_splitter}
 
     def shutdown(self, timeout_ms: int = 15_000) -> bool:
         """Stop any job and wait for it (window closing); saves the hyperparameters."""
@@ -450,7 +450,7 @@ class TrainTab(Tab):
             parts.append(f"ETA {_format_seconds(elapsed * (1 - fraction) / fraction)}")
         self._set_progress_text(" · ".join(parts))
 
-    def _on_succeeded(self, row: dict) -> None:
+    def _on_succeeded(self, row: dict[str, Any]) -> None:
         self.results.set_table(row["table"])
         what = ROLE_NAMES[row["role"]]
         if row["status"] == "diverged":
@@ -475,7 +475,7 @@ class TrainTab(Tab):
             )
         self.job_finished.emit(row)
 
-    def _on_failed(self, error: dict) -> None:
+    def _on_failed(self, error: dict[str, Any]) -> None:
         if error["kind"] == "MissingDataError":
             self.append_log(f"ERROR: {error['message']}", error=True)
             self.data_panel.refresh()
@@ -495,7 +495,7 @@ class TrainTab(Tab):
         self.form.refresh_teachers(self.runs_root, select_newest=self._role == "teacher")
         self._update_buttons()
 
-    def _on_results_loaded(self, table: dict) -> None:
+    def _on_results_loaded(self, table: dict[str, Any]) -> None:
         if self.is_running():  # a job started meanwhile: its own result brings a fresh table
             return
         self.results.set_table(table)

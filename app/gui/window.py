@@ -49,8 +49,8 @@ class Tab(QWidget):
         """True while a job runs that closing the window would stop."""
         return False
 
-    def shutdown(self) -> None:
-        """Stop this tab's jobs and wait for them (the window is closing)."""
+    def shutdown(self) -> bool | None:
+        """Stop this tab's jobs and wait for them (the window is closing); a tab may say whether they ended."""
 
     def splitters(self) -> dict[str, QSplitter]:
         """Splitters whose positions are remembered between sessions, by a stable name."""
@@ -183,6 +183,8 @@ def application() -> QApplication:
         if problem:
             raise SystemExit(f"digit-distill: {problem}")
         app = QApplication(sys.argv)
+    if not isinstance(app, QApplication):
+        raise RuntimeError("a QCoreApplication without a GUI is already running in this process")
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("digit-distill")

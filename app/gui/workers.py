@@ -104,12 +104,12 @@ class TaskState(QObject):
         super().__init__(parent)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._pending: list[dict] = []
+        self._pending: list[dict[str, Any]] = []
         self._last_batch_emit = 0.0
         self._last_fraction_emit = 0.0
 
     # -- Progress protocol (worker thread) --------------------------------------------------------------
-    def on_batch(self, info: dict) -> None:
+    def on_batch(self, info: dict[str, Any]) -> None:
         """Queue one batch report; send the queue when the last send is old enough."""
         now = time.monotonic()
         with self._lock:
@@ -118,7 +118,7 @@ class TaskState(QObject):
         if due:
             self.flush()
 
-    def on_epoch(self, info: dict) -> None:
+    def on_epoch(self, info: dict[str, Any]) -> None:
         """Send pending batches, then the epoch summary."""
         self.flush()
         self.epoch.emit(dict(info))
@@ -194,7 +194,7 @@ class _ThreadKeeper(QObject):
     while running, which aborts the process. An ``atexit`` hook stops and joins whatever still runs.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self._live: list[tuple[QThread, Worker, TaskState]] = []
 
@@ -334,7 +334,7 @@ class JobRunner(QObject):
         self.succeeded.emit(result)
 
     @Slot(dict)
-    def _on_failed(self, error: dict) -> None:
+    def _on_failed(self, error: dict[str, Any]) -> None:
         self.failed.emit(error)
 
     @Slot()

@@ -203,7 +203,7 @@ def test_gallery_shows_per_digit_accuracy_and_the_misread_drawings(qtbot, quick_
         "My personal set",
     ]
     gallery.source_combo.setCurrentText("My personal set")
-    with qtbot.waitSignal(gallery.done, timeout=60_000):
+    with qtbot.waitSignal(gallery.checked, timeout=60_000):
         assert gallery.check()
     assert len(gallery.samples) == 5
 
@@ -211,7 +211,7 @@ def test_gallery_shows_per_digit_accuracy_and_the_misread_drawings(qtbot, quick_
     student = tab.student_picker.classifier()
     gallery = FailureGallery({"some": lambda: samples}, {"Student": lambda: student})
     qtbot.addWidget(gallery)
-    with qtbot.waitSignal(gallery.done, timeout=120_000) as done:
+    with qtbot.waitSignal(gallery.checked, timeout=120_000) as done:
         gallery.check()
     predictions = student.predict(render_inputs(samples))
     labels = np.array([s.label for s in samples])
