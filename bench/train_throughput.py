@@ -95,14 +95,23 @@ def main() -> None:
     parser.add_argument(
         "--max-train-samples", type=int, help="smaller epochs (smoke tests); ratios stay comparable"
     )
+    parser.add_argument("--max-test-samples", type=int, help="a smaller test set (smoke tests)")
+    parser.add_argument(
+        "--matmul-size",
+        type=int,
+        default=2048,
+        help="side of the matrices timed for the rate (smoke tests: less)",
+    )
     args = parser.parse_args()
     device = resolve_device(args.device)
     data = load_mnist(args.data_dir)
-    if args.max_train_samples:
-        data = data.subset(args.max_train_samples, len(data.test_labels))
+    if args.max_train_samples or args.max_test_samples:
+        data = data.subset(
+            args.max_train_samples or len(data.train_labels), args.max_test_samples or len(data.test_labels)
+        )
     print(f"device: {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
 
-    rate = matmul_rate(device)
+    rate = matmul_rate(device, n=args.matmul_size)
     print(f"float32 matmul rate: {rate / 1e9:.1f} GFLOP/s")
 
     teacher_cfg = PRESETS["paper"].teacher

@@ -29,6 +29,10 @@ def test_train_throughput_prints_its_ratios():
         "3",
         "--max-train-samples",
         "2000",
+        "--max-test-samples",
+        "1000",
+        "--matmul-size",
+        "512",
         "--device",
         "cpu",
     )
