@@ -103,6 +103,12 @@ _STRONG_TEACHER = TrainConfig(
 _STRONG_STUDENT = TrainConfig(
     epochs=12, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
 )
+_PAPER_STUDENT = TrainConfig(
+    epochs=15, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.0, schedule="constant"
+)
+_CNN_STUDENT = TrainConfig(
+    epochs=8, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
+)
 
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe(
@@ -112,12 +118,8 @@ RECIPES: dict[str, Recipe] = {
         teacher_model=replace(_paper.teacher, activation="relu"),
         student_model=replace(_paper.student, activation="sigmoid"),
         teacher=TrainConfig(epochs=3, batch_size=128, lr=0.05, schedule="cosine"),
-        student=TrainConfig(
-            epochs=15, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.0, schedule="constant"
-        ),
-        distilled=TrainConfig(
-            epochs=15, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.0, schedule="constant"
-        ),
+        student=_PAPER_STUDENT,
+        distilled=_PAPER_STUDENT,
         kd=KDConfig(temperature=6.0, alpha=0.15),
     ),
     "strong": Recipe(
@@ -151,12 +153,8 @@ RECIPES: dict[str, Recipe] = {
             augment=True,
             augmentation=_JITTER,
         ),
-        student=TrainConfig(
-            epochs=8, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
-        ),
-        distilled=TrainConfig(
-            epochs=8, batch_size=256, lr=2e-3, optimizer="adam", augment=True, augmentation=_JITTER
-        ),
+        student=_CNN_STUDENT,
+        distilled=_CNN_STUDENT,
         kd=KDConfig(temperature=4.0, alpha=0.9),
         pool_copies=1,
         styles=0.3,
@@ -197,6 +195,7 @@ RECIPES["canvas"] = Recipe(
     styles=0.5,
     restroke=0.5,
 )
+_CANVAS_LONG_STUDENT = replace(_CANVAS_STUDENT, epochs=40)
 RECIPES["canvas-long"] = replace(
     RECIPES["canvas"],
     name="canvas-long",
@@ -205,8 +204,8 @@ RECIPES["canvas-long"] = replace(
         "images held out for calibration: what the bundled models come from."
     ),
     teacher=replace(RECIPES["canvas"].teacher, epochs=30),
-    student=replace(_CANVAS_STUDENT, epochs=40),
-    distilled=replace(_CANVAS_STUDENT, epochs=40),
+    student=_CANVAS_LONG_STUDENT,
+    distilled=_CANVAS_LONG_STUDENT,
     validation=5000,
 )
 # The canvas-long teacher read 15 flagged European ones of the development set as 7 and no 7 as a 1: a teacher that
