@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QHBoxLayout,
     QLabel,
-    QListView,
-    QListWidget,
     QListWidgetItem,
     QProgressBar,
     QPushButton,
@@ -29,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.charts import BAR, INFO_STYLE, ProbabilityChart
-from app.gui.personal import THUMB, thumbnail
+from app.gui.personal import thumbnail, thumbnail_grid
 from app.gui.workers import JobRunner
 from core.strokes import DrawnSample, load_drawn, render_inputs
 
@@ -92,12 +90,7 @@ class FailureGallery(QDialog):
         self.chart = ProbabilityChart(self, color=BAR, top_color=BAR)  # no digit singled out
         self.chart.setMinimumHeight(150)
         self.chart.setToolTip("Share of each digit read right")
-        self.gallery = QListWidget()
-        self.gallery.setViewMode(QListView.ViewMode.IconMode)
-        self.gallery.setIconSize(QSize(THUMB, THUMB))
-        self.gallery.setGridSize(QSize(THUMB + 16, THUMB + 28))
-        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
-        self.gallery.setMovement(QListView.Movement.Static)
+        self.gallery = thumbnail_grid()
         top = QHBoxLayout()
         top.addWidget(QLabel("Drawings"))
         top.addWidget(self.source_combo, 1)

@@ -46,6 +46,17 @@ def thumbnail(strokes: list[np.ndarray], side: int = THUMB) -> QPixmap:
     return QPixmap.fromImage(image)
 
 
+def thumbnail_grid(parent: QWidget | None = None) -> QListWidget:
+    """A list that lays drawings out as a grid of :func:`thumbnail` icons with short captions, reflowed on resize."""
+    grid = QListWidget(parent)
+    grid.setViewMode(QListView.ViewMode.IconMode)
+    grid.setIconSize(QSize(THUMB, THUMB))
+    grid.setGridSize(QSize(THUMB + 16, THUMB + 28))
+    grid.setResizeMode(QListView.ResizeMode.Adjust)
+    grid.setMovement(QListView.Movement.Static)
+    return grid
+
+
 class PersonalPanel(QGroupBox):
     """Correct the answer with the right digit; the drawing is saved to the personal set.
 
@@ -269,12 +280,7 @@ class PersonalSetDialog(QDialog):
         self.setWindowTitle("Your personal set")
         self.personal_set = personal_set
         self.deleted = 0
-        self.list = QListWidget(self)
-        self.list.setViewMode(QListView.ViewMode.IconMode)
-        self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setGridSize(QSize(THUMB + 16, THUMB + 28))
-        self.list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.list.setMovement(QListView.Movement.Static)
+        self.list = thumbnail_grid(self)
         self.list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
         self.summary = QLabel("")
         self.summary.setStyleSheet(INFO_STYLE)
