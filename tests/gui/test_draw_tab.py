@@ -524,27 +524,8 @@ def test_board_error_resets_the_waiting_panel(qtbot, tab):
     assert tab.board_button.isEnabled()  # the person can try again
 
 
-def test_the_board_panel_names_the_deployed_model(tab):
-    from atlas_bridge.results import DeployResult
-
-    tab.show_deployed(
-        DeployResult(
-            om_path="/home/u/digit-distill/model/model.om",
-            om_bytes=1000,
-            soc_version="Ascend310",
-            model_dir="/home/u",
-            set_env="/s",
-            cann_version="7.0.0",
-            reused_om=False,
-            evaluated=1,
-            agreement=1.0,
-            max_probability_difference=0.0,
-            board_accuracy=None,
-            local_accuracy=None,
-            board_ms_per_image=1.0,
-            local_ms_per_image=0.1,
-        )
-    )
+def test_the_board_panel_names_the_deployed_model(tab, deployed):
+    tab.show_deployed(deployed)
     assert tab.board_header.text() == "model.om on Ascend310"
     assert tab.board_header.toolTip() == "/home/u/digit-distill/model/model.om"
     assert tab.board_header.height() == tab.teacher_picker.height()  # digits and charts line up

@@ -16,7 +16,7 @@ from app.gui.settings import app_settings
 from app.gui.shell import MainWindow
 from app.gui.train_tab import TrainTab
 from app.gui.window import SingleTabWindow, install_error_hook
-from atlas_bridge.results import BoardPrediction, DeployResult
+from atlas_bridge.results import BoardPrediction
 from tests.conftest import ROOT
 
 # Fail on any Qt warning, except the offscreen platform's note that it cannot resize native windows.
@@ -196,7 +196,7 @@ def test_send_to_draw_failure_is_reported(window, monkeypatch):
         box.accept()
 
 
-def test_board_signals_are_wired_between_draw_and_deploy(window):
+def test_board_signals_are_wired_between_draw_and_deploy(window, deployed):
     draw, deploy = window.draw_tab, window.deploy_tab
     deploy.board_ready.emit(True)
     assert "Send this drawing" in draw.board_button.toolTip()
@@ -205,22 +205,6 @@ def test_board_signals_are_wired_between_draw_and_deploy(window):
         BoardPrediction(digit=7, probabilities=probabilities, npu_ms=0.4, round_trip_ms=1.5)
     )
     assert draw.board_panel.digit() == 7
-    deployed = DeployResult(
-        om_path="~/dd/model.om",
-        om_bytes=1000,
-        soc_version="Ascend310",
-        model_dir="~/dd",
-        set_env="/s",
-        cann_version="7.0.0",
-        reused_om=False,
-        evaluated=1,
-        agreement=1.0,
-        max_probability_difference=0.0,
-        board_accuracy=None,
-        local_accuracy=None,
-        board_ms_per_image=1.0,
-        local_ms_per_image=0.1,
-    )
     deploy.deployed.emit(deployed)
     assert draw.board_header.text() == "model.om on Ascend310"
     draw.board_request.emit(np.zeros((28, 28), np.float32))  # nothing deployed: refused, answered as an error
