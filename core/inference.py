@@ -200,3 +200,19 @@ class OnnxClassifier:
         """Most likely digit per image, ``(N,)`` int64."""
         digits: np.ndarray = self.logits(x).argmax(axis=1)
         return digits
+
+
+def latency_ms(classifier: OnnxClassifier, image: np.ndarray, repeats: int = 200) -> float:
+    """Median wall time of one single-image call, in milliseconds (after a short warm-up)."""
+    import statistics
+    import time
+
+    x = np.ascontiguousarray(image.reshape(1, 1, 28, 28), dtype=np.float32)
+    for _ in range(10):  # warm-up: the first runs allocate buffers
+        classifier.logits(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        classifier.logits(x)
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ import numpy as np
 import onnx
 
 from core.fileio import atomic_path
-from core.inference import OnnxClassifier
+from core.inference import OnnxClassifier, latency_ms
 
 if TYPE_CHECKING:
     from core.data import MNIST
@@ -146,19 +145,6 @@ class Measurement:
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
         return asdict(self)
-
-
-def latency_ms(classifier: OnnxClassifier, image: np.ndarray, repeats: int = 200) -> float:
-    """Median wall time of one single-image call, in milliseconds (after a short warm-up)."""
-    x = np.ascontiguousarray(image.reshape(1, 1, 28, 28), dtype=np.float32)
-    for _ in range(10):
-        classifier.logits(x)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        classifier.logits(x)
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
 
 
 def measure(

@@ -7,10 +7,8 @@ Each job function runs in the worker thread (see :mod:`app.gui.workers`) and ret
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +22,7 @@ import torch._dynamo  # noqa: F401 - see below
 # inside the worker thread, would hold the GIL in long stretches and freeze the window. Importing it with this
 # module moves that one-off cost to start-up, before any job runs.
 from core import comparisons, runs
-from core.inference import OnnxClassifier
+from core.inference import OnnxClassifier, latency_ms
 from core.training import Progress
 
 LATENCY_REPEATS = 200
@@ -60,16 +58,7 @@ def worker_threads() -> Iterator[int]:
 
 def measure_latency_ms(onnx_path: Path, repeats: int = LATENCY_REPEATS) -> float:
     """Median time of one single-image forward pass through onnxruntime (1 thread), in milliseconds."""
-    classifier = OnnxClassifier(onnx_path)
-    image = np.zeros((1, 1, 28, 28), dtype=np.float32)
-    for _ in range(10):  # warm-up: the first runs allocate buffers
-        classifier.logits(image)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        classifier.logits(image)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000.0
+    return latency_ms(OnnxClassifier(onnx_path), np.zeros((28, 28), np.float32), repeats)
 
 
 def run_training_job(
