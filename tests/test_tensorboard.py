@@ -8,27 +8,14 @@ import pytest
 
 from core.models import PRESETS, build_model
 from core.tensorboard import TensorBoardProgress, available, tensorboard_progress
-from core.training import KDConfig, NullProgress, TrainConfig, train
+from core.training import KDConfig, TrainConfig, train
+from tests.training_recorder import Recorder
 
 pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 STUDENT = PRESETS["paper"].student
 CFG = TrainConfig(epochs=2, batch_size=100, lr=0.05, device="cpu")
-
-
-class Recorder(NullProgress):
-    def __init__(self):
-        self.epochs, self.batches, self.lines = [], [], []
-
-    def on_batch(self, info):
-        self.batches.append(info)
-
-    def on_epoch(self, info):
-        self.epochs.append(info)
-
-    def status(self, text):
-        self.lines.append(text)
 
 
 @pytest.fixture(scope="module")

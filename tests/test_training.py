@@ -19,6 +19,7 @@ from core.training import (
     mixup_batch,
     train,
 )
+from tests.training_recorder import Recorder
 
 STUDENT = PRESETS["paper"].student
 QUICK = TrainConfig(epochs=1, batch_size=100, lr=0.05, device="cpu")
@@ -27,28 +28,6 @@ QUICK = TrainConfig(epochs=1, batch_size=100, lr=0.05, device="cpu")
 @pytest.fixture(scope="module")
 def small(mnist):
     return mnist.subset(2000, 1000)
-
-
-class Recorder:
-    """A Progress that records everything and can stop after a number of batches."""
-
-    def __init__(self, stop_after_batches: int | None = None):
-        self.batches, self.epochs, self.lines = [], [], []
-        self.calls = 0
-        self.stop_after = stop_after_batches
-
-    def on_batch(self, info):
-        self.batches.append(info)
-
-    def on_epoch(self, info):
-        self.epochs.append(info)
-
-    def status(self, text):
-        self.lines.append(text)
-
-    def should_stop(self):
-        self.calls += 1
-        return self.stop_after is not None and self.calls > self.stop_after
 
 
 def test_student_learns_and_reports(small):
