@@ -70,6 +70,14 @@ class StepEvent:
         return cls(str(data["step"]), StepState(data["state"]), str(data.get("detail", "")))
 
 
+def _known_fields(cls: type, data: dict[str, Any], what: str) -> dict[str, Any]:
+    """``data`` when every key is a field of the dataclass ``cls``; otherwise a ValueError naming ``what``."""
+    unknown = set(data) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown keys in {what}: {sorted(unknown)}")
+    return data
+
+
 def is_step_event(info: dict[str, Any]) -> bool:
     """True when an ``on_epoch`` dict is a deploy step (not a training epoch)."""
     return "step" in info and "state" in info
@@ -116,10 +124,7 @@ class BoardPrediction:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BoardPrediction:
         """Build from plain data; unknown keys are an error."""
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown keys in a board answer: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**_known_fields(cls, data, "a board answer"))
 
 
 class BoardStatus(str, Enum):
@@ -216,7 +221,4 @@ class DeployResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeployResult:
         """Build from :meth:`to_dict` output; unknown keys are an error."""
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown keys in a deploy result: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**_known_fields(cls, data, "a deploy result"))
