@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,20 @@ def load_data(args: argparse.Namespace) -> MNIST:
 def print_json(obj) -> None:
     """One JSON object on one line of stdout."""
     print(json.dumps(obj), flush=True)
+
+
+def print_results(
+    args: argparse.Namespace, result: dict, table: Callable[[dict], str], path: Path, file=None
+) -> None:
+    """Print a command's results: ``--json``: one JSON line; otherwise ``table(result)`` and the results file.
+
+    The line naming ``path`` goes to ``file`` (default stdout).
+    """
+    if args.json:
+        print_json(result)
+    else:
+        print(table(result))
+        print(f"results: {path}", file=file or sys.stdout)
 
 
 class ConsoleProgress:

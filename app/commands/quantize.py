@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from app.commands import CommandError
-from app.commands.common import add_data_args, add_json_arg, existing_path, load_data, print_json
+from app.commands.common import (
+    add_data_args,
+    add_json_arg,
+    existing_path,
+    load_data,
+    print_results,
+    recorded_command,
+)
 from core import validation as fields
 from core.fileio import atomic_write_json
 from core.inference import InvalidModelError, OnnxClassifier
@@ -80,16 +87,16 @@ def run(args: argparse.Namespace) -> int:
         )
     except (QuantizationError, InvalidModelError) as exc:
         raise CommandError(str(exc)) from None
-    command = getattr(args, "command_line", "") or (
-        "digit-distill " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["quantize"] else ""
-    )
+    command = getattr(args, "command_line", "") or recorded_command("quantize")
     result = {"model": str(args.model), "command": command, "rows": rows}
     atomic_write_json(args.out / "quantize.json", result)
-    if args.json:
-        print_json(result)
-    else:
-        print(format_rows(rows, args.model.stem))
-        print(f"results: {args.out / 'quantize.json'}", file=sys.stderr)
+    print_results(
+        args,
+        result,
+        lambda r: format_rows(r["rows"], args.model.stem),
+        args.out / "quantize.json",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -14,7 +14,7 @@ from app.commands.common import (
     add_json_arg,
     existing_path,
     load_data,
-    print_json,
+    print_results,
     recorded_command,
 )
 from core import validation as fields
@@ -95,9 +95,5 @@ def run(args: argparse.Namespace) -> int:
     except ExperimentStopped as exc:
         print(str(exc), file=sys.stderr)
         return 130
-    if args.json:
-        print_json(results)
-    else:
-        print(format_table(results))
-        print(f"results: {args.out / 'results.json'}")
+    print_results(args, results, format_table, args.out / "results.json")
     return 0

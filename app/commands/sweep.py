@@ -19,7 +19,7 @@ from app.commands.common import (
     add_json_arg,
     add_runs_dir_arg,
     load_data,
-    print_json,
+    print_results,
     recorded_command,
     run_path,
 )
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         from core.fileio import atomic_write_json
 
         atomic_write_json(args.report / sw.SWEEP_RESULTS, result)
-        _show(args, result, args.report)
+        print_results(args, result, sw.format_sweep, args.report / sw.SWEEP_RESULTS)
         return 0
     if args.out is None or args.teacher is None:
         raise CommandError("a sweep needs --teacher RUN and --out DIR (or --report DIR to show one)")
@@ -201,15 +201,5 @@ def run(args: argparse.Namespace) -> int:
     except sw.SweepStopped as exc:
         print(str(exc), file=sys.stderr)
         return 130
-    _show(args, result, args.out)
+    print_results(args, result, sw.format_sweep, args.out / sw.SWEEP_RESULTS)
     return 0
-
-
-def _show(args: argparse.Namespace, result: dict[str, Any], folder: Path) -> None:
-    from core.sweep import format_sweep
-
-    if args.json:
-        print_json(result)
-    else:
-        print(format_sweep(result))
-        print(f"results: {folder / 'sweep.json'}")
