@@ -82,3 +82,12 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGIT_DISTILL_RUNS", str(tmp_path / "runs"))
     (tmp_path / "home").mkdir()
     return tmp_path
+
+
+def run_command(argv: list[str]) -> int:
+    """Run a ``digit-distill`` subcommand parsed as the CLI parses it; its errors propagate (``app.cli.main`` would
+    turn them into one-line messages and exit codes)."""
+    from app.cli import build_parser
+
+    args = build_parser(argv).parse_args(argv)
+    return args.func(args)

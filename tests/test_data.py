@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import os
 import struct
@@ -13,6 +12,7 @@ import torch
 
 from core import data
 from core.data import DataError, MissingDataError, load_mnist, read_idx
+from tests.conftest import run_command
 
 TRAIN_HISTOGRAM = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_HISTOGRAM = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -297,17 +297,8 @@ def test_subset_of_real_data(mnist):
 # --- the `digit-distill data` command ----------------------------------------------------------------------
 
 
-def run_data_command(argv: list[str]) -> int:
-    from app.commands import data as command
-
-    parser = argparse.ArgumentParser()
-    command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["data", *argv])
-    return args.func(args)
-
-
 def test_data_command_shows_folder_and_validates(mnist, mnist_dir, capsys):
-    assert run_data_command(["--data-dir", str(mnist_dir)]) == 0
+    assert run_command(["data", "--data-dir", str(mnist_dir)]) == 0
     out = capsys.readouterr().out
     assert f"{mnist_dir} (given with --data-dir)" in out
     assert "train-images-idx3-ubyte.gz" in out
@@ -316,7 +307,7 @@ def test_data_command_shows_folder_and_validates(mnist, mnist_dir, capsys):
 
 def test_data_command_on_empty_folder_explains_how_to_get_the_files(tmp_path, capsys):
     with pytest.raises(MissingDataError, match="--download"):
-        run_data_command(["--data-dir", str(tmp_path)])
+        run_command(["data", "--data-dir", str(tmp_path)])
     assert "missing" in capsys.readouterr().out
 
 

@@ -6,7 +6,6 @@ accepted because their uncompressed content has the official length and SHA-256 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import gzip
 import hashlib
@@ -20,6 +19,7 @@ import torch
 
 from core import data
 from core.data import DownloadCancelled, MissingDataError, download_mnist, load_mnist
+from tests.conftest import run_command
 
 LABELS = ["train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"]
 IMAGES = ["train-images-idx3-ubyte", "t10k-images-idx3-ubyte"]
@@ -252,18 +252,11 @@ def test_load_mnist_downloads_everything_into_an_empty_folder(mirror, mnist, tmp
     assert len(mirror.requests) == requests  # nothing fetched the second time
 
 
-def run_data_command(argv: list[str]) -> int:
-    from app.commands import data as command
-
-    parser = argparse.ArgumentParser()
-    command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["data", *argv])
-    return args.func(args)
-
-
 def test_data_command_downloads_with_text_progress(mirror, dest_with_images, capsys):
     assert (
-        run_data_command(["--data-dir", str(dest_with_images), "--download", "--mirror", mirror.url("good")])
+        run_command(
+            ["data", "--data-dir", str(dest_with_images), "--download", "--mirror", mirror.url("good")]
+        )
         == 0
     )
     captured = capsys.readouterr()

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 
 from app.commands import CommandError
-from app.commands import quantize as quantize_command
 from core.export import export_onnx
 from core.inference import OnnxClassifier
 from core.models import PRESETS
 from core.quantize import QuantizationError, compare, format_rows, quantize
 from core.training import TrainConfig, train
+from tests.conftest import run_command
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +61,8 @@ def test_errors_are_clear(student_onnx, tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
-def cli(argv: list[str]) -> int:
-    """Run the quantize subcommand as the CLI does (app/cli.py registers it the same way)."""
-    parser = argparse.ArgumentParser()
-    quantize_command.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
 def test_cli_writes_table_and_json(student_onnx, tmp_path, capsys, mnist_dir):
-    code = cli(
+    code = run_command(
         [
             "quantize",
             str(student_onnx),
@@ -99,4 +90,4 @@ def test_cli_refuses_a_file_that_is_not_a_model(tmp_path, mnist_dir, capsys):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")
     with pytest.raises(CommandError, match="not an ONNX model"):
-        cli(["quantize", str(bad), "--out", str(tmp_path / "o"), "--data-dir", str(mnist_dir)])
+        run_command(["quantize", str(bad), "--out", str(tmp_path / "o"), "--data-dir", str(mnist_dir)])
