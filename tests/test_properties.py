@@ -444,24 +444,13 @@ def onnx_graphs(draw):
     out_shape = draw(st.one_of(st.just(["batch", 10]), st.lists(DIM, min_size=0, max_size=4)))
     body = draw(st.sampled_from(["linear", "identity", "nan", "constant"]))
     weights = np.random.default_rng(draw(st.integers(0, 1000))).normal(size=(784, 10)).astype(np.float32)
-    if body == "linear":
+    if body in ("linear", "nan"):  # a linear layer; "nan": with a NaN bias, so every output is NaN
+        bias = np.zeros(10, np.float32) if body == "linear" else np.full(10, np.nan, np.float32)
         nodes = [
             helper.make_node("Flatten", ["input"], ["flat"], axis=1),
             helper.make_node("Gemm", ["flat", "W", "b"], ["logits"]),
         ]
-        inits = [
-            numpy_helper.from_array(weights, "W"),
-            numpy_helper.from_array(np.zeros(10, np.float32), "b"),
-        ]
-    elif body == "nan":
-        nodes = [
-            helper.make_node("Flatten", ["input"], ["flat"], axis=1),
-            helper.make_node("Gemm", ["flat", "W", "b"], ["logits"]),
-        ]
-        inits = [
-            numpy_helper.from_array(weights, "W"),
-            numpy_helper.from_array(np.full(10, np.nan, np.float32), "b"),
-        ]
+        inits = [numpy_helper.from_array(weights, "W"), numpy_helper.from_array(bias, "b")]
     elif body == "constant":
         nodes = [
             helper.make_node(
