@@ -589,6 +589,11 @@ def _export(run_dir: Path, data: MNIST | None) -> tuple[Path | None, str | None]
         return None, str(exc)
 
 
+def _stopped(run_dir: Path | None, config: JobConfig, seconds: float, message: str) -> JobResult:
+    """A job stopped before its first epoch ended: no history, no model; ``run_dir`` only when it was resumed."""
+    return JobResult("stopped", run_dir, config, [], None, 0, seconds, message=message)
+
+
 def _result(
     info: runs.RunInfo,
     config: JobConfig,
@@ -640,15 +645,11 @@ def _execute(
         # Preparing (loading, redrawing digits, the teacher) can take a minute: Stop is honoured between steps.
         if world > 1 or not progress.should_stop():
             return None
-        return JobResult(
-            "stopped",
+        return _stopped(
             run_dir if resume else None,
             config,
-            [],
-            None,
-            0,
             time.perf_counter() - t_prepare,
-            message="stopped while preparing, before the first epoch: nothing was kept",
+            "stopped while preparing, before the first epoch: nothing was kept",
         )
 
     if data is None:
@@ -755,15 +756,11 @@ def _execute(
                 if info is not None and info.status == "diverged":
                     return _result(info, config, None, None, None, seconds=time.perf_counter() - t0)
                 remove = created  # stopped before the first epoch ended: nothing worth a run folder
-                return JobResult(
-                    "stopped",
+                return _stopped(
                     None if created else run_dir,
                     config,
-                    [],
-                    None,
-                    0,
                     time.perf_counter() - t0,
-                    message="stopped before the first epoch ended: nothing was kept",
+                    "stopped before the first epoch ended: nothing was kept",
                 )
             if world > 1:
                 torch.distributed.barrier()
