@@ -133,7 +133,12 @@ class OnnxClassifier:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self._session = _open_session(self.path, data, options)
         self._fixed_batch = _check_signature(self.path, self._session)
-        self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
+        try:
+            self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
+        except UnicodeDecodeError:  # onnxruntime hands metadata bytes to Python as they are in the file
+            raise InvalidModelError(
+                f"{self.path}: the model's metadata is not UTF-8 text (a damaged file?)"
+            ) from None
         self.input_name: str = self._session.get_inputs()[0].name
         self.output_name: str = self._session.get_outputs()[0].name
         # Bound once: each call then costs one dict and one list on top of the session itself.

@@ -181,6 +181,18 @@ def test_refuses_wrong_signature(tmp_path, in_shape, out_shape, kwargs, message)
         OnnxClassifier(path)
 
 
+def test_metadata_that_is_not_utf8_is_a_clear_error(tmp_path):
+    # Found by test_properties.test_onnx_loader: the bundled student with one byte of its metadata flipped.
+    path = _save_graph(tmp_path / "ok.onnx", ["n", 1, 28, 28], ["n", 10])
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {"role": "student-X"})
+    data = model.SerializeToString()
+    assert data.count(b"student-X") == 1
+    path.write_bytes(data.replace(b"student-X", b"student-\xfd"))
+    with pytest.raises(InvalidModelError, match="metadata is not UTF-8"):
+        OnnxClassifier(path)
+
+
 def test_refuses_non_onnx_files(tmp_path):
     text = tmp_path / "notes.onnx"
     text.write_text("this is not a model\n" * 20)
