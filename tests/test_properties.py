@@ -174,6 +174,24 @@ def _pixels(mode: str, width: int, height: int, pattern: str, seed: int) -> Imag
     return image.convert(mode)
 
 
+def damaged(data: bytes, damage: str, where: float, seed: int) -> bytes:
+    """``data`` after ``damage`` at the share ``where`` of it: "truncate" there, "flip" that byte, "prefix" a PNG
+    signature, "random" bytes as long as the part before it, "empty"; anything else ("none") leaves it whole."""
+    data = bytearray(data)
+    at = min(int(where * len(data)), len(data) - 1)
+    if damage == "truncate":
+        del data[at:]
+    elif damage == "flip":
+        data[at] ^= seed % 255 + 1
+    elif damage == "prefix":
+        data[:0] = b"\x89PNG\r\n\x1a\n"
+    elif damage == "empty":
+        data = bytearray()
+    elif damage == "random":
+        data = bytearray(np.random.default_rng(seed).bytes(at))
+    return bytes(data)
+
+
 @given(
     fmt=st.sampled_from(sorted(FORMATS)),
     mode_index=st.integers(0, 9),
@@ -191,20 +209,8 @@ def test_image_loader(folder, fmt, mode_index, width, height, pattern, damage, w
         _pixels(mode, width, height, pattern, seed).save(buffer, fmt)
     except (OSError, ValueError, KeyError):
         assume(False)  # a combination PIL cannot write: not an input anyone has
-    data = bytearray(buffer.getvalue())
-    at = min(int(where * len(data)), len(data) - 1)
-    if damage == "truncate":
-        del data[at:]
-    elif damage == "flip":
-        data[at] ^= seed % 255 + 1
-    elif damage == "prefix":
-        data[:0] = b"\x89PNG\r\n\x1a\n"
-    elif damage == "empty":
-        data = bytearray()
-    elif damage == "random":
-        data = bytearray(np.random.default_rng(seed).bytes(at))
     path = folder / f"image.{fmt.lower()}"
-    path.write_bytes(bytes(data))
+    path.write_bytes(damaged(buffer.getvalue(), damage, where, seed))
 
     def load_and_preprocess():
         image = load_image(path)
@@ -485,18 +491,8 @@ ONNX_DAMAGE = ["none", "none", "truncate", "flip", "random", "empty"]
 def test_onnx_loader(folder, data, damage, where, seed):
     if data is None:
         data = bundled_model("student").read_bytes()
-    data = bytearray(data)
-    at = min(int(where * len(data)), len(data) - 1)
-    if damage == "truncate":
-        del data[at:]
-    elif damage == "flip":
-        data[at] ^= seed % 255 + 1
-    elif damage == "random":
-        data = bytearray(np.random.default_rng(seed).bytes(at))
-    elif damage == "empty":
-        data = bytearray()
     path = folder / "model.onnx"
-    path.write_bytes(bytes(data))
+    path.write_bytes(damaged(data, damage, where, seed))
 
     def load_and_check():
         classifier = OnnxClassifier(path)
