@@ -28,7 +28,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from atlas_bridge.connection import ConnectionConfig  # noqa: E402
 from atlas_bridge.hostkeys import trust_fingerprint  # noqa: E402
 from atlas_bridge.pipeline import Deployer, DeployTarget, predict_on_board  # noqa: E402
 from atlas_bridge.session import BoardSession  # noqa: E402
@@ -59,15 +58,7 @@ def main(argv=None) -> int:  # noqa: D103
         return 1
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            login = ConnectionConfig(
-                host=emulator.host,
-                port=emulator.port,
-                user=emulator.user,
-                auth="password",
-                password=emulator.password,
-                known_hosts=os.path.join(tmp, "known_hosts"),
-                ssh_config=None,
-            )
+            login = emulator.login(os.path.join(tmp, "known_hosts"))
             trust = trust_fingerprint(emulator.host_key_fingerprint)
             result = Deployer(DeployTarget(board=login, remote_dir="bench"), trust=trust).deploy(
                 bundled_model("student"), images[:1, None]

@@ -10,43 +10,16 @@ import sys
 import pytest
 
 from app.cli import main
+from tests.board_helpers import SUMMARY_KEYS, deploy_args
 
 pytestmark = pytest.mark.slow
-KEYS = {
-    "om_path",
-    "om_bytes",
-    "soc_version",
-    "evaluated",
-    "board_accuracy",
-    "agreement",
-    "board_ms_per_image",
-    "local_ms_per_image",
-    "max_probability_difference",
-    "board_npu_ms_per_image",
-}
-
-
-def base_args(board, remote_dir, model):
-    return [
-        "deploy",
-        "--host",
-        board.host,
-        "--port",
-        str(board.port),
-        "--user",
-        board.user,
-        "--model",
-        str(model),
-        "--remote-dir",
-        remote_dir,
-    ]
 
 
 def test_deploy_json_with_password_and_trusted_fingerprint(
     board, remote_dir, student_onnx, isolated_home, monkeypatch, capsys
 ):
     monkeypatch.setattr(sys, "stdin", io.StringIO(board.password + "\n"))
-    args = base_args(board, remote_dir, student_onnx) + [
+    args = deploy_args(board, remote_dir, student_onnx) + [
         "--password-stdin",
         "--trust-host-key",
         board.host_key_fingerprint,
@@ -59,7 +32,7 @@ def test_deploy_json_with_password_and_trusted_fingerprint(
     assert main(args) == 0
     out, err = capsys.readouterr()
     summary = json.loads(out.strip().splitlines()[-1])
-    assert set(summary) == KEYS
+    assert set(summary) == SUMMARY_KEYS
     assert (
         summary["evaluated"] == 30 and summary["agreement"] >= 0.95 and summary["soc_version"] == "Ascend310"
     )
@@ -73,14 +46,14 @@ def test_deploy_json_with_password_and_trusted_fingerprint(
 def test_unknown_host_key_without_flag_fails_with_the_fingerprint(
     board, remote_dir, student_onnx, isolated_home, capsys
 ):
-    args = base_args(board, remote_dir, student_onnx) + ["--key", str(board.key_file), "--evaluate", "5"]
+    args = deploy_args(board, remote_dir, student_onnx) + ["--key", str(board.key_file), "--evaluate", "5"]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "Check the board failed" in err and board.host_key_fingerprint in err and "--trust-host-key" in err
 
 
 def test_key_login_human_output_and_changed_key(board, remote_dir, student_onnx, isolated_home, capsys):
-    args = base_args(board, remote_dir, student_onnx) + [
+    args = deploy_args(board, remote_dir, student_onnx) + [
         "--key",
         str(board.key_file),
         "--trust-host-key",
@@ -100,7 +73,7 @@ def test_key_login_human_output_and_changed_key(board, remote_dir, student_onnx,
 
 
 def test_cli_exit_status_and_stderr_in_a_subprocess(board, remote_dir, student_onnx, isolated_home):
-    args = base_args(board, remote_dir, student_onnx) + [
+    args = deploy_args(board, remote_dir, student_onnx) + [
         "--password-stdin",
         "--trust-host-key",
         board.host_key_fingerprint,

@@ -20,25 +20,14 @@ from atlas_bridge.errors import (
 )
 from atlas_bridge.hostkeys import trust_fingerprint
 from atlas_bridge.pipeline import Deployer, DeployTarget
-from tests.deploy_recorder import Recorder
+from tests.board_helpers import Recorder, deploy_args
 
 pytestmark = pytest.mark.slow
 ATC_PROCESS = "latest/bin/atc"
 
 
 def login(board, tmp_path, **kw) -> ConnectionConfig:
-    values = dict(
-        host=board.host,
-        port=board.port,
-        user=board.user,
-        auth="password",
-        password=board.password,
-        known_hosts=str(tmp_path / "known_hosts"),
-        ssh_config=None,
-        connect_timeout=5,
-    )
-    values.update(kw)
-    return ConnectionConfig(**values)
+    return board.login(tmp_path / "known_hosts", **{"connect_timeout": 5, **kw})
 
 
 def deployer(board, tmp_path, remote_dir, progress, **kw) -> Deployer:
@@ -238,17 +227,7 @@ def test_cli_key_passphrase_from_the_environment(
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "pass phrase", "-f", str(key)], check=True)
     board.authorize_key((tmp_path / "enc.pub").read_text())
     args = [
-        "deploy",
-        "--host",
-        board.host,
-        "--port",
-        str(board.port),
-        "--user",
-        board.user,
-        "--model",
-        str(student_onnx),
-        "--remote-dir",
-        remote_dir,
+        *deploy_args(board, remote_dir, student_onnx),
         "--key",
         str(key),
         "--trust-host-key",
@@ -310,17 +289,7 @@ def test_ctrl_c_in_the_cli_cancels_and_ends_atc_on_the_board(board, remote_dir, 
         sys.executable,
         "-m",
         "app",
-        "deploy",
-        "--host",
-        board.host,
-        "--port",
-        str(board.port),
-        "--user",
-        board.user,
-        "--model",
-        str(student_onnx),
-        "--remote-dir",
-        remote_dir,
+        *deploy_args(board, remote_dir, student_onnx),
         "--password-stdin",
         "--trust-host-key",
         board.host_key_fingerprint,

@@ -13,23 +13,13 @@ from atlas_bridge.hostkeys import trust_fingerprint
 from atlas_bridge.pipeline import Deployer, DeployTarget, predict_on_board
 from tests.board_emulator import BoardEmulator, EmulatorConfig
 from tests.board_emulator.fixtures import copy_as
-from tests.deploy_recorder import Recorder
+from tests.board_helpers import SUMMARY_KEYS, Recorder
 
 pytestmark = pytest.mark.slow
 
 
 def login(board, tmp_path, auth="password", **kw) -> ConnectionConfig:
-    return ConnectionConfig(
-        host=board.host,
-        port=board.port,
-        user=board.user,
-        auth=auth,
-        password=board.password if auth == "password" else None,
-        key_file=str(board.key_file) if auth == "key" else None,
-        known_hosts=str(tmp_path / "known_hosts"),
-        ssh_config=None,
-        **kw,
-    )
+    return board.login(tmp_path / "known_hosts", auth, **kw)
 
 
 def deployer(board, tmp_path, remote_dir, progress=None, **kw) -> Deployer:
@@ -61,18 +51,7 @@ def test_deploy_student_and_evaluate_200_images(board, tmp_path, remote_dir, stu
     assert result.om_path == str(board.home / remote_dir / "student" / "model.om")
     assert result.om_bytes == (board.home / remote_dir / "student" / "model.om").stat().st_size
     assert result.board_ms_per_image > 0 and result.local_ms_per_image > 0
-    assert set(result.summary()) == {
-        "om_path",
-        "om_bytes",
-        "soc_version",
-        "evaluated",
-        "board_accuracy",
-        "agreement",
-        "max_probability_difference",
-        "board_ms_per_image",
-        "board_npu_ms_per_image",
-        "local_ms_per_image",
-    }
+    assert set(result.summary()) == SUMMARY_KEYS
     assert 0 < result.board_npu_ms_per_image < result.board_ms_per_image and result.om_layout == "current"
     assert result.to_dict() == type(result).from_dict(result.to_dict()).to_dict()
     uploads = [b for b in progress.batches if b["step"] == "upload"]

@@ -25,48 +25,13 @@ from atlas_bridge.errors import (
 )
 from atlas_bridge.hostkeys import trust_fingerprint
 from atlas_bridge.pipeline import Deployer, DeployTarget
-from atlas_bridge.results import StepEvent
+from tests.board_helpers import Recorder
 
 pytestmark = pytest.mark.slow
 
 
-class Recorder:
-    """The progress protocol (core.training.Progress) recording steps, log lines and upload progress."""
-
-    def __init__(self, stop_when=None):
-        self.steps, self.lines, self.batches = [], [], []
-        self.stop_when = stop_when
-
-    def on_epoch(self, info):
-        event = StepEvent.from_dict(info)
-        self.steps.append((event.step, event.state.value, event.detail))
-
-    def on_batch(self, info):
-        self.batches.append(info)
-
-    def status(self, text):
-        self.lines.append(text)
-
-    def should_stop(self):
-        return bool(self.stop_when and self.stop_when(self))
-
-    def failed(self):
-        return [(name, detail) for name, state, detail in self.steps if state == "failed"]
-
-
 def login(board, tmp_path, **kw) -> ConnectionConfig:
-    values = dict(
-        host=board.host,
-        port=board.port,
-        user=board.user,
-        auth="password",
-        password=board.password,
-        known_hosts=str(tmp_path / "known_hosts"),
-        ssh_config=None,
-        connect_timeout=5,
-    )
-    values.update(kw)
-    return ConnectionConfig(**values)
+    return board.login(tmp_path / "known_hosts", **{"connect_timeout": 5, **kw})
 
 
 def deploy(board, tmp_path, remote_dir, model, images, trust="board", **kw):

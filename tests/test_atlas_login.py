@@ -37,14 +37,7 @@ def ssh_agent(tmp_path, monkeypatch):
 
 
 def test_agent_login(board, tmp_path, ssh_agent):
-    config = ConnectionConfig(
-        host=board.host,
-        port=board.port,
-        user=board.user,
-        auth="agent",
-        known_hosts=str(tmp_path / "kh"),
-        ssh_config=None,
-    )
+    config = board.login(tmp_path / "kh", auth="agent")
     trust = trust_fingerprint(board.host_key_fingerprint)
     with pytest.raises(AuthenticationError, match="ssh-add -l"):
         BoardConnection(config, trust).connect()
@@ -71,15 +64,7 @@ def test_ssh_config_alias_login(board, tmp_path):
 def test_wrong_key_is_refused(board, tmp_path):
     other = tmp_path / "other"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    config = ConnectionConfig(
-        host=board.host,
-        port=board.port,
-        user=board.user,
-        auth="key",
-        key_file=str(other),
-        known_hosts=str(tmp_path / "kh"),
-        ssh_config=None,
-    )
+    config = board.login(tmp_path / "kh", auth="key", key_file=str(other))
     with pytest.raises(AuthenticationError, match="authorized_keys"):
         BoardConnection(config, trust_fingerprint(board.host_key_fingerprint)).connect()
 

@@ -10,7 +10,6 @@ import uuid
 import numpy as np
 import pytest
 
-from atlas_bridge.connection import ConnectionConfig
 from atlas_bridge.hostkeys import trust_fingerprint
 from atlas_bridge.pipeline import Deployer, DeployTarget
 from atlas_bridge.session import BoardSession
@@ -18,23 +17,11 @@ from atlas_bridge.session import BoardSession
 pytestmark = pytest.mark.slow
 
 
-def login(board, known_hosts) -> ConnectionConfig:
-    return ConnectionConfig(
-        host=board.host,
-        port=board.port,
-        user=board.user,
-        auth="password",
-        password=board.password,
-        known_hosts=str(known_hosts),
-        ssh_config=None,
-    )
-
-
 @pytest.fixture(scope="module")
 def deployed(_emulator, tmp_path_factory, student_onnx, test_images):
     """The student deployed once for this module's tests: (login, set_env, model_dir)."""
     known = tmp_path_factory.mktemp("session") / "known_hosts"
-    target = DeployTarget(board=login(_emulator, known), remote_dir=f"session-{uuid.uuid4().hex[:6]}")
+    target = DeployTarget(board=_emulator.login(known), remote_dir=f"session-{uuid.uuid4().hex[:6]}")
     result = Deployer(target, trust=trust_fingerprint(_emulator.host_key_fingerprint)).deploy(
         student_onnx, test_images[0][:2]
     )

@@ -249,6 +249,27 @@ class BoardEmulator:
         """Where the stand-in acl records unreleased resources at each process exit."""
         return self.dir / "state" / "acl_ledger.jsonl"
 
+    def login(self, known_hosts: str | os.PathLike, auth: str = "password", **changes):
+        """An ``atlas_bridge.connection.ConnectionConfig`` for this board, as the tests and benches log in.
+
+        Its address and login user; ``auth`` "password" (its password), "key" (:attr:`key_file`) or "agent";
+        the client's ``known_hosts`` file; no ``~/.ssh/config``. ``changes`` replace any of these fields.
+        """
+        from atlas_bridge.connection import ConnectionConfig
+
+        values = dict(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            auth=auth,
+            password=self.password if auth == "password" else None,
+            key_file=str(self.key_file) if auth == "key" else None,
+            known_hosts=str(known_hosts),
+            ssh_config=None,
+        )
+        values.update(changes)
+        return ConnectionConfig(**values)
+
     def info(self) -> dict:
         """Connection details as plain data (what ``python -m tests.board_emulator`` prints)."""
         return {
