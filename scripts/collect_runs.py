@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--drawn", type=Path, default=DRAWN, help="drawn-digits set (default: the dev set)")
     parser.add_argument("--command", default="", help="the commands that trained the runs, for the record")
+    parser.add_argument("--note", default="", help="with --finished: why the comparison is incomplete")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     if not args.finished and not (args.teacher and args.students and args.distilled):
@@ -54,7 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             rows = [job_run_summary(d, drawn) for d in args.finished]
             if any(r["recipe"] != args.recipe for r in rows if r["role"] != "teacher"):
                 parser.error(f"every run must come from recipe {args.recipe}")
-            results = {"recipe": args.recipe, "partial": True, "command": args.command, "runs": rows}
+            results = {
+                "recipe": args.recipe,
+                "partial": True,
+                "command": args.command,
+                "note": args.note,
+                "runs": rows,
+            }
         else:
             results = results_from_runs(
                 args.recipe, args.teacher, args.students, args.distilled, args.drawn, args.command

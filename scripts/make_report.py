@@ -201,13 +201,16 @@ def drawn_table(results: dict[str, dict], cards: dict[str, dict], previous: dict
 
 
 def partial_section(name: str, partial: dict) -> str:
-    """The finished runs of a comparison still going: each run on its own, no means, no gains."""
+    """The finished runs of an incomplete comparison: each run on its own, no means, no gains."""
     rows = "\n".join(
         f"| {r['role']} | {r['seed']} | {r['epochs']} | {pct(r['accuracy'])} | {pct(r['drawn_accuracy'])} | "
         f"`{Path(r['run_dir']).name}` |"
         for r in partial["runs"]
     )
-    return f"""### Recipe `{name}`: runs finished so far (comparison still going)
+    note = partial.get("note") or "The comparison is still going."
+    return f"""### Recipe `{name}`: finished runs only (no complete comparison)
+
+{note}
 
 Commands: `{partial["command"]}`
 
