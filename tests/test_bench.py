@@ -83,4 +83,4 @@ def test_train_tab_responsiveness_prints_its_ratios(qapp, mnist, monkeypatch, ca
     assert bench("train_tab_responsiveness").main(argv) == 0
     out = capsys.readouterr().out
     assert "training / idle p99:" in out and "(target <= 3x" in out
-    assert "stop:" in out and "batches (target <= 3)" in out
+    assert "stop:" in out and "of an epoch (target <= 0.5" in out
