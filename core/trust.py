@@ -368,8 +368,10 @@ class TrustSettings:
     seed: int = 0
     digit_flag_rate: float = 0.01
     unsure_below: float = 0.75
-    hidden: int = 32
-    steps: int = 1500
+    hidden: int = 64
+    steps: int = 3000
+    # hidden 32 / 1500 steps let the canvas-long student flag only 89.3% of the generated non-digits (dev digits
+    # 0.58%); 64 / 3000 gave 94.9% (dev 1.09%), and on the canvas models 92.4% / 93.8% (dev 0.73% / 0.77%).
     lr: float = 3e-3
     weight_decay: float = 1e-3
 
