@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from core.experiments.report import PAPER_TOLERANCE, STRONG_TARGETS  # noqa: E402
 from core.fileio import atomic_path, atomic_write_bytes  # noqa: E402
 from core.paper import PAPER  # noqa: E402
+from core.recipes import get_recipe  # noqa: E402
 from scripts.report_trust import trust_section  # noqa: E402
 
 DOCS = ROOT / "docs"
@@ -499,7 +500,7 @@ def teaching_table(results: dict[str, dict]) -> str:
             continue
         r = results[name]
         s_, d_, n = r["student"], r["distilled"], r["seeds"]
-        kind = "mlp" if r["distilled"]["params"] == 42_310 else "cnn"
+        kind = get_recipe(r["recipe"]).student_model.kind
         cells = []
         for key in ("accuracy", "drawn_accuracy"):
             got = beats(d_, s_, key)
