@@ -1,7 +1,7 @@
-"""ATC (ONNX -> .om): reading the ONNX inputs, the operator check, the command line, failures, the .om header.
+"""ATC (ONNX -> .om): the operator check, the command line, failures, the .om header.
 
 All facts from ATLAS.md sections 1, 4 and 7: ``--framework=5``, ``--input_shape`` built from the ONNX graph's real
-input name, ``--input_format=NCHW``; ATC appends ``.om`` (newer CANN may add ``_linux_aarch64``), so the result
+input name (read by :func:`core.inference.read_input`), ``--input_format=NCHW``; ATC appends ``.om`` (newer CANN may add ``_linux_aarch64``), so the result
 is found by globbing ``<output>*.om``; errors are ``E10016``/``EZ3003``/``EC0010``-style codes (any
 ``E[A-Z0-9]{5}``) on stdout with ``Solution:`` lines. Before anything is uploaded the model is checked against
 ATC's operator table (:mod:`core.atc_ops`, the one home of that table). A valid .om starts with a 256-byte header
@@ -41,15 +41,6 @@ _DETAIL = re.compile(r"^\s*(Solution|Possible Cause)\s*:\s*(.*)$")
 OPSET_TOO_NEW_CODES = ("E19010", "E16002")
 
 
-@dataclass(frozen=True)
-class OnnxInput:
-    """The model's (first) graph input: name, dims (``-1`` for a symbolic batch) and opset."""
-
-    name: str
-    dims: tuple[int, ...]
-    opset: int
-
-
 def _load_onnx(path: str | Path) -> onnx.ModelProto:
     import onnx
 
@@ -57,29 +48,6 @@ def _load_onnx(path: str | Path) -> onnx.ModelProto:
         return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - onnx raises many types for corrupt files
         raise ModelError(f"Cannot read ONNX model {path}: {exc}", "Choose a valid .onnx file") from exc
-
-
-def read_onnx_input(path: str | Path) -> OnnxInput:
-    """Read the graph input (excluding initializers) and the opset of an ONNX file.
-
-    Raises :class:`ModelError` for unreadable files, several inputs, or an input that is not ``(N, 1, 28, 28)``.
-    """
-    model = _load_onnx(path)
-    initializers = {t.name for t in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
-    if len(inputs) != 1:
-        raise ModelError(
-            f"{path} has {len(inputs)} inputs; a digit classifier has exactly one",
-            "Export the model with a single input (N, 1, 28, 28)",
-        )
-    dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in inputs[0].type.tensor_type.shape.dim)
-    if len(dims) != 4 or dims[1:] != (1, 28, 28):
-        raise ModelError(
-            f"{path} input {inputs[0].name!r} has shape {dims}, not (N, 1, 28, 28)",
-            "Export a model that takes (N, 1, 28, 28) float32 images",
-        )
-    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    return OnnxInput(inputs[0].name, dims, opset)
 
 
 SKIP_OP_CHECK_HINT = "To try ATC anyway, skip the check (CLI: --skip-op-check; Deploy tab: \u201cSkip the ATC operator check\u201d)"

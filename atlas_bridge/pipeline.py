@@ -52,6 +52,7 @@ from atlas_bridge.errors import (
     BoardCheckError,
     BridgeError,
     CancelledError,
+    ModelError,
     OmFileError,
     RemoteDirError,
     RunnerError,
@@ -61,6 +62,7 @@ from atlas_bridge.local import compare, run_local
 from atlas_bridge.results import STEPS, BoardPrediction, DeployResult, StepEvent, StepState
 from atlas_bridge.text import inert
 from core import validation as fields
+from core.inference import InvalidModelError, ModelInput, read_input
 
 if TYPE_CHECKING:
     from core.training import Progress
@@ -340,7 +342,12 @@ class Deployer:
         onnx_path = Path(onnx_path)
         if len(images) == 0:
             raise ValueError("give at least one image to run on the board")
-        model = atc.read_onnx_input(onnx_path)
+        try:
+            model = read_input(onnx_path)
+        except InvalidModelError as exc:
+            raise ModelError(
+                str(exc), "Choose a digit model: one (N, 1, 28, 28) float32 input, one (N, 10) output"
+            ) from None
         name = safe_model_name(model_name or onnx_path.stem)
         board = BoardConnection(self.target.board, self.trust)
         converter = BoardConnection(self.target.converter, self.trust) if self.target.converter else None
@@ -421,7 +428,7 @@ class Deployer:
         board: BoardConnection,
         converter: BoardConnection | None,
         onnx_path: Path,
-        model: atc.OnnxInput,
+        model: ModelInput,
         name: str,
         soc: str,
     ) -> tuple[str, str]:
@@ -447,7 +454,7 @@ class Deployer:
         )
         return model_dir, f"{size} bytes to {dest_dir}"
 
-    def _manifest(self, onnx_path: Path, model: atc.OnnxInput, soc: str) -> dict[str, Any]:
+    def _manifest(self, onnx_path: Path, model: ModelInput, soc: str) -> dict[str, Any]:
         return {
             "onnx_sha256": sha256_file(onnx_path),
             "soc_version": soc,
@@ -473,7 +480,7 @@ class Deployer:
         board: BoardConnection,
         converter: BoardConnection | None,
         onnx_path: Path,
-        model: atc.OnnxInput,
+        model: ModelInput,
         name: str,
         model_dir: str,
         soc: str,
@@ -519,7 +526,7 @@ class Deployer:
         self._log(f"{om_path}: {size} bytes, OM header valid ({self._om_layout} layout)")
         return (om_path, size, False), f"{om_path} ({size} bytes)"
 
-    def _atc(self, conn: BoardConnection, set_env: str, work_dir: str, model: atc.OnnxInput, soc: str) -> str:
+    def _atc(self, conn: BoardConnection, set_env: str, work_dir: str, model: ModelInput, soc: str) -> str:
         """Run ATC in a fresh ``.build-*`` folder of ``work_dir``; return the checked .om's path.
 
         ATC runs as a tracked process: a timeout or a cancel ends it on the board by its PID, and the build

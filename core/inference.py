@@ -8,6 +8,7 @@ every stroke, and the student's forward pass alone takes about ten microseconds)
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,6 +37,14 @@ class LogitModel(Protocol):
 
 class InvalidModelError(ValueError):
     """Raised when a file is not an ONNX digit classifier this app can use; the message says why."""
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """A digit model's one input: its name and its fixed batch size (``None`` when the batch is symbolic)."""
+
+    name: str
+    batch: int | None
 
 
 def _dims(arg: ort.NodeArg) -> list[int | None]:
@@ -72,8 +81,12 @@ def _open_session(path: Path, data: bytes, options: ort.SessionOptions) -> ort.I
         raise InvalidModelError(f"{path}: onnxruntime cannot load this model ({exc})") from None
 
 
-def _check_signature(path: Path, session: ort.InferenceSession) -> int | None:
-    """Check one float input (?, 1, 28, 28) and one float output (?, 10); return the input's batch dimension."""
+def _check_signature(path: Path, session: ort.InferenceSession) -> ModelInput:
+    """Check one float input (?, 1, 28, 28) and one float output (?, 10); return the input's name and batch.
+
+    The one place that reads an ONNX model's input: :class:`OnnxClassifier` and :func:`read_input` (quantization,
+    deploy) come here.
+    """
     inputs, outputs = session.get_inputs(), session.get_outputs()  # initializers are not listed as inputs
     if len(inputs) != 1:
         raise InvalidModelError(f"{path}: expected one input image tensor, found {len(inputs)} inputs")
@@ -95,7 +108,7 @@ def _check_signature(path: Path, session: ort.InferenceSession) -> int | None:
         raise InvalidModelError(
             f"{path}: wrong output shape {shown}; a digit model gives (batch, 10) float scores"
         )
-    return in_dims[0]
+    return ModelInput(inp.name, in_dims[0])
 
 
 class OnnxClassifier:
@@ -116,6 +129,8 @@ class OnnxClassifier:
     Attributes
     ----------
     path : Path
+    input : ModelInput
+        The input's name and fixed batch size (:func:`read_input` gives the same without keeping a session).
     input_name : str
     output_name : str
     metadata : dict[str, str]
@@ -132,14 +147,14 @@ class OnnxClassifier:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self._session = _open_session(self.path, data, options)
-        self._fixed_batch = _check_signature(self.path, self._session)
+        self.input = _check_signature(self.path, self._session)
         try:
             self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
         except UnicodeDecodeError:  # onnxruntime hands metadata bytes to Python as they are in the file
             raise InvalidModelError(
                 f"{self.path}: the model's metadata is not UTF-8 text (a damaged file?)"
             ) from None
-        self.input_name: str = self._session.get_inputs()[0].name
+        self.input_name = self.input.name
         self.output_name: str = self._session.get_outputs()[0].name
         # Bound once: each call then costs one dict and one list on top of the session itself.
         self._run = self._session.run
@@ -176,8 +191,9 @@ class OnnxClassifier:
             return logits
         except Exception:
             x = self._as_batch(x)  # raises a clear ValueError for a wrong image shape
-            if self._fixed_batch is not None and len(x) != self._fixed_batch:
-                return self._logits_in_fixed_batches(x, self._fixed_batch)
+            batch = self.input.batch
+            if batch is not None and len(x) != batch:
+                return self._logits_in_fixed_batches(x, batch)
             raise
 
     def _logits_in_fixed_batches(self, x: np.ndarray, b: int) -> np.ndarray:
@@ -205,6 +221,15 @@ class OnnxClassifier:
         """Most likely digit per image, ``(N,)`` int64."""
         digits: np.ndarray = self.logits(x).argmax(axis=1)
         return digits
+
+
+def read_input(path: str | os.PathLike[str]) -> ModelInput:
+    """The input of the ONNX digit model at ``path``, checked as :class:`OnnxClassifier` checks the whole signature.
+
+    Raises :class:`InvalidModelError` for a missing or unreadable file, a file that is not ONNX, or a model that
+    is not a digit classifier (one ``(batch, 1, 28, 28)`` float32 input, one ``(batch, 10)`` output).
+    """
+    return OnnxClassifier(path).input
 
 
 def latency_ms(classifier: OnnxClassifier, image: np.ndarray, repeats: int = 200) -> float:

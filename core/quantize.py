@@ -27,7 +27,7 @@ import numpy as np
 import onnx
 
 from core.fileio import atomic_path
-from core.inference import OnnxClassifier, latency_ms
+from core.inference import OnnxClassifier, latency_ms, read_input
 
 if TYPE_CHECKING:
     from core.data import MNIST
@@ -66,12 +66,6 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
-def _input_name(path: Path) -> str:
-    model = onnx.load(str(path))
-    initializers = {i.name for i in model.graph.initializer}
-    return next(str(v.name) for v in model.graph.input if v.name not in initializers)
-
-
 def quantize(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], kind: str, calibration: np.ndarray | None = None
 ) -> Path:
@@ -100,7 +94,7 @@ def quantize(
     )
 
     src, dst = Path(src), Path(dst)
-    OnnxClassifier(src)  # validates the file (clear error for a non-digit model)
+    input_name = read_input(src).name  # validates the file (clear error for a non-digit model)
     if kind not in ("dynamic", "static"):
         raise QuantizationError(f"kind must be 'dynamic' or 'static', not {kind!r}")
     if kind == "static" and (calibration is None or len(calibration) == 0):
@@ -115,7 +109,7 @@ def quantize(
                 quantize_static(
                     str(src),
                     str(out),
-                    _Calibration(_input_name(src), images),
+                    _Calibration(input_name, images),
                     quant_format=QuantFormat.QOperator,
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,

@@ -29,7 +29,7 @@ from atlas_bridge.errors import (
 )
 from atlas_bridge.hostkeys import fingerprint, normalize_fingerprint, record_host_key, trust_fingerprint
 from atlas_bridge.local import compare
-from atlas_bridge.pipeline import DeployTarget, safe_model_name
+from atlas_bridge.pipeline import Deployer, DeployTarget, safe_model_name
 
 ATC_FAILURE = """ATC start working now, please wait for a moment.
 ATC run failed, Please check the detail log, Try 'atc --help' for more information
@@ -188,23 +188,13 @@ def test_check_om_header_imports_alone():
     assert result.returncode == 0, result.stderr
 
 
-def test_read_onnx_input(tmp_path, student_onnx_path):
-    info = atc.read_onnx_input(student_onnx_path)
-    assert info == atc.OnnxInput("input", (-1, 1, 28, 28), 11)
+def test_deploy_refuses_a_file_that_is_not_a_digit_model_before_connecting(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"garbage")
-    with pytest.raises(ModelError, match="Cannot read"):
-        atc.read_onnx_input(bad)
-
-
-@pytest.fixture(scope="module")
-def student_onnx_path(tmp_path_factory):
-    from core.export import export_onnx
-    from core.models import PRESETS, build_model
-
-    path = tmp_path_factory.mktemp("m") / "s.onnx"
-    export_onnx(build_model(PRESETS["paper"].student), path, metadata={"role": "student"})
-    return path
+    target = DeployTarget(board=ConnectionConfig(host="no-such-board.invalid"))
+    with pytest.raises(ModelError, match="not an ONNX model") as caught:
+        Deployer(target).deploy(bad, np.zeros((1, 1, 28, 28), np.float32))
+    assert "(N, 1, 28, 28)" in caught.value.hint
 
 
 def test_fingerprint_matches_ssh_keygen(tmp_path):

@@ -15,7 +15,7 @@ from PIL import Image
 
 from app.cli import main
 from core.export import export_onnx
-from core.inference import InvalidModelError, OnnxClassifier
+from core.inference import InvalidModelError, ModelInput, OnnxClassifier, read_input
 from core.models import build_model, get_preset
 
 
@@ -162,6 +162,13 @@ def test_fixed_batch_model_runs_image_by_image(tmp_path):
     assert pairs.logits(np.zeros((4, 1, 28, 28), np.float32)).shape == (4, 10)
     with pytest.raises(ValueError, match="batches of exactly 2"):
         pairs.logits(np.zeros((3, 1, 28, 28), np.float32))
+
+
+def test_read_input_gives_the_name_and_fixed_batch(student_path, tmp_path):
+    assert read_input(student_path) == ModelInput("input", None)
+    assert read_input(_save_graph(tmp_path / "pairs.onnx", [2, 1, 28, 28], [2, 10])) == ModelInput("input", 2)
+    with pytest.raises(InvalidModelError, match="wrong input shape"):
+        read_input(_save_graph(tmp_path / "flat.onnx", ["n", 784], ["n", 10]))
 
 
 @pytest.mark.parametrize(
