@@ -13,7 +13,7 @@ inside the remote folder) and every remote path and argument is shell-quoted. A 
 same soc reuses the .om (the manifest matches); anything interrupted leaves at most temporary files that nothing
 uses and the next run removes. Models are compiled for a static batch (default 1); see ``atlas_bridge.atc``.
 
-Progress goes through the trainer's protocol (``core.training.Progress``, see :mod:`atlas_bridge.results` for
+Progress goes through the trainer's protocol (``core.progress.Progress``, see :mod:`atlas_bridge.results` for
 how steps map onto it); ``should_stop()`` cancels: the upload stops and its partial file is removed, a running ATC
 or runner on the board is ended by its PID, its build folder or input file removed, and :class:`CancelledError`
 is raised. An ATC that exceeds its timeout is ended the same way.
@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -63,9 +63,7 @@ from atlas_bridge.results import STEPS, BoardPrediction, DeployResult, StepEvent
 from atlas_bridge.text import inert
 from core import validation as fields
 from core.inference import InvalidModelError, ModelInput, read_input
-
-if TYPE_CHECKING:
-    from core.training import Progress
+from core.progress import NullProgress, Progress, transfer
 
 __all__ = ["STEPS", "DeployResult", "DeployTarget", "Deployer", "predict_on_board"]
 
@@ -81,22 +79,6 @@ ACL_HINTS = {
     "(npu-smi info) and reconvert",
     "100002": "pyACL was already initialised in this process",
 }
-
-
-class _Silent:
-    """The progress protocol doing nothing (never cancels)."""
-
-    def on_batch(self, info: dict[str, Any]) -> None:
-        pass
-
-    def on_epoch(self, info: dict[str, Any]) -> None:
-        pass
-
-    def status(self, text: str) -> None:
-        pass
-
-    def should_stop(self) -> bool:
-        return False
 
 
 @dataclass
@@ -275,7 +257,7 @@ class Deployer:
     target
         Board, soc_version, remote folder, conversion place.
     progress
-        The trainer's progress protocol (``core.training.Progress``): steps arrive as ``on_epoch`` dicts
+        The trainer's progress protocol (``core.progress.Progress``): steps arrive as ``on_epoch`` dicts
         (:meth:`atlas_bridge.results.StepEvent.to_dict`), log lines as ``status``, upload progress as
         ``on_batch``; ``should_stop()`` cancels. Default: silent.
     trust
@@ -286,7 +268,7 @@ class Deployer:
         self, target: DeployTarget, progress: Progress | None = None, trust: TrustCallback | None = None
     ):
         self.target = target
-        self.progress = progress or _Silent()
+        self.progress = progress or NullProgress()
         self.trust = trust
         self._converter_info: BoardInfo | None = None
         self._om_layout = ""
@@ -326,7 +308,7 @@ class Deployer:
 
     def _upload_progress(self, name: str) -> Callable[[int, int], None]:
         def report(done: int, total: int) -> None:
-            self.progress.on_batch({"step": "upload", "file": name, "done": done, "total": total})
+            self.progress.on_batch(transfer("upload", name, done, total))
 
         return report
 

@@ -3,7 +3,7 @@
 Plain dataclasses with ``to_dict``/``from_dict`` (JSON-ready), no Qt and nothing heavy to import, so the app's
 views render fields instead of digging in dicts, and the GUI can import these at start-up cheaply.
 
-Deploy progress uses the trainer's progress protocol (``core.training.Progress``); a deploy's steps are its
+Deploy progress uses the trainer's progress protocol (``core.progress.Progress``); a deploy's steps are its
 "epochs": each step change is one ``on_epoch(StepEvent.to_dict())`` call (``epoch``/``epochs`` = step number and
 count, plus ``step``, ``state``, ``detail``), log lines are ``status(text)``, upload progress is
 ``on_batch({"step": "upload", "done": bytes, "total": bytes})`` and ``should_stop()`` cancels the deploy.

@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 import weakref
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ import torch
 
 from core import userdirs
 from core.fileio import atomic_write_bytes, read_regular_file
+from core.progress import NullProgress, Progress, transfer
 
 ENV_VAR = "DIGIT_DISTILL_DATA"
 DEFAULT_MIRRORS = (
@@ -55,9 +56,6 @@ _CHUNK = 64 * 1024
 VALIDATION_SIZE = 5000
 _REPLACE_HINT = "Replace it with a good copy, or delete it and run `digit-distill data --download`"
 
-ProgressCallback = Callable[[str, int, int], None]
-"""``progress(filename, done_bytes, total_bytes)`` during a download."""
-
 
 class DataError(Exception):
     """An MNIST file is unreadable, truncated, corrupt or not the expected file; the message names it."""
@@ -72,7 +70,7 @@ class MissingDataError(DataError):
 
 
 class DownloadCancelled(Exception):
-    """A download was stopped by its ``should_stop`` callback; nothing partial was written."""
+    """A download was stopped through its progress's ``should_stop()``; nothing partial was written."""
 
 
 @dataclass(frozen=True)
@@ -440,9 +438,8 @@ _last_loaded: MNIST | None = None  # keeps the most recent dataset alive between
 def load_mnist(
     data_dir: str | os.PathLike[str] | None = None,
     download: bool = False,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
     *,
-    should_stop: Callable[[], bool] | None = None,
     mirrors: Sequence[str] = DEFAULT_MIRRORS,
 ) -> MNIST:
     """Load MNIST from ``data_dir`` (or the usual places), downloading missing files if asked.
@@ -456,7 +453,7 @@ def load_mnist(
         Folder with the four files; None: ``$DIGIT_DISTILL_DATA``, then the user cache folder.
     download
         Fetch missing files from ``mirrors`` (see :func:`download_mnist`).
-    progress, should_stop, mirrors
+    progress, mirrors
         Passed to :func:`download_mnist`.
 
     Raises
@@ -466,14 +463,14 @@ def load_mnist(
     DataError
         A file is truncated, corrupt or not the expected one.
     DownloadCancelled
-        ``should_stop`` returned True during a download.
+        ``progress.should_stop()`` returned True during a download.
     """
     global _last_loaded
     location = locate_data(data_dir)
     files = find_mnist_files(location.path)
     missing = [name for name, path in files.items() if path is None]
     if missing and download:
-        download_mnist(location.path, mirrors=mirrors, progress=progress, should_stop=should_stop)
+        download_mnist(location.path, mirrors=mirrors, progress=progress)
         files = find_mnist_files(location.path)
         missing = [name for name, path in files.items() if path is None]
     if missing:
@@ -510,11 +507,10 @@ def load_mnist(
 def _fetch(
     url: str,
     spec: IdxFile,
-    progress: ProgressCallback | None,
-    should_stop: Callable[[], bool] | None,
+    progress: Progress,
     timeout: float,
 ) -> bytes:
-    """GET ``url`` into memory in chunks, reporting progress and honouring ``should_stop``."""
+    """GET ``url`` into memory in chunks, reporting each chunk to ``progress`` and honouring its ``should_stop``."""
     filename = f"{spec.name}.gz"
     limit = spec.raw_bytes + 1024 * 1024  # no honest mirror serves more than the raw file plus gzip framing
     request = urllib.request.Request(url, headers={"User-Agent": "digit-distill"})
@@ -525,10 +521,9 @@ def _fetch(
             raise DataError(f"{url}: announces {expected} bytes, far more than any MNIST file", url)
         total = expected if expected is not None else spec.gz_bytes
         buffer = bytearray()
-        if progress:
-            progress(filename, 0, total)
+        progress.on_batch(transfer("download", filename, 0, total))
         while True:
-            if should_stop and should_stop():
+            if progress.should_stop():
                 raise DownloadCancelled(f"download of {filename} cancelled")
             chunk = response.read(_CHUNK)
             if not chunk:
@@ -536,8 +531,7 @@ def _fetch(
             buffer += chunk
             if len(buffer) > limit:
                 raise DataError(f"{url}: sends more than {limit} bytes, far more than any MNIST file", url)
-            if progress:
-                progress(filename, len(buffer), max(total, len(buffer)))
+            progress.on_batch(transfer("download", filename, len(buffer), max(total, len(buffer))))
     if expected is not None and len(buffer) != expected:
         raise DataError(f"{url}: transfer cut off after {len(buffer)} of {expected} bytes", url)
     return bytes(buffer)
@@ -566,8 +560,7 @@ def download_mnist(
     dest: str | os.PathLike[str] | None = None,
     *,
     mirrors: Sequence[str] = DEFAULT_MIRRORS,
-    progress: ProgressCallback | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
     timeout: float = 30.0,
 ) -> list[Path]:
     """Download the MNIST files missing from ``dest``, trying ``mirrors`` in order for each file.
@@ -583,9 +576,9 @@ def download_mnist(
     mirrors
         Base URLs; ``<mirror>/<name>.gz`` is fetched.
     progress
-        ``progress(filename, done_bytes, total_bytes)``, called after every chunk.
-    should_stop
-        Polled between chunks; when it returns True the download stops with :class:`DownloadCancelled`.
+        The one progress protocol (:mod:`core.progress`): ``on_batch(transfer("download", "<name>.gz", done,
+        total))`` after every chunk (bytes); ``should_stop()`` is polled between chunks, and when it returns
+        True the download stops with :class:`DownloadCancelled`.
     timeout
         Seconds to wait for a mirror to connect or send data.
 
@@ -600,6 +593,7 @@ def download_mnist(
         Every mirror failed for some file; the message lists each failure and how to provide the files.
     """
     folder = resolve_data_dir(dest)
+    progress = progress or NullProgress()
     present = find_mnist_files(folder)
     written = []
     for name, spec in MNIST_FILES.items():
@@ -609,7 +603,7 @@ def download_mnist(
         for mirror in mirrors:
             url = mirror.rstrip("/") + f"/{name}.gz"
             try:
-                data = _fetch(url, spec, progress, should_stop, timeout)
+                data = _fetch(url, spec, progress, timeout)
                 _verify_download(data, spec, url)
             except (OSError, http.client.HTTPException, ValueError, DataError) as exc:
                 failures.append(f"{url}: {_failure_reason(exc)}")

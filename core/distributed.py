@@ -22,8 +22,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from core.progress import NullProgress
 from core.recipes import RECIPES
-from core.training import NullProgress
 
 
 class DistributedError(RuntimeError):

@@ -32,13 +32,12 @@ from core.augment import AugmentConfig
 from core.data import MNIST
 from core.jobdata import POOL_SEED, JobCache
 from core.models import ModelConfig
+from core.progress import NullProgress, Progress
 from core.recipes import RECIPES, get_recipe
 from core.tensorboard import tensorboard_progress
 from core.training import (
     ROLES,
     KDConfig,
-    NullProgress,
-    Progress,
     TrainConfig,
     TrainingDiverged,
     TrainResult,

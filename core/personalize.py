@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from core.data import MNIST
     from core.inference import OnnxClassifier
     from core.models import ModelConfig
-    from core.training import Progress
+    from core.progress import Progress
 
 MIN_SAMPLES = 4
 """Fewest personal digits worth fine-tuning on (half of them are held out to measure)."""
@@ -101,7 +101,7 @@ def personalize(
     fit_indices, test_indices
         Which samples to fine-tune on and which to measure on (default: :func:`split_halves`).
     progress
-        A :class:`core.training.Progress` for the job (batches, epochs, stop requests).
+        A :class:`core.progress.Progress` for the job (batches, epochs, stop requests).
     runs_root, data
         Where the job's run folder goes; MNIST in memory (loaded when ``None``).
     calibrate

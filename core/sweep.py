@@ -37,6 +37,7 @@ from optuna.storages import RDBStorage
 
 from core.data import VALIDATION_SIZE
 from core.fileio import atomic_write_json
+from core.progress import NullProgress, Progress
 from core.studies import (
     DEFAULT_HEARTBEAT,
     DEFAULT_STUDY,
@@ -50,7 +51,6 @@ from core.studies import (
     superseded,
     trial_status,
 )
-from core.training import NullProgress, Progress
 
 SWEEP_RESULTS = "sweep.json"
 DEFAULT_TEMPERATURES = (1.0, 2.0, 4.0, 6.0, 10.0, 20.0)

@@ -1,4 +1,4 @@
-"""TensorBoard event files for a job: an adapter of the trainer's :class:`core.training.Progress`.
+"""TensorBoard event files for a job: an adapter of the trainer's :class:`core.progress.Progress`.
 
 The job runner wraps the progress object it was given with :func:`tensorboard_progress`; the adapter passes every
 call on unchanged and also writes the scalars (loss and its soft/hard parts, accuracies, learning rate) and the
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.training import Progress
+from core.progress import Progress
 
 _EPOCH_SCALARS = {
     "loss": "epoch/loss",
@@ -55,7 +55,7 @@ def _hparam_value(value: object) -> bool | int | float | str | None:
 
 
 class TensorBoardProgress:
-    """Passes every :class:`~core.training.Progress` call to ``inner`` and logs its numbers to ``log_dir``.
+    """Passes every :class:`~core.progress.Progress` call to ``inner`` and logs its numbers to ``log_dir``.
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 
 The loop is plain Python over in-memory tensors (no per-sample DataLoader): a shuffled index per epoch, a gather
 per batch, optional batch-wise augmentation on the device. Progress and cancellation go through a small
-``Progress`` object (the Qt worker implements it; the CLI prints; tests record).
+:class:`core.progress.Progress` object (the Qt worker implements it; the CLI prints; tests record).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from core.losses import (
     soft_targets,
 )
 from core.models import ModelConfig, build_model, count_params
+from core.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -143,41 +144,6 @@ class KDConfig:
     def from_dict(cls, d: dict[str, Any]) -> KDConfig:
         """Rebuild from JSON; unknown keys are an error."""
         return _from_dict(cls, d, "distillation config")
-
-
-class Progress(Protocol):
-    """What the trainer reports to; the Qt worker turns each call into a signal."""
-
-    def on_batch(self, info: dict[str, Any]) -> None:
-        """Every few batches: epoch, batch, batches, step, loss, soft, hard, lr."""
-
-    def on_epoch(self, info: dict[str, Any]) -> None:
-        """After each epoch: epoch, epochs, loss, soft, hard, train_acc, test_acc, seconds, lr (and val_acc).
-
-        ``val_acc`` is there when the data has a validation split (:meth:`core.data.MNIST.hold_out_validation`).
-        """
-
-    def status(self, text: str) -> None:
-        """A human-readable line for a log or status bar."""
-
-    def should_stop(self) -> bool:
-        """True to stop after the current batch."""
-
-
-class NullProgress:
-    """Progress that ignores everything and never stops."""
-
-    def on_batch(self, info: dict[str, Any]) -> None:  # noqa: D102
-        pass
-
-    def on_epoch(self, info: dict[str, Any]) -> None:  # noqa: D102
-        pass
-
-    def status(self, text: str) -> None:  # noqa: D102
-        pass
-
-    def should_stop(self) -> bool:  # noqa: D102
-        return False
 
 
 @dataclass

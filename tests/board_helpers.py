@@ -20,7 +20,7 @@ SUMMARY_KEYS = {
 
 
 class Recorder:
-    """The progress protocol (core.training.Progress) recording steps, log lines and upload progress."""
+    """The progress protocol (core.progress.Progress) recording steps, log lines and upload progress."""
 
     def __init__(self, stop_when=None):
         self.events: list[StepEvent] = []

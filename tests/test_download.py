@@ -19,10 +19,26 @@ import torch
 
 from core import data
 from core.data import DownloadCancelled, MissingDataError, download_mnist, load_mnist
+from core.progress import NullProgress
 from tests.conftest import run_command
 
 LABELS = ["train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"]
 IMAGES = ["train-images-idx3-ubyte", "t10k-images-idx3-ubyte"]
+
+
+class Transfers(NullProgress):
+    """The progress protocol recording the download's ``(file, done, total)``; stops after ``stop_after`` reports."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.calls: list[tuple[str, int, int]] = []
+        self.stop_after = stop_after
+
+    def on_batch(self, info):
+        assert info["step"] == "download"
+        self.calls.append((info["file"], info["done"], info["total"]))
+
+    def should_stop(self):
+        return self.stop_after is not None and len(self.calls) >= self.stop_after
 
 
 def corrupt_crc(gz: bytes) -> bytes:
@@ -166,8 +182,9 @@ def test_all_mirrors_failing_raise_missing_data_error_with_reasons_and_instructi
 
 
 def test_progress_reports_every_chunk_up_to_the_file_size(mirror, dest_with_images, mnist_dir):
-    calls = []
-    download_mnist(dest_with_images, mirrors=[mirror.url("good")], progress=lambda *a: calls.append(a))
+    progress = Transfers()
+    download_mnist(dest_with_images, mirrors=[mirror.url("good")], progress=progress)
+    calls = progress.calls
     for name in LABELS:
         filename = f"{name}.gz"
         size = (mnist_dir / filename).stat().st_size
@@ -179,23 +196,18 @@ def test_progress_reports_every_chunk_up_to_the_file_size(mirror, dest_with_imag
 
 
 def test_progress_total_falls_back_to_official_size_without_content_length(mirror, dest_with_images):
-    calls = []
-    download_mnist(dest_with_images, mirrors=[mirror.url("nolength")], progress=lambda *a: calls.append(a))
-    first = next(c for c in calls if c[0] == "t10k-labels-idx1-ubyte.gz")
+    progress = Transfers()
+    download_mnist(dest_with_images, mirrors=[mirror.url("nolength")], progress=progress)
+    first = next(c for c in progress.calls if c[0] == "t10k-labels-idx1-ubyte.gz")
     assert first == ("t10k-labels-idx1-ubyte.gz", 0, data.MNIST_FILES["t10k-labels-idx1-ubyte"].gz_bytes)
     assert (dest_with_images / "t10k-labels-idx1-ubyte.gz").is_file()
 
 
 def test_should_stop_cancels_without_writing_anything(mirror, dest_with_images):
-    calls = []
+    progress = Transfers(stop_after=2)
     with pytest.raises(DownloadCancelled, match="train-labels-idx1-ubyte.gz"):
-        download_mnist(
-            dest_with_images,
-            mirrors=[mirror.url("good")],
-            progress=lambda *a: calls.append(a),
-            should_stop=lambda: len(calls) >= 2,
-        )
-    assert len(calls) == 2
+        download_mnist(dest_with_images, mirrors=[mirror.url("good")], progress=progress)
+    assert len(progress.calls) == 2
     assert_no_leftovers(dest_with_images, {f"{name}.gz" for name in IMAGES})
 
 
@@ -236,15 +248,12 @@ def test_load_mnist_without_download_never_contacts_a_mirror(mirror, tmp_path):
 
 def test_load_mnist_downloads_everything_into_an_empty_folder(mirror, mnist, tmp_path):
     folder = tmp_path / "new" / "mnist"  # does not exist yet
-    events = []
+    progress = Transfers()
     loaded = load_mnist(
-        folder,
-        download=True,
-        progress=lambda *a: events.append(a),
-        mirrors=[mirror.url("missing"), mirror.url("good")],
+        folder, download=True, progress=progress, mirrors=[mirror.url("missing"), mirror.url("good")]
     )
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{name}.gz" for name in data.MNIST_FILES)
-    assert {e[0] for e in events} == {f"{name}.gz" for name in data.MNIST_FILES}
+    assert {e[0] for e in progress.calls} == {f"{name}.gz" for name in data.MNIST_FILES}
     assert torch.equal(loaded.train_labels, mnist.train_labels)
     assert torch.equal(loaded.test_images, mnist.test_images)
     requests = len(mirror.requests)

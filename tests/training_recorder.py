@@ -1,4 +1,4 @@
-"""A training progress (core.training.Progress) that records everything, shared by the trainer's tests."""
+"""A training progress (core.progress.Progress) that records everything, shared by the trainer's tests."""
 
 from __future__ import annotations
 

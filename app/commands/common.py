@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.data import MNIST, load_mnist
+from core.progress import NullProgress, is_transfer
 
 DEFAULT_DRAWN = (
     Path(__file__).resolve().parents[2].parent / "shared" / "data" / "drawn-digits-dev" / "strokes.npz"
@@ -36,13 +37,16 @@ def add_json_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
 
 
-class DownloadProgress:
-    """Download progress on stderr, one line per file, redrawn at each whole percent."""
+class DownloadProgress(NullProgress):
+    """Download progress on stderr (:class:`core.progress.Progress`): one line per file, redrawn at each percent."""
 
     def __init__(self) -> None:
         self._shown: tuple[str, int] | None = None
 
-    def __call__(self, filename: str, done: int, total: int) -> None:
+    def on_batch(self, info: dict[str, Any]) -> None:  # noqa: D102
+        if not is_transfer(info):
+            return
+        filename, done, total = info["file"], info["done"], info["total"]
         percent = 100 * done // total if total else 0
         if self._shown == (filename, percent):
             return
@@ -82,7 +86,7 @@ def print_results(
 class ConsoleProgress:
     """Prints training progress on stderr; the first Ctrl+C stops after the current batch, a second one aborts.
 
-    Implements :class:`core.training.Progress`.
+    Implements :class:`core.progress.Progress`.
     """
 
     def __init__(self, quiet: bool = False, label: str = ""):

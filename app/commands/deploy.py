@@ -128,7 +128,7 @@ def register(subparsers) -> None:
 
 
 class ConsoleSteps:
-    """Deploy progress on stderr (the trainer's ``core.training.Progress`` protocol); Ctrl+C cancels.
+    """Deploy progress on stderr (the trainer's ``core.progress.Progress`` protocol); Ctrl+C cancels.
 
     Use as a context manager: the first Ctrl+C asks the deploy to stop (it ends what runs on the board and cleans
     up), a second one aborts at once.

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from app.gui.settings import app_settings, read_path
 from app.gui.workers import JobRunner, TaskState
 from core.data import DEFAULT_MIRRORS, download_mnist, find_mnist_files, locate_data
+from core.progress import is_transfer
 
 DATA_DIR_KEY = "data/dir"
 LAST_FOLDER_KEY = "folders/last_data"
@@ -68,8 +69,7 @@ class DownloadDialog(QDialog):
         layout.addWidget(self.buttons)
 
         self.runner = JobRunner(self)
-        self.runner.message.connect(self.file_label.setText)
-        self.runner.fraction.connect(lambda f: self.bar.setValue(int(f * 1000)))
+        self.runner.batches.connect(self._on_transfer)
         self.runner.succeeded.connect(self._done)
         self.runner.failed.connect(self._failed)
 
@@ -78,14 +78,18 @@ class DownloadDialog(QDialog):
         dest, mirrors = self.dest, self.mirrors
 
         def job(state: TaskState) -> list[str]:
-            def progress(filename: str, done: int, total: int) -> None:
-                state.set_fraction(done / total if total else 0.0)
-                state.status(f"{filename}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
-
-            written = download_mnist(dest, mirrors=mirrors, progress=progress, should_stop=state.should_stop)
-            return [str(p) for p in written]
+            return [str(p) for p in download_mnist(dest, mirrors=mirrors, progress=state)]
 
         self.runner.start("Download MNIST", job)
+
+    def _on_transfer(self, batches: list[dict[str, Any]]) -> None:
+        """The latest of the download's ``on_batch`` reports (:func:`core.progress.transfer`) on the bar and label."""
+        last = batches[-1] if batches else None
+        if last is None or not is_transfer(last):
+            return
+        done, total = last["done"], last["total"]
+        self.bar.setValue(int(1000 * done / total) if total else 0)
+        self.file_label.setText(f"{last['file']}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
 
     def reject(self) -> None:
         """Cancel: stop the download (already verified files stay), then close."""

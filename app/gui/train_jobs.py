@@ -23,7 +23,7 @@ import torch._dynamo  # noqa: F401 - see below
 # module moves that one-off cost to start-up, before any job runs.
 from core import comparisons, runs
 from core.inference import OnnxClassifier, latency_ms
-from core.training import Progress
+from core.progress import Progress
 
 LATENCY_REPEATS = 200
 

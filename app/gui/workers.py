@@ -11,8 +11,8 @@ Usage, the same in every tab::
     self.runner.stop()                                  # sets a flag; the job checks state.should_stop()
     self.runner.stop_and_wait(10_000)                   # in closeEvent / shutdown
 
-The job function receives a :class:`TaskState`, which implements ``core.training.Progress`` (``on_batch``,
-``on_epoch``, ``status``, ``should_stop``) plus ``set_fraction`` for jobs without epochs (downloads, deploys).
+The job function receives a :class:`TaskState`, which implements ``core.progress.Progress`` (``on_batch``,
+``on_epoch``, ``status``, ``should_stop``) plus ``set_fraction`` for jobs that know only how far they are (the gallery).
 It runs in the worker thread and must not touch widgets; whatever it returns arrives in ``succeeded``.
 Batch reports are coalesced in the worker and sent at most every ``BATCH_EMIT_INTERVAL`` seconds, so a fast
 loop cannot flood the GUI thread's event queue.
@@ -79,7 +79,7 @@ def describe_error(exc: BaseException) -> str:
 
 
 class TaskState(QObject):
-    """Progress reporting and cooperative cancellation for one job (``core.training.Progress``).
+    """Progress reporting and cooperative cancellation for one job (``core.progress.Progress``).
 
     Methods are called from the worker thread; the signals are delivered to the GUI thread (queued).
 

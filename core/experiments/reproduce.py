@@ -28,8 +28,9 @@ from core.experiments import ExperimentError, ExperimentStopped
 from core.experiments.report import RESULTS, summarize
 from core.fileio import atomic_write_json
 from core.jobdata import JobCache
+from core.progress import NullProgress, Progress
 from core.recipes import RECIPES, Recipe, get_recipe
-from core.training import KDConfig, NullProgress, Progress, resolve_device
+from core.training import KDConfig, resolve_device
 
 
 @dataclass

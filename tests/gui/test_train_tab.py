@@ -233,12 +233,14 @@ def test_download_dialog_fetches_with_progress(qtbot, tab, tmp_path, mnist_dir):
     dest = tmp_path / "download"
     tab.data_panel.mirrors = (mnist_dir.as_uri() + "/",)  # a local "mirror": no network in tests
     tab.data_panel.set_data_dir(dest)
-    values = []
+    reports = []
     with qtbot.waitSignal(tab.data_panel.data_dir_changed, timeout=60_000):
         dialog = tab.data_panel.start_download()
-        dialog.runner.fraction.connect(values.append)
+        dialog.runner.batches.connect(reports.extend)
     assert sorted(p.name for p in dest.iterdir()) == sorted(p.name for p in mnist_dir.glob("*.gz"))
-    assert values and values[-1] == 1.0
+    last = reports[-1]  # the progress protocol's transfer reports, as the dialog's bar shows them
+    assert last["step"] == "download" and last["done"] == last["total"] > 0
+    assert {r["file"] for r in reports} <= {p.name for p in mnist_dir.glob("*.gz")}
     assert tab.data_panel.is_ready()
     assert "all four files found" in tab.data_panel.state_label.text()
 
@@ -300,7 +302,7 @@ def test_app_and_cli_write_identical_config_json(qtbot, tab, tmp_path):
 
     from app.cli import main
     from app.gui.train_jobs import run_training_job
-    from core.training import NullProgress
+    from core.progress import NullProgress
 
     tab.form.set_values(
         {"recipe": "strong", "epochs": 1, "lr": 0.001, "seed": 2, "samples": 300}, roles=("student",)
