@@ -23,7 +23,7 @@ from torch import nn
 
 from core.augment import AugmentConfig, random_affine, restroke
 from core.data import MNIST
-from core.styles import add_styles
+from core.styles import FLAG_MIN_ANGLE, add_styles
 
 #: Seed of the styles and of the augmentation pool (fixed: every job of a recipe sees the same data).
 POOL_SEED = 1234
@@ -33,8 +33,16 @@ def _with_train(data: MNIST, images: torch.Tensor, labels: torch.Tensor) -> MNIS
     return replace(data, train_images=images, train_labels=labels)
 
 
-def styled(data: MNIST, share: float, seed: int = POOL_SEED, restroke_share: float = 0.0) -> MNIST:
+def styled(
+    data: MNIST,
+    share: float,
+    seed: int = POOL_SEED,
+    restroke_share: float = 0.0,
+    flag_min_angle: float = FLAG_MIN_ANGLE,
+) -> MNIST:
     """``data`` with ``share`` of its zeros, ones and sevens redrawn in European styles (:mod:`core.styles`).
+
+    ``flag_min_angle`` is the shallowest flag of the European ones (:func:`core.styles.european_ones`).
 
     Then, with ``restroke_share``, that share of all digits is redrawn along its centre line with a round pen
     like the app's canvas (:func:`core.augment.restroke`). Both are drawn from one generator with a fixed seed.
@@ -44,7 +52,7 @@ def styled(data: MNIST, share: float, seed: int = POOL_SEED, restroke_share: flo
     gen = torch.Generator().manual_seed(seed)
     images = data.train_images
     if share:
-        images = add_styles(images, data.train_labels, share, gen)
+        images = add_styles(images, data.train_labels, share, gen, flag_min_angle)
     if restroke_share:
         pick = torch.nonzero(torch.rand(len(images), generator=gen) < restroke_share).flatten()
         images = images.clone()
@@ -62,7 +70,12 @@ def subset(data: MNIST, n: int | None) -> MNIST:
 
 
 def augmentation_pool(
-    data: MNIST, copies: int, augmentation: AugmentConfig, styles: float = 0.0, seed: int = POOL_SEED
+    data: MNIST,
+    copies: int,
+    augmentation: AugmentConfig,
+    styles: float = 0.0,
+    seed: int = POOL_SEED,
+    flag_min_angle: float = FLAG_MIN_ANGLE,
 ) -> MNIST:
     """The training set followed by ``copies`` jittered (and, with ``styles``, restyled) copies of it."""
     gen = torch.Generator().manual_seed(seed + 1)
@@ -71,7 +84,7 @@ def augmentation_pool(
         chunks = []
         for x, y in zip(torch.split(data.train_images, 10_000), torch.split(data.train_labels, 10_000)):
             if styles:
-                x = add_styles(x, y, styles, gen)
+                x = add_styles(x, y, styles, gen, flag_min_angle)
             chunks.append(random_affine(x, augmentation, gen))
         parts.append(torch.cat(chunks))
         labels.append(data.train_labels)
@@ -88,13 +101,16 @@ def prepare(
     max_test_samples: int | None,
     validation: int | None = None,
     restroke: float = 0.0,
+    flag_min_angle: float = FLAG_MIN_ANGLE,
 ) -> MNIST:
     """The training and test data of one job (see the module docstring for the order)."""
     if validation:
         data = data.hold_out_validation(validation)
-    out = subset(styled(data, styles, restroke_share=restroke), max_train_samples)
+    out = subset(
+        styled(data, styles, restroke_share=restroke, flag_min_angle=flag_min_angle), max_train_samples
+    )
     if pool_copies:
-        out = augmentation_pool(out, pool_copies, augmentation, styles)
+        out = augmentation_pool(out, pool_copies, augmentation, styles, flag_min_angle=flag_min_angle)
     if max_test_samples is not None:
         out = replace(
             out,

@@ -34,6 +34,7 @@ from core.jobdata import POOL_SEED, JobCache
 from core.models import ModelConfig
 from core.progress import NullProgress, Progress
 from core.recipes import RECIPES, get_recipe
+from core.styles import FLAG_MAX_ANGLE, FLAG_MIN_ANGLE
 from core.tensorboard import tensorboard_progress
 from core.training import (
     ROLES,
@@ -119,6 +120,7 @@ class DataConfig:
     pool_seed: int = POOL_SEED
     validation: int | None = None
     restroke: float = 0.0
+    flag_min_angle: float = FLAG_MIN_ANGLE
     personal: str | None = None
     personal_indices: list[int] | None = None
     personal_copies: int = 0
@@ -130,6 +132,11 @@ class DataConfig:
         if not 0.0 <= self.restroke <= 1.0:
             raise ValueError(
                 f"restroke (share of digits redrawn with the pen) must be in [0, 1], got {self.restroke}"
+            )
+        if not 0.0 <= self.flag_min_angle <= FLAG_MAX_ANGLE:
+            raise ValueError(
+                f"the shallowest flag of a European one must be in [0, {FLAG_MAX_ANGLE:g}] degrees, "
+                f"got {self.flag_min_angle}"
             )
         if int(self.pool_copies) != self.pool_copies or self.pool_copies < 0:
             raise ValueError(f"pool copies must be an integer >= 0, got {self.pool_copies}")
@@ -346,6 +353,7 @@ def resolve(spec: JobSpec) -> JobConfig:
         max_test_samples=spec.max_test_samples,
         validation=spec.validation if spec.validation is not None else recipe.validation,
         restroke=merged["restroke"],
+        flag_min_angle=recipe.flag_min_angle,
         **personal,
     )
     data.validate()
@@ -670,6 +678,7 @@ def _execute(
         data,
         styles=config.data.styles,
         restroke=config.data.restroke,
+        flag_min_angle=config.data.flag_min_angle,
         pool_copies=config.data.pool_copies,
         augmentation=config.train.augmentation,
         max_train_samples=config.train.max_train_samples,

@@ -84,14 +84,34 @@ def slash_zeros(x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Te
     return torch.maximum(x, _segments(x.shape[-1], p0, p1, _uniform(n, *WIDTH, gen, dev)))
 
 
-def european_ones(x: torch.Tensor, gen: torch.Generator | None = None, base: float = 0.4) -> torch.Tensor:
-    """A flag down-left from the top of each one; a horizontal base under it with probability ``base``."""
+#: Steepest flag of a European one, degrees below the horizontal.
+FLAG_MAX_ANGLE = 60.0
+#: Default shallowest flag (degrees): the value every recipe before ``canvas-flags`` trained with.
+FLAG_MIN_ANGLE = 15.0
+
+
+def european_ones(
+    x: torch.Tensor,
+    gen: torch.Generator | None = None,
+    base: float = 0.4,
+    min_angle: float = FLAG_MIN_ANGLE,
+) -> torch.Tensor:
+    """A flag down-left from the top of each one; a horizontal base under it with probability ``base``.
+
+    The flag leaves the top at ``min_angle`` to :data:`FLAG_MAX_ANGLE` degrees below the horizontal. At 0 the
+    shallowest flags are level: a short bar on a straight stem, the one a European writes and an American
+    reads as a 7 (whose bar is longer and whose stem slants).
+    """
+    if not 0.0 <= min_angle <= FLAG_MAX_ANGLE:
+        raise ValueError(
+            f"the shallowest flag angle must be in [0, {FLAG_MAX_ANGLE:g}] degrees, got {min_angle}"
+        )
     n, dev = len(x), x.device
     box = _ink_boxes(x)
     h = box[:, 3] - box[:, 1]
     top_x, bottom_x = _top_and_bottom_x(x, box)
     length = _uniform(n, 0.25, 0.5, gen, dev) * h
-    angle = _uniform(n, math.radians(15), math.radians(60), gen, dev)
+    angle = _uniform(n, math.radians(min_angle), math.radians(FLAG_MAX_ANGLE), gen, dev)
     top = torch.stack([top_x, box[:, 1] + 0.5], 1)
     flag_end = top + torch.stack([-length * torch.cos(angle), length * torch.sin(angle)], 1)
     out = torch.maximum(x, _segments(x.shape[-1], top, flag_end, _uniform(n, *WIDTH, gen, dev)))
@@ -154,9 +174,16 @@ def renormalize(x: torch.Tensor, box_side: float = 20.0) -> torch.Tensor:
 
 
 def add_styles(
-    images: torch.Tensor, labels: torch.Tensor, probability: float, gen: torch.Generator | None = None
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    probability: float,
+    gen: torch.Generator | None = None,
+    flag_min_angle: float = FLAG_MIN_ANGLE,
 ) -> torch.Tensor:
-    """A copy of ``images`` where each 0, 1 and 7 gets its European style with ``probability``."""
+    """A copy of ``images`` where each 0, 1 and 7 gets its European style with ``probability``.
+
+    ``flag_min_angle`` is the shallowest flag of the ones (:func:`european_ones`).
+    """
     if not 0.0 <= probability <= 1.0:
         raise ValueError(f"style probability must be in [0, 1], got {probability}")
     out = images.clone()
@@ -164,5 +191,9 @@ def add_styles(
     for digit, style in STYLES.items():
         sel = torch.nonzero(pick & (labels == digit)).flatten()
         if len(sel):
-            out[sel] = renormalize(style(images[sel], gen))
+            if style is european_ones:
+                drawn = european_ones(images[sel], gen, min_angle=flag_min_angle)
+            else:
+                drawn = style(images[sel], gen)
+            out[sel] = renormalize(drawn)
     return out

@@ -318,3 +318,38 @@ def test_job_run_summary_reads_finished_runs_only(small, tmp_path):
     )
     with pytest.raises(ExperimentError, match="not complete"):
         job_run_summary(tmp_path / "stopped", None)
+
+
+@pytest.mark.parametrize("min_angle", [0.0, 15.0, 40.0])
+def test_european_ones_flags_leave_the_top_within_the_angle_range(min_angle):
+    import math
+
+    from core.styles import FLAG_MAX_ANGLE, _segments, european_ones
+
+    n = 200
+    stem = _segments(
+        28,
+        torch.tensor([[14.0, 4.0]]).repeat(n, 1),
+        torch.tensor([[14.0, 24.0]]).repeat(n, 1),
+        torch.full((n,), 2.0),
+    )
+    flagged = european_ones(stem, torch.Generator().manual_seed(1), base=0.0, min_angle=min_angle)
+    angles = []
+    for added in (flagged - stem)[:, 0].clamp_min(0):
+        ys, xs = torch.nonzero(added > 0.05, as_tuple=True)
+        w = added[ys, xs]
+        cx, cy = ((xs + 0.5) * w).sum() / w.sum(), ((ys + 0.5) * w).sum() / w.sum()
+        # The flag starts at the top of the stem's ink (x 14, y 3.5): its ink's centre lies along its direction.
+        angles.append(math.degrees(math.atan2((cy - 3.5).item(), (14.0 - cx).item())))
+    assert min(angles) >= min_angle - 6 and max(angles) <= FLAG_MAX_ANGLE + 6  # pixel-grid tolerance
+    assert min(angles) < min_angle + 6 and max(angles) > FLAG_MAX_ANGLE - 6  # the whole range is used
+    with pytest.raises(ValueError, match="shallowest flag"):
+        european_ones(stem, min_angle=75.0)
+
+
+def test_recipes_record_the_flag_angle_their_data_used():
+    from core.jobs import JobSpec, resolve
+
+    flags = resolve(JobSpec(role="teacher", recipe="canvas-flags"))
+    long = resolve(JobSpec(role="teacher", recipe="canvas-long"))
+    assert (flags.data.flag_min_angle, long.data.flag_min_angle) == (0.0, 15.0)
