@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{student_dir} has not finished training")
     elif args.teacher_run and args.student_run and args.command and args.teacher_command:
         teacher_dir, student_dir, command, reused = args.teacher_run, args.student_run, args.command, True
-        recipe = runs.read_run(student_dir).recipe
+        recipe = None  # each run's own recipe: a student may come from another recipe than the teacher
         for run_dir in (teacher_dir, student_dir):
             if not runs.read_run(run_dir).finished:
                 parser.error(f"{run_dir} has not finished training")
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         dst = args.dest / f"{role}.onnx"
         with atomic_path(dst) as tmp:
             shutil.copyfile(src, tmp)
-        card = card_for(dst, run_dir, role, recipe, cmd, data, args.drawn)
+        card = card_for(dst, run_dir, role, recipe or runs.read_run(run_dir).recipe, cmd, data, args.drawn)
         atomic_write_json(args.dest / f"{role}.json", card)
         print(
             f"{dst}: test {card['test_accuracy']:.2%}, drawn digits {card['drawn_accuracy']:.2%}, "

@@ -63,8 +63,9 @@ RECIPE_NAMES = (
 #: ``canvas-v1``/``canvas-mlp-v1``: the canvas recipes as of commit 75290c5 (6-epoch teacher, 8-epoch CNN and
 #: 10-epoch MLP students), run before one torch thread made epochs cheap enough for the longer schedule.
 EARLIER = {"strong-10": "8b931ea", "canvas-v1": "75290c5", "canvas-mlp-v1": "75290c5"}
-#: The bundled models' cards before the canvas recipe replaced them (copied from core/bundled, unchanged).
-PREVIOUS_CARDS = "bundled-app"
+#: The bundled models' cards before each replacement, oldest first (copied from core/bundled, unchanged): the
+#: ``app`` models the drawings issue started from, then the ``canvas`` models.
+PREVIOUS_CARDS = ("bundled-app", "bundled-canvas")
 #: Issue 11's targets for the bundled models: drawn-digit dev set and MNIST test.
 BUNDLED_TARGETS = {"teacher": (0.985, 0.992), "student": (0.975, 0.983)}
 #: Issue 11's MNIST targets for the paper-size students under patient distillation, by student architecture.
@@ -174,7 +175,7 @@ def checks_list(result: dict) -> str:
     )
 
 
-def drawn_table(results: dict[str, dict], cards: dict[str, dict], previous: dict[str, dict]) -> str:
+def drawn_table(results: dict[str, dict], cards: dict[str, dict], previous: list[tuple[str, dict]]) -> str:
     """Accuracy on the drawn-digits development set."""
     lines = ["| model | MNIST test | drawn digits (dev, 2,741) |", "|---|---|---|"]
     for n, r in results.items():
@@ -188,7 +189,7 @@ def drawn_table(results: dict[str, dict], cards: dict[str, dict], previous: dict
                     f"| `{n}` {label} | {pm(r[role]['accuracy_mean'], r[role]['accuracy_std'], r['seeds'])} | "
                     f"{pm(r[role]['drawn_accuracy_mean'], r[role]['drawn_accuracy_std'], r['seeds'])} |"
                 )
-    for role, card in previous.items():
+    for role, card in previous:
         lines.append(
             f"| previously bundled {role} (recipe `{card['recipe']}`) | {pct(card['test_accuracy'])} | "
             f"{pct(card['drawn_accuracy'])} |"
@@ -660,7 +661,12 @@ def build_markdown() -> str:
     sweep = load_sweep(RESULTS / "sweep")
     quant = {n: q for n in ("teacher", "student") if (q := load(RESULTS / "quantize" / f"{n}.json"))}
     cards = {n: c for n in ("teacher", "student") if (c := load(MODELS / f"{n}.json"))}
-    previous = {n: c for n in ("teacher", "student") if (c := load(RESULTS / PREVIOUS_CARDS / f"{n}.json"))}
+    previous = [
+        (n, c)
+        for d in PREVIOUS_CARDS
+        for n in ("teacher", "student")
+        if (c := load(RESULTS / d / f"{n}.json"))
+    ]
     partials = {n: p for n in RECIPE_NAMES if n not in results and (p := load(RESULTS / n / "partial.json"))}
     figs = {
         "curves": curves_figure(results),
