@@ -7,7 +7,8 @@ fills the dicts its own way:
 - training: batches and epochs (:func:`core.training.train`);
 - a byte transfer (the MNIST download, a deploy's uploads): ``on_batch(transfer(step, file, done, total))``;
 - a deploy: each step change is an ``on_epoch`` (:class:`atlas_bridge.results.StepEvent`);
-- a sweep: its trials' jobs report as training does.
+- a sweep: each finished trial is an ``on_epoch`` (:func:`core.sweep.is_trial_event`); its trials' jobs report
+  to the sweep, which keeps their batches and epochs to itself.
 
 The Qt worker implements it (``app.gui.workers.TaskState``), the CLI prints (``app.commands.common``), tests
 record. Nothing heavy is imported here: the download and the bridge use it without loading torch.

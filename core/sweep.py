@@ -27,7 +27,6 @@ import multiprocessing
 import signal
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,43 +156,40 @@ def teacher_name(path: Path | None) -> str | None:
 # ---------------------------------------------------------------------------------------------- trials
 
 
-class _TrialProgress:
-    """The job's progress for one trial: reports each epoch's validation accuracy to Optuna, stops if pruned."""
+def is_trial_event(info: dict[str, Any]) -> bool:
+    """True for the ``on_epoch`` dict of a finished trial (what a sweep reports to its progress)."""
+    return {"study", "number", "status", "params"} <= info.keys()
 
-    def __init__(self, trial: optuna.Trial, inner: Progress, prune: bool):
-        self.trial, self.inner, self.prune = trial, inner, prune
+
+class _TrialProgress(NullProgress):
+    """The job's progress for one trial: reports each epoch's validation accuracy to Optuna, stops if pruned.
+
+    The job's batches, epochs and status lines stay here: the sweep's own progress hears of finished trials.
+    """
+
+    def __init__(self, trial: optuna.Trial, sweep: Progress, prune: bool):
+        self.trial, self.sweep, self.prune = trial, sweep, prune
         self.pruned = False
-
-    def on_batch(self, info: dict[str, Any]) -> None:  # noqa: D102
-        self.inner.on_batch(info)
 
     def on_epoch(self, info: dict[str, Any]) -> None:  # noqa: D102
         if info.get("val_acc") is not None:
             self.trial.report(info["val_acc"], info["epoch"])
             if self.prune and self.trial.should_prune():
                 self.pruned = True
-                self.inner.status(f"trial {self.trial.number} pruned after epoch {info['epoch']}")
-        self.inner.on_epoch(info)
-
-    def status(self, text: str) -> None:  # noqa: D102
-        self.inner.status(text)
 
     def should_stop(self) -> bool:  # noqa: D102
-        return self.pruned or self.inner.should_stop()
+        return self.pruned or self.sweep.should_stop()
 
 
 class _Jobs:
     """One process's side of a sweep: the data and the job cache shared by its trials."""
 
-    def __init__(
-        self, o: SweepOptions, progress: Progress, on_trial: Callable[[dict[str, Any]], None] | None
-    ):
+    def __init__(self, o: SweepOptions, progress: Progress):
         from core.data import load_mnist
         from core.jobdata import JobCache
 
         self.o = o
         self.progress = progress
-        self.on_trial = on_trial
         self.data = load_mnist(o.data_dir)
         self.cache = JobCache()  # the prepared data and the teacher's logits, shared by this process's trials
 
@@ -253,16 +249,15 @@ class _Jobs:
             "seconds": round(sum(h["seconds"] for h in history), 2),
             "message": result.message or None,
         }
-        if self.on_trial:
-            self.on_trial(
-                {
-                    "study": trial.study.study_name,
-                    "number": trial.number,
-                    "status": status,
-                    "params": dict(trial.params),
-                    **attrs,
-                }
-            )
+        self.progress.on_epoch(
+            {
+                "study": trial.study.study_name,
+                "number": trial.number,
+                "status": status,
+                "params": dict(trial.params),
+                **attrs,
+            }
+        )
         return Outcome(
             status, value=last.get("val_acc"), attrs={k: v for k, v in attrs.items() if v is not None}
         )
@@ -310,12 +305,12 @@ def open_sweep(o: SweepOptions) -> tuple[RDBStorage, optuna.Study, optuna.Study]
     return storage, baseline, main
 
 
-def run_sweep_worker(
-    o: SweepOptions,
-    progress: Progress | None = None,
-    on_trial: Callable[[dict[str, Any]], None] | None = None,
-) -> None:
+def run_sweep_worker(o: SweepOptions, progress: Progress | None = None) -> None:
     """Work on the sweep's studies in this process until nothing is left to start or running.
+
+    ``progress`` hears of each finished trial as one ``on_epoch`` dict (:func:`is_trial_event`: study, number,
+    status, params, role, run, val_acc, test_acc, epochs_done, seconds, message); its ``should_stop()`` stops
+    the running trial after its batch.
 
     Raises :class:`SweepStopped` when the person stopped it (the interrupted trial is re-queued).
     """
@@ -328,7 +323,7 @@ def run_sweep_worker(
         torch.set_num_threads(o.threads)
     storage, baseline, main = open_sweep(o)
     _, size, _, _ = _samplers(o)
-    jobs = _Jobs(o, progress, on_trial)
+    jobs = _Jobs(o, progress)
     works = [
         Work(storage, baseline, lambda trial: jobs.run(trial, "student"), grid_size=o.seeds),
         Work(storage, main, lambda trial: jobs.run(trial, "distilled"), grid_size=size, n_trials=o.search),
@@ -341,17 +336,29 @@ def run_sweep_worker(
         raise SweepStopped("sweep stopped; run the same command again to continue")
 
 
-def _worker_process(o: SweepOptions, on_trial: Callable[[dict[str, Any]], None] | None) -> None:
+class _WorkerProgress(NullProgress):
+    """A ``--workers`` process's progress: the trials go to (a copy of) the caller's, Ctrl+C here stops."""
+
+    def __init__(self, inner: Progress):
+        self.inner = inner
+        self.stop = False
+
+    def on_epoch(self, info: dict[str, Any]) -> None:  # noqa: D102
+        self.inner.on_epoch(info)
+
+    def status(self, text: str) -> None:  # noqa: D102
+        self.inner.status(text)
+
+    def should_stop(self) -> bool:  # noqa: D102
+        return self.stop
+
+
+def _worker_process(o: SweepOptions, progress: Progress) -> None:
     """Entry point of a ``--workers`` process: Ctrl+C stops its current trial after the batch."""
-    stop = {"flag": False}
-
-    class _Stop(NullProgress):
-        def should_stop(self) -> bool:
-            return stop["flag"]
-
-    signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))
+    worker = _WorkerProgress(progress)
+    signal.signal(signal.SIGINT, lambda *_: setattr(worker, "stop", True))
     try:
-        run_sweep_worker(o, _Stop(), on_trial)
+        run_sweep_worker(o, worker)
     except SweepStopped:
         raise SystemExit(130) from None
 
@@ -360,22 +367,22 @@ def sweep(
     o: SweepOptions,
     workers: int = 1,
     progress: Progress | None = None,
-    on_trial: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run the sweep with ``workers`` Optuna worker processes here, then write and return ``out_dir/sweep.json``.
 
     Other machines (or other commands) may work on the same study at the same time; this returns when no trial
-    is left to start or running anywhere. ``on_trial(row)`` follows each finished trial of this machine.
+    is left to start or running anywhere. ``progress`` hears of each finished trial of this machine (see
+    :func:`run_sweep_worker`); with ``workers`` > 1 each worker process reports to a copy of it (it must pickle),
+    and its ``should_stop()`` is checked when they have ended.
     """
     o.out_dir.mkdir(parents=True, exist_ok=True)
     open_sweep(o)  # create (or check) the studies once, before the workers start
     if workers <= 1:
-        run_sweep_worker(o, progress, on_trial)
+        run_sweep_worker(o, progress)
     else:
         ctx = multiprocessing.get_context("spawn")
-        procs = [
-            ctx.Process(target=_worker_process, args=(o, on_trial), daemon=False) for _ in range(workers)
-        ]
+        report = progress or NullProgress()
+        procs = [ctx.Process(target=_worker_process, args=(o, report), daemon=False) for _ in range(workers)]
         for p in procs:
             p.start()
         for p in procs:

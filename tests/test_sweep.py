@@ -15,8 +15,9 @@ import optuna
 import pytest
 
 from core import jobs
+from core.progress import NullProgress
 from core.studies import superseded, trial_status
-from core.sweep import SweepOptions, format_sweep, sweep, sweep_report
+from core.sweep import SweepOptions, format_sweep, is_trial_event, sweep, sweep_report
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = {"T2-a0.5-seed0", "T2-a0.9-seed0", "T4-a0.5-seed0", "T4-a0.9-seed0"}
@@ -106,6 +107,20 @@ def _run_here(cmd: list[str], capsys) -> str:
 
 def _trials(out: Path, name: str = "sweep") -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{out / 'study.db'}").trials
+
+
+class Trials(NullProgress):
+    """The sweep's progress, recording the finished trials it reports (and nothing else)."""
+
+    def __init__(self):
+        self.rows = []
+
+    def on_batch(self, info):
+        raise AssertionError(f"a sweep reports finished trials, not batches: {info}")
+
+    def on_epoch(self, info):
+        assert is_trial_event(info), info
+        self.rows.append(info)
 
 
 def _events(run_dir: Path) -> list[Path]:
@@ -199,8 +214,8 @@ def test_search_with_pruning_and_report(teacher, tmp_path, mnist):
         threads=1,
         heartbeat=1,
     )
-    rows = []
-    result = sweep(options, on_trial=rows.append)
+    progress = Trials()
+    result = sweep(options, progress=progress)
     assert result["mode"] == "search" and len(result["trials"]) == 3
     for row in result["trials"]:
         assert 1 <= row["temperature"] <= 20 and 0 <= row["alpha"] <= 1 and 0.005 <= row["lr"] <= 0.05
@@ -210,10 +225,11 @@ def test_search_with_pruning_and_report(teacher, tmp_path, mnist):
     assert result["best"]["trial"] == best["trial"] and result["best"]["test_accuracy"] == best["test_acc"]
     assert sweep_report(options.storage_url)["best"] == result["best"]
     # A larger --search on the same study continues it: only the new trials run.
-    rows.clear()
+    assert collections.Counter(r["study"] for r in progress.rows) == {"sweep": 3, "sweep-baseline": 1}
+    progress.rows.clear()
     options.search = 4
-    sweep(options, on_trial=rows.append)
-    assert len(rows) == 1 and len(_trials(out)) == 4
+    sweep(options, progress=progress)
+    assert len(progress.rows) == 1 and len(_trials(out)) == 4
 
 
 def test_sweep_options_are_checked():

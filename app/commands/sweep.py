@@ -126,8 +126,27 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+class TrialLines(ConsoleProgress):
+    """The sweep's progress on stderr: one line per finished trial; Ctrl+C stops as :class:`ConsoleProgress` does.
+
+    ``--workers`` processes report to a copy of it (pickled without the saved Ctrl+C handler).
+    """
+
+    def on_batch(self, info: dict[str, Any]) -> None:  # noqa: D102
+        pass
+
+    def on_epoch(self, info: dict[str, Any]) -> None:  # noqa: D102
+        from core.sweep import is_trial_event
+
+        if is_trial_event(info):
+            print_trial(info)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_previous"}
+
+
 def print_trial(row: dict[str, Any]) -> None:
-    """One line per finished trial on stderr (also called in ``--workers`` processes)."""
+    """One line per finished trial on stderr."""
     params = ", ".join(
         f"{'T' if k == 'temperature' else k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
         for k, v in row["params"].items()
@@ -196,8 +215,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     try:
-        with ConsoleProgress(quiet=True) as progress:
-            result = sw.sweep(options, args.workers, progress, print_trial)
+        with TrialLines() as progress:
+            result = sw.sweep(options, args.workers, progress)
     except sw.SweepStopped as exc:
         print(str(exc), file=sys.stderr)
         return 130
