@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import print_medians, print_target  # noqa: E402
 from core import data  # noqa: E402
 
 TARGET_FULL_RATIO = 1.5
@@ -96,17 +97,20 @@ def main(argv: list[str] | None = None) -> int:  # noqa: D103
     med = statistics.median
     full_ratio = med(full) / med(floor)
     cached_share = med(cached) / med(full)
-    print(f"data: {source}  ({args.repeats} runs each, medians)")
-    print(f"full load (load_mnist, new folder)   {med(full):8.3f} s")
-    print(f"floor (gzip + numpy, no checks)      {med(floor):8.3f} s")
-    print(f"cached load (same folder again)      {med(cached) * 1000:8.3f} ms")
-    print(
-        f"full / floor: {full_ratio:.2f}x (target <= {TARGET_FULL_RATIO}x): "
-        + ("met" if full_ratio <= TARGET_FULL_RATIO else "NOT met")
+    print_medians(
+        f"data: {source}  ({args.repeats} runs each, medians)",
+        [
+            ("full load (load_mnist, new folder)", med(full), "s"),
+            ("floor (gzip + numpy, no checks)", med(floor), "s"),
+            ("cached load (same folder again)", med(cached) * 1000, "ms"),
+        ],
     )
-    print(
-        f"cached / full: {cached_share:.2%} (target <= {TARGET_CACHED_SHARE:.0%}): "
-        + ("met" if cached_share <= TARGET_CACHED_SHARE else "NOT met")
+    print_target(
+        f"full / floor: {full_ratio:.2f}x (target <= {TARGET_FULL_RATIO}x)", full_ratio <= TARGET_FULL_RATIO
+    )
+    print_target(
+        f"cached / full: {cached_share:.2%} (target <= {TARGET_CACHED_SHARE:.0%})",
+        cached_share <= TARGET_CACHED_SHARE,
     )
     return 0
 

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.gui.canvas import CANVAS_SIZE  # noqa: E402
 from app.gui.draw_tab import DrawTab  # noqa: E402
+from bench.report import verdict  # noqa: E402
 from core.bundled import BUNDLED_DIR  # noqa: E402
 from core.preprocess import to_mnist  # noqa: E402
 from core.strokes import canvas_transform, load_drawn  # noqa: E402
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {result['events']} move events over {args.samples} drawn digits")
     print(
         f"  p50 {result['p50_ms']:.2f} ms   p95 {result['p95_ms']:.2f} ms   max {result['max_ms']:.2f} ms"
-        f"   (target p95 <= 16 ms: {'met' if result['p95_ms'] <= 16 else 'NOT met'})"
+        f"   (target p95 <= 16 ms: {verdict(result['p95_ms'] <= 16)})"
     )
     print(
         f"  CPU time of this process per event: p50 {result['cpu_p50_ms']:.2f} ms   p95 {result['cpu_p95_ms']:.2f} ms"

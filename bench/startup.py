@@ -26,6 +26,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.report import print_medians, print_target  # noqa: E402
+
 TARGET_WINDOW_S = 1.0
 TARGET_WINDOW_RATIO = 3.0
 TARGET_HELP_S = 0.3
@@ -84,20 +88,24 @@ def main(argv: list[str] | None = None) -> int:
     med = statistics.median
     window_ratio = med(painted) / med(pyside)
     help_ratio = med(helps) / med(bare)
-    print(f"command: {' '.join(app)}  ({args.repeats} runs each, medians)")
-    print(f"window painted         {med(painted):6.3f} s")
-    print(f"draw tab ready         {med(ready):6.3f} s")
-    print(f"import PySide6         {med(pyside):6.3f} s")
-    print(f"--help                 {med(helps):6.3f} s")
-    print(f"python -c pass         {med(bare):6.3f} s")
-    print(
-        f"window / PySide6 import: {window_ratio:.2f}x (target <= {TARGET_WINDOW_RATIO:.0f}x), "
-        f"window {med(painted):.2f} s (target <= {TARGET_WINDOW_S} s): "
-        + ("met" if window_ratio <= TARGET_WINDOW_RATIO and med(painted) <= TARGET_WINDOW_S else "NOT met")
+    print_medians(
+        f"command: {' '.join(app)}  ({args.repeats} runs each, medians)",
+        [
+            ("window painted", med(painted), "s"),
+            ("draw tab ready", med(ready), "s"),
+            ("import PySide6", med(pyside), "s"),
+            ("--help", med(helps), "s"),
+            ("python -c pass", med(bare), "s"),
+        ],
     )
-    print(
-        f"--help / python -c pass: {help_ratio:.2f}x, --help {med(helps):.2f} s (target <= {TARGET_HELP_S} s): "
-        + ("met" if med(helps) <= TARGET_HELP_S else "NOT met")
+    print_target(
+        f"window / PySide6 import: {window_ratio:.2f}x (target <= {TARGET_WINDOW_RATIO:.0f}x), "
+        f"window {med(painted):.2f} s (target <= {TARGET_WINDOW_S} s)",
+        window_ratio <= TARGET_WINDOW_RATIO and med(painted) <= TARGET_WINDOW_S,
+    )
+    print_target(
+        f"--help / python -c pass: {help_ratio:.2f}x, --help {med(helps):.2f} s (target <= {TARGET_HELP_S} s)",
+        med(helps) <= TARGET_HELP_S,
     )
     return 0
 
