@@ -67,6 +67,19 @@ def bench(name: str):
     return module
 
 
+def test_report_aligns_the_medians_and_ends_each_target_with_its_verdict(capsys):
+    report = bench("report")
+    report.print_medians("heading", [("short", 1.5, "s"), ("a longer label", 12.25, "ms")])
+    report.print_target("ratio 1.20x (target <= 1.5x)", True)
+    report.print_target("ratio 2.00x (target <= 1.5x)", False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "heading"
+    assert lines[1].startswith("short ") and lines[1].endswith("1.500 s")
+    assert lines[2].startswith("a longer label ") and lines[2].endswith("12.250 ms")
+    assert lines[1].index("1.500") == lines[2].index("2.250")  # the values stand in one column
+    assert lines[3:] == ["ratio 1.20x (target <= 1.5x): met", "ratio 2.00x (target <= 1.5x): NOT met"]
+
+
 def test_data_load_prints_its_ratios(mnist_dir, capsys):
     assert bench("data_load").main(["--repeats", "1", "--data-dir", str(mnist_dir)]) == 0
     out = capsys.readouterr().out
