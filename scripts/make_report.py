@@ -655,6 +655,49 @@ def notes(results: dict[str, dict], sweep: dict | None, cards: dict[str, dict]) 
     return out
 
 
+def section(title: str, lines: list[str], empty: str = "Not run yet.") -> list[str]:
+    """A report section: its heading, then ``lines``, or ``empty`` when there is nothing to show yet."""
+    return [f"## {title}", "", *(lines or [empty, ""])]
+
+
+def sweep_lines(sweep: dict | None, heatmap: str | None) -> list[str]:
+    """The sweep section's text, table and heatmap (nothing without a sweep)."""
+    if not sweep:
+        return []
+    return [
+        f"Command: `{sweep['command']}`. Student 784-50-50-10, {sweep['epochs']} epochs, no augmentation, "
+        f"teacher `{sweep['teacher']}` ({sweep.get('teacher_epochs', '?')} epochs, "
+        f"{pct(sweep.get('teacher_accuracy'))}), {sweep['seeds']} seed(s) per cell. Cells: "
+        f"{sweep_grid(sweep)[2]} accuracy (gain over the student trained normally with the same settings, in "
+        "pp). A sweep is an Optuna study (`digit-distill sweep --report DIR` prints one; "
+        "`optuna-dashboard sqlite:///DIR/study.db` shows it live).",
+        "",
+        sweep_table(sweep),
+        "",
+        f"Student trained normally: {pct(sweep_grid(sweep)[1])}. {best_cell(sweep)}",
+        "",
+        f"![sweep heatmap]({heatmap})",
+        "",
+    ]
+
+
+def quant_lines(quant: dict | None) -> list[str]:
+    """The quantization section's text, table and commands (nothing without quantization results)."""
+    if not quant:
+        return []
+    cmds = "; ".join(f"`{q.get('command', 'digit-distill quantize ' + q['model'])}`" for q in quant.values())
+    return [
+        "Dynamic: int8 weights, activations quantized per batch at run time. Static: int8 weights and "
+        "activations (QOperator format), ranges calibrated on 500 *training* images. Latency is the median of "
+        "single-image calls on one thread on this shared 2-core machine (noisy: other jobs were running).",
+        "",
+        quant_table(quant),
+        "",
+        f"Commands: {cmds}",
+        "",
+    ]
+
+
 def build_markdown() -> str:
     """The whole RESULTS.md."""
     results = {n: r for n in RECIPE_NAMES if (r := load(RESULTS / n / "results.json"))}
@@ -735,44 +778,10 @@ def build_markdown() -> str:
         "",
     ]
     out += findings(results, sweep, quant)
-    out += ["## Learning curves", ""]
-    out += [f"![learning curves]({figs['curves']})", ""] if figs["curves"] else ["No results yet.", ""]
-    out += ["## Temperature × alpha sweep", ""]
-    if sweep:
-        out += [
-            f"Command: `{sweep['command']}`. Student 784-50-50-10, {sweep['epochs']} epochs, no augmentation, "
-            f"teacher `{sweep['teacher']}` ({sweep.get('teacher_epochs', '?')} epochs, "
-            f"{pct(sweep.get('teacher_accuracy'))}), {sweep['seeds']} seed(s) per cell. Cells: "
-            f"{sweep_grid(sweep)[2]} accuracy (gain over the student trained normally with the same settings, in "
-            "pp). A sweep is an Optuna study (`digit-distill sweep --report DIR` prints one; "
-            "`optuna-dashboard sqlite:///DIR/study.db` shows it live).",
-            "",
-            sweep_table(sweep),
-            "",
-            f"Student trained normally: {pct(sweep_grid(sweep)[1])}. {best_cell(sweep)}",
-            "",
-            f"![sweep heatmap]({figs['sweep']})",
-            "",
-        ]
-    else:
-        out += ["Not run yet.", ""]
-    out += ["## Quantization (INT8, onnxruntime)", ""]
-    if quant:
-        cmds = "; ".join(
-            f"`{q.get('command', 'digit-distill quantize ' + q['model'])}`" for q in quant.values()
-        )
-        out += [
-            "Dynamic: int8 weights, activations quantized per batch at run time. Static: int8 weights and "
-            "activations (QOperator format), ranges calibrated on 500 *training* images. Latency is the median of "
-            "single-image calls on one thread on this shared 2-core machine (noisy: other jobs were running).",
-            "",
-            quant_table(quant),
-            "",
-            f"Commands: {cmds}",
-            "",
-        ]
-    else:
-        out += ["Not run yet.", ""]
+    curves = [f"![learning curves]({figs['curves']})", ""] if figs["curves"] else []
+    out += section("Learning curves", curves, empty="No results yet.")
+    out += section("Temperature × alpha sweep", sweep_lines(sweep, figs["sweep"]))
+    out += section("Quantization (INT8, onnxruntime)", quant_lines(quant))
     out += ["## Digits drawn by people", ""]
     out += [
         "The development set `../shared/data/drawn-digits-dev` (2,741 digits written on pen tablets), rendered "
