@@ -53,7 +53,7 @@ class _State:
         self.next_handle = 1
         self.next_addr = 0x10000000
         self.memory = {}  # addr -> [bytearray, kind]
-        self.contexts, self.streams = set(), set()
+        self.contexts, self.streams = {}, {}  # handle -> None
         self.data_buffers = {}  # handle -> (addr, size)
         self.datasets = {}  # handle -> list of data buffer handles
         self.models = {}  # model id -> (meta, onnx bytes)
@@ -64,6 +64,19 @@ class _State:
     def handle(self):
         self.next_handle += 1
         return self.next_handle
+
+    def new_handle(self, table, value=None):
+        """A fresh handle, recorded in ``table`` (mapped to ``value``): what every ``create_*`` call returns."""
+        h = self.handle()
+        table[h] = value
+        return h
+
+    def release(self, table, handle):
+        """Drop ``handle`` from ``table``: ACL_SUCCESS, or ACL_ERROR_INVALID_PARAM when ``table`` lacks it."""
+        if handle not in table:
+            return ACL_ERROR_INVALID_PARAM
+        del table[handle]
+        return ACL_SUCCESS
 
     def allocate(self, size, kind, data=None):
         addr = self.next_addr
@@ -104,15 +117,11 @@ def finalize():
 def create_data_buffer(data, size):
     if _state.region(data, size) is None:
         return 0
-    h = _state.handle()
-    _state.data_buffers[h] = (data, size)
-    return h
+    return _state.new_handle(_state.data_buffers, (data, size))
 
 
 def destroy_data_buffer(buffer):
-    if _state.data_buffers.pop(buffer, None) is None:
-        return ACL_ERROR_INVALID_PARAM
-    return ACL_SUCCESS
+    return _state.release(_state.data_buffers, buffer)
 
 
 def get_data_buffer_addr(buffer):
@@ -146,42 +155,31 @@ class _Rt:
     def create_context(self, device_id):
         if not _state.ready() or device_id != _state.device:
             return 0, ACL_ERROR_INVALID_PARAM
-        h = _state.handle()
-        _state.contexts.add(h)
-        return h, ACL_SUCCESS
+        return _state.new_handle(_state.contexts), ACL_SUCCESS
 
     def destroy_context(self, context):
-        if context not in _state.contexts:
-            return ACL_ERROR_INVALID_PARAM
-        _state.contexts.discard(context)
-        return ACL_SUCCESS
+        return _state.release(_state.contexts, context)
 
     def create_stream(self):
         if not _state.contexts:
             return 0, ACL_ERROR_RT_CONTEXT_NULL
-        h = _state.handle()
-        _state.streams.add(h)
-        return h, ACL_SUCCESS
+        return _state.new_handle(_state.streams), ACL_SUCCESS
 
     def destroy_stream(self, stream):
-        if stream not in _state.streams:
-            return ACL_ERROR_INVALID_PARAM
-        _state.streams.discard(stream)
-        return ACL_SUCCESS
+        return _state.release(_state.streams, stream)
+
+    def _malloc(self, size, kind, policy_ok=True):
+        if not _state.ready():
+            return 0, ACL_ERROR_RT_CONTEXT_NULL
+        if size <= 0 or not policy_ok:
+            return 0, ACL_ERROR_INVALID_PARAM
+        return _state.allocate(size, kind), ACL_SUCCESS
 
     def malloc(self, size, policy):
-        if not _state.ready():
-            return 0, ACL_ERROR_RT_CONTEXT_NULL
-        if size <= 0 or policy not in (0, 1, 2):
-            return 0, ACL_ERROR_INVALID_PARAM
-        return _state.allocate(size, "device"), ACL_SUCCESS
+        return self._malloc(size, "device", policy in (0, 1, 2))
 
     def malloc_host(self, size):
-        if not _state.ready():
-            return 0, ACL_ERROR_RT_CONTEXT_NULL
-        if size <= 0:
-            return 0, ACL_ERROR_INVALID_PARAM
-        return _state.allocate(size, "host"), ACL_SUCCESS
+        return self._malloc(size, "host")
 
     def _free(self, ptr, kind):
         entry = _state.memory.get(ptr)
@@ -226,26 +224,17 @@ class _Mdl:
                 f"[ERROR] model built for {meta.get('soc_version')}, this device is {_CONFIG.get('soc_version')}\n"
             )
             return 0, ACL_ERROR_GE_LOAD_MODEL
-        h = _state.handle()
-        _state.models[h] = (meta, onnx_bytes)
-        return h, ACL_SUCCESS
+        return _state.new_handle(_state.models, (meta, onnx_bytes)), ACL_SUCCESS
 
     def unload(self, model_id):
-        if _state.models.pop(model_id, None) is None:
-            return ACL_ERROR_INVALID_PARAM
         _state.sessions.pop(model_id, None)
-        return ACL_SUCCESS
+        return _state.release(_state.models, model_id)
 
     def create_desc(self):
-        h = _state.handle()
-        _state.descs[h] = None
-        return h
+        return _state.new_handle(_state.descs)
 
     def destroy_desc(self, desc):
-        if desc not in _state.descs:
-            return ACL_ERROR_INVALID_PARAM
-        del _state.descs[desc]
-        return ACL_SUCCESS
+        return _state.release(_state.descs, desc)
 
     def get_desc(self, desc, model_id):
         if desc not in _state.descs or model_id not in _state.models:
@@ -311,14 +300,10 @@ class _Mdl:
         return _DTYPES[spec["dtype"]][0] if spec else -1
 
     def create_dataset(self):
-        h = _state.handle()
-        _state.datasets[h] = []
-        return h
+        return _state.new_handle(_state.datasets, [])
 
     def destroy_dataset(self, dataset):
-        if _state.datasets.pop(dataset, None) is None:
-            return ACL_ERROR_INVALID_PARAM
-        return ACL_SUCCESS
+        return _state.release(_state.datasets, dataset)
 
     def add_dataset_buffer(self, dataset, data_buffer):
         if dataset not in _state.datasets or data_buffer not in _state.data_buffers:
