@@ -192,33 +192,37 @@ def test_atc_failure_reports_codes_and_solutions(
     assert not (folder / "model.om").exists() and not list(folder.glob(".build-*"))
 
 
-def test_set_env_missing(board, tmp_path, remote_dir, student_onnx, test_images):
-    board.configure(toolkit=False)
+@pytest.mark.parametrize(
+    ("setup", "error", "match", "detail", "hint"),
+    [
+        (
+            {"toolkit": False},
+            ToolkitNotFoundError,
+            "No CANN set_env.sh found",
+            "/usr/local/Ascend/ascend-toolkit/set_env.sh",
+            "Install the CANN toolkit",
+        ),
+        ({"acl": False}, AclMissingError, "pyACL .* is not importable", "No module named 'acl'", ""),
+        (
+            {"acl": False, "pypi_acl": True},
+            AclMissingError,
+            "not CANN's pyACL",
+            "{site}",
+            "pip3 uninstall acl",
+        ),
+    ],
+    ids=["no-set_env", "no-acl", "pypi-acl"],
+)
+def test_board_check_names_what_the_board_lacks(
+    board, tmp_path, remote_dir, student_onnx, test_images, setup, error, match, detail, hint
+):
+    board.configure(**setup)
     progress, run = deploy(board, tmp_path, remote_dir, student_onnx, test_images[0][:1])
-    with pytest.raises(ToolkitNotFoundError, match="No CANN set_env.sh found") as err:
+    with pytest.raises(error, match=match) as err:
         run()
-    assert "/usr/local/Ascend/ascend-toolkit/set_env.sh" in str(err.value)
-    assert "Install the CANN toolkit" in err.value.hint
+    assert detail.format(site=board.system_site) in str(err.value) and hint in err.value.hint
     assert progress.failed()[0][0] == "check"
     assert not (board.home / remote_dir).exists()
-
-
-def test_acl_missing(board, tmp_path, remote_dir, student_onnx, test_images):
-    board.configure(acl=False)
-    progress, run = deploy(board, tmp_path, remote_dir, student_onnx, test_images[0][:1])
-    with pytest.raises(AclMissingError, match="pyACL .* is not importable") as err:
-        run()
-    assert "No module named 'acl'" in str(err.value)
-    assert progress.failed()[0][0] == "check"
-
-
-def test_pypi_acl_is_not_taken_for_pyacl(board, tmp_path, remote_dir, student_onnx, test_images):
-    board.configure(acl=False, pypi_acl=True)
-    progress, run = deploy(board, tmp_path, remote_dir, student_onnx, test_images[0][:1])
-    with pytest.raises(AclMissingError, match="not CANN's pyACL") as err:
-        run()
-    assert str(board.system_site) in str(err.value) and "pip3 uninstall acl" in err.value.hint
-    assert progress.failed()[0][0] == "check"
 
 
 def test_no_npu(board, tmp_path, remote_dir, student_onnx, test_images):
