@@ -34,6 +34,13 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _run(cmd: list, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300):
+    """Run ``cmd`` to its end with its output captured as text; a failure fails the test with the end of stderr."""
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def test_bundled_models_are_package_data():
     assert BUNDLED_DIR == ROOT / "core" / "bundled"
     for role in ROLES:
@@ -60,8 +67,7 @@ def test_help_and_version_import_nothing_heavy(argv, allowed):
         f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
         f"print('heavy:', json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = _run([sys.executable, "-c", code], cwd=ROOT, timeout=120)
     heavy = done.stdout.strip().splitlines()[-1]
     assert heavy.startswith("heavy: ") and set(json.loads(heavy[7:])) <= set(allowed), done.stdout
 
@@ -85,68 +91,29 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path):
         ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".venv", "runs", "out"
     )
     shutil.copytree(ROOT, source, ignore=ignore)  # pip builds in the source folder: keep the checkout clean
-    build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            wheels,
-            source,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
+    pip = [sys.executable, "-m", "pip"]
+    _run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", wheels, source],
+        tmp_path,
         timeout=600,
     )
-    assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = wheels.glob("digit_distill-*.whl")
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", python, "install", "--no-index", "-q", wheel],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
+    _run([*pip, "--python", python, "install", "--no-index", "-q", wheel], tmp_path, timeout=600)
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     _digit_png(elsewhere / "one.png")
     env = _clean_env(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "config"))
-    where = subprocess.run(
-        [python, "-c", "import app, core.bundled; print(app.__file__); print(core.bundled.BUNDLED_DIR)"],
-        capture_output=True,
-        text=True,
-        cwd=elsewhere,
-        env=env,
-        timeout=120,
-    )
-    assert where.returncode == 0, where.stderr
+    code = "import app, core.bundled; print(app.__file__); print(core.bundled.BUNDLED_DIR)"
+    where = _run([python, "-c", code], elsewhere, env, timeout=120)
     assert all(line.startswith(str(env_dir)) for line in where.stdout.split()), where.stdout
 
     script = env_dir / "bin" / "digit-distill"
-    predict = subprocess.run(
-        [script, "predict", "--json", "one.png"],
-        capture_output=True,
-        text=True,
-        cwd=elsewhere,
-        env=env,
-        timeout=300,
-    )
-    assert predict.returncode == 0, predict.stderr
+    predict = _run([script, "predict", "--json", "one.png"], elsewhere, env)
     assert json.loads(predict.stdout)["digit"] == 1
-
-    smoke = subprocess.run(
-        [script, "--smoke"], capture_output=True, text=True, cwd=elsewhere, env=env, timeout=300
-    )
-    assert smoke.returncode == 0, smoke.stderr
+    smoke = _run([script, "--smoke"], elsewhere, env)
     assert "main window painted" in smoke.stdout
