@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
+    QLayout,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
@@ -261,25 +262,25 @@ class DeployTab(Tab):
         )
         self.remote_edit.setToolTip("Folder on the board for the model and its runner (relative to the home)")
 
-        self.board_form = _form()
-        self.board_form.addRow("Host", self.host_edit)
-        self.board_form.addRow("Port", self.port_spin)
-        self.board_form.addRow("User", self.user_edit)
-        self.board_form.addRow("Authentication", self.auth_combo)
-        self.board_form.addRow("Password", self.password_edit)
-        self.board_form.addRow("Key file", key_row)
-        self.convert_form = _form()
-        self.convert_form.addRow("Chip (soc_version)", self.soc_combo)
-        self.convert_form.addRow("Remote folder", self.remote_edit)
-        self.convert_form.addRow("Convert", self.convert_combo)
-        self.convert_form.addRow("Conversion host", self.convert_host_edit)
-        self.convert_form.addRow("Conversion port", self.convert_port_spin)
-        self.convert_form.addRow("Conversion user", self.convert_user_edit)
-        self.convert_form.addRow("", self.skip_check_box)
-        self.convert_form.addRow("", self.outside_home_box)
-        model_form = _form()
-        model_form.addRow("Model", self.model_picker)
-        model_form.addRow("Compare on", self.evaluate_spin)
+        self.board_form = _form(
+            ("Host", self.host_edit),
+            ("Port", self.port_spin),
+            ("User", self.user_edit),
+            ("Authentication", self.auth_combo),
+            ("Password", self.password_edit),
+            ("Key file", key_row),
+        )
+        self.convert_form = _form(
+            ("Chip (soc_version)", self.soc_combo),
+            ("Remote folder", self.remote_edit),
+            ("Convert", self.convert_combo),
+            ("Conversion host", self.convert_host_edit),
+            ("Conversion port", self.convert_port_spin),
+            ("Conversion user", self.convert_user_edit),
+            ("", self.skip_check_box),
+            ("", self.outside_home_box),
+        )
+        model_form = _form(("Model", self.model_picker), ("Compare on", self.evaluate_spin))
         self._key_row = key_row
 
         self.deploy_button = QPushButton("Deploy to the board")
@@ -693,10 +694,12 @@ class DeployTab(Tab):
         super().closeEvent(event)
 
 
-def _form() -> QFormLayout:
-    """A form whose fields grow to the box's width, labels right-aligned like the other tabs."""
+def _form(*rows: tuple[str, QWidget | QLayout]) -> QFormLayout:
+    """A form of ``(label, field)`` rows whose fields grow to the box's width, labels right-aligned like the other tabs."""
     form = QFormLayout()
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    for label, field in rows:
+        form.addRow(label, field)
     return form
 
 
