@@ -249,6 +249,15 @@ def run_runner(
     return payload
 
 
+@dataclass(frozen=True)
+class _Model:
+    """The ONNX file being deployed: its path, its input and the folder name it gets on the board."""
+
+    path: Path
+    input: ModelInput
+    name: str
+
+
 class Deployer:
     """Runs the five steps against one target, reporting to ``progress``.
 
@@ -325,19 +334,18 @@ class Deployer:
         if len(images) == 0:
             raise ValueError("give at least one image to run on the board")
         try:
-            model = read_input(onnx_path)
+            model = _Model(onnx_path, read_input(onnx_path), safe_model_name(model_name or onnx_path.stem))
         except InvalidModelError as exc:
             raise ModelError(
                 str(exc), "Choose a digit model: one (N, 1, 28, 28) float32 input, one (N, 10) output"
             ) from None
-        name = safe_model_name(model_name or onnx_path.stem)
         board = BoardConnection(self.target.board, self.trust)
         converter = BoardConnection(self.target.converter, self.trust) if self.target.converter else None
         try:
             (info, soc), _ = self._step("check", self._check, board, converter)
-            model_dir, _ = self._step("upload", self._upload, board, converter, onnx_path, model, name, soc)
+            model_dir, _ = self._step("upload", self._upload, board, converter, model, soc)
             (om_path, om_bytes, reused), _ = self._step(
-                "convert", self._convert, board, converter, onnx_path, model, name, model_dir, soc, info
+                "convert", self._convert, board, converter, model, model_dir, soc, info
             )
             payload, _ = self._step("run", self._run, board, info, model_dir, images)
             result, _ = self._step("compare", self._compare, onnx_path, images, labels, payload)
@@ -409,18 +417,19 @@ class Deployer:
         self,
         board: BoardConnection,
         converter: BoardConnection | None,
-        onnx_path: Path,
-        model: ModelInput,
-        name: str,
+        model: _Model,
         soc: str,
     ) -> tuple[str, str]:
+        onnx_path = model.path
         if self.target.skip_op_check:
             self._log("WARNING: the ATC operator check is skipped: ATC itself will judge the model")
         else:
             check = atc.require_atc_ops(onnx_path, soc)
             self._log(check.message(onnx_path.name))
-        model_dir = self._model_dir(board, self.target.remote_dir, name)
-        dest_dir = self._model_dir(converter, self.target.converter_dir, name) if converter else model_dir
+        model_dir = self._model_dir(board, self.target.remote_dir, model.name)
+        dest_dir = (
+            self._model_dir(converter, self.target.converter_dir, model.name) if converter else model_dir
+        )
         board.makedirs(model_dir)
         target = converter or board
         if converter:
@@ -436,11 +445,11 @@ class Deployer:
         )
         return model_dir, f"{size} bytes to {dest_dir}"
 
-    def _manifest(self, onnx_path: Path, model: ModelInput, soc: str) -> dict[str, Any]:
+    def _manifest(self, model: _Model, soc: str) -> dict[str, Any]:
         return {
-            "onnx_sha256": sha256_file(onnx_path),
+            "onnx_sha256": sha256_file(model.path),
             "soc_version": soc,
-            "input_name": model.name,
+            "input_name": model.input.name,
             "batch": self.target.batch,
         }
 
@@ -461,15 +470,13 @@ class Deployer:
         self,
         board: BoardConnection,
         converter: BoardConnection | None,
-        onnx_path: Path,
-        model: ModelInput,
-        name: str,
+        model: _Model,
         model_dir: str,
         soc: str,
         info: BoardInfo,
     ) -> tuple[tuple[str, int, bool], str]:
         om_path = posixpath.join(model_dir, "model.om")
-        manifest = self._manifest(onnx_path, model, soc)
+        manifest = self._manifest(model, soc)
         previous = self._read_manifest(board, model_dir)
         if previous is not None and {k: previous.get(k) for k in manifest} == manifest:
             try:
@@ -480,13 +487,13 @@ class Deployer:
                 pass
         board.run(f"rm -f -- {shlex.quote(posixpath.join(model_dir, 'manifest.json'))}")
         if converter is None:
-            built = self._atc(board, info.set_env, model_dir, model, soc)
+            built = self._atc(board, info.set_env, model_dir, model.input.name, soc)
             board.sftp.posix_rename(built, om_path)
         else:
             if self._converter_info is None:
                 raise RuntimeError("the conversion host is checked before converting")
-            conv_dir = self._model_dir(converter, self.target.converter_dir, name)
-            built = self._atc(converter, self._converter_info.set_env, conv_dir, model, soc)
+            conv_dir = self._model_dir(converter, self.target.converter_dir, model.name)
+            built = self._atc(converter, self._converter_info.set_env, conv_dir, model.input.name, soc)
             data = converter.read_bytes(built)
             atc.check_om_header(data[: atc.OM_HEADER_SIZE], len(data), built)
             self._log(f"Copying {len(data)} bytes of .om from {converter.label} to {board.label}:{om_path}")
@@ -508,7 +515,7 @@ class Deployer:
         self._log(f"{om_path}: {size} bytes, OM header valid ({self._om_layout} layout)")
         return (om_path, size, False), f"{om_path} ({size} bytes)"
 
-    def _atc(self, conn: BoardConnection, set_env: str, work_dir: str, model: ModelInput, soc: str) -> str:
+    def _atc(self, conn: BoardConnection, set_env: str, work_dir: str, input_name: str, soc: str) -> str:
         """Run ATC in a fresh ``.build-*`` folder of ``work_dir``; return the checked .om's path.
 
         ATC runs as a tracked process: a timeout or a cancel ends it on the board by its PID, and the build
@@ -521,7 +528,7 @@ class Deployer:
             posixpath.join(work_dir, "model.onnx"),
             posixpath.join(build, "model"),
             soc,
-            model.name,
+            input_name,
             self.target.batch,
         )
         self._log(f"{conn.label}$ {command}")
