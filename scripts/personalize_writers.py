@@ -5,7 +5,7 @@ the ``personal`` recipe through the job runner) on half of that writer's digits 
 it on the other half, and on MNIST test. This is the one place where dev digits are used for fitting, and only
 for these personal models. Writes ``docs/results/personal/writers.json`` (read by ``scripts/make_report.py``).
 
-    python scripts/personalize_writers.py [--writers A B ...] [--out FILE]
+    python scripts/personalize_writers.py [--writers A B ...] [--out FILE] [--workers N]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,23 +26,10 @@ sys.path.insert(0, str(ROOT))
 from core.data import load_mnist  # noqa: E402
 from core.fileio import atomic_write_json  # noqa: E402
 from core.personalize import default_models, personalize  # noqa: E402
+from core.progress import NullProgress  # noqa: E402
 from core.strokes import load_drawn, save_drawn  # noqa: E402
 
 DRAWN = ROOT.parent / "shared" / "data" / "drawn-digits-dev" / "strokes.npz"
-
-
-class _Quiet:
-    def on_batch(self, info):
-        pass
-
-    def on_epoch(self, info):
-        pass
-
-    def status(self, text):
-        pass
-
-    def should_stop(self):
-        return False
 
 
 def _sha256(path: Path) -> str:
@@ -88,6 +76,46 @@ def _write(args, rows: list[dict], writers: list[str], start: float) -> dict:
     return result
 
 
+_DATA: dict[str, object] = {}
+
+
+def _load_data(data_dir: str | None) -> None:
+    """Each worker process loads MNIST once (a task would otherwise pickle 200 MB of images to it)."""
+    _DATA["mnist"] = load_mnist(data_dir)
+
+
+def personalize_writer(writer: str, mine: list, tmp: Path) -> dict:
+    """Personalise the bundled student on half of one writer's digits; the row of the results table."""
+    strokes = tmp / f"{writer}.npz"
+    save_drawn(mine, strokes)
+    report = personalize(
+        strokes,
+        tmp / writer,
+        progress=NullProgress(),
+        runs_root=tmp / "runs" / writer,
+        data=_DATA["mnist"],
+        calibrate=False,
+    )
+    b, a = report["before"], report.get("after", {})
+    pred = report.get("predictions", {})
+    errors_before = sum(p != y for p, y in zip(pred.get("before", []), pred.get("labels", [])))
+    errors_after = sum(p != y for p, y in zip(pred.get("after", []), pred.get("labels", [])))
+    return {
+        "writer": writer,
+        "digits": len(mine),
+        "fit": report["fit"],
+        "test": report["test"],
+        "status": report["status"],
+        "before": b["personal"],
+        "after": a.get("personal"),
+        "errors_before": errors_before,
+        "errors_after": errors_after,
+        "mnist_before": b["mnist"],
+        "mnist_after": a.get("mnist"),
+        "seconds": report["seconds"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the protocol and write the results file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -95,55 +123,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-digits", type=int, default=60)
     parser.add_argument("--writers", nargs="*", help="only these writers (default: all with enough digits)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "personal" / "writers.json")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="writers personalised at once, one process each (set OMP_NUM_THREADS=1 so they do not compete)",
+    )
+    parser.add_argument("--data-dir", help="MNIST folder")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
 
     samples = load_drawn(args.drawn)
     counts = Counter(s.writer for s in samples)
     writers = sorted(w for w, n in counts.items() if n >= args.min_digits)
     if args.writers:
         writers = [w for w in writers if w in args.writers]
-    data = load_mnist()
-    rows = []
+    rows: list[dict] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        for writer in writers:
-            mine = [s for s in samples if s.writer == writer]
-            strokes = Path(tmp) / f"{writer}.npz"
-            save_drawn(mine, strokes)
-            report = personalize(
-                strokes,
-                Path(tmp) / writer,
-                progress=_Quiet(),
-                runs_root=Path(tmp) / "runs",
-                data=data,
-                calibrate=False,
-            )
-            b, a = report["before"], report.get("after", {})
-            pred = report.get("predictions", {})
-            errors_before = sum(p != y for p, y in zip(pred.get("before", []), pred.get("labels", [])))
-            errors_after = sum(p != y for p, y in zip(pred.get("after", []), pred.get("labels", [])))
-            row = {
-                "writer": writer,
-                "digits": len(mine),
-                "fit": report["fit"],
-                "test": report["test"],
-                "status": report["status"],
-                "before": b["personal"],
-                "after": a.get("personal"),
-                "errors_before": errors_before,
-                "errors_after": errors_after,
-                "mnist_before": b["mnist"],
-                "mnist_after": a.get("mnist"),
-                "seconds": report["seconds"],
-            }
-            rows.append(row)
-            print(
-                f"{writer:20s} {len(mine):4d} digits: {row['before']:.1%} -> {row['after']:.1%} "
-                f"(errors {errors_before} -> {errors_after}), MNIST {row['mnist_before']:.2%} -> "
-                f"{row['mnist_after']:.2%}",
-                flush=True,
-            )
-            _write(args, rows, writers, start)
+        pool = ProcessPoolExecutor(args.workers, initializer=_load_data, initargs=(args.data_dir,))
+        with pool:
+            futures = [
+                pool.submit(personalize_writer, w, [s for s in samples if s.writer == w], Path(tmp))
+                for w in writers
+            ]
+            for future in as_completed(futures):
+                row = future.result()
+                rows.append(row)
+                rows.sort(key=lambda r: r["writer"])
+                print(
+                    f"{row['writer']:20s} {row['digits']:4d} digits: {row['before']:.1%} -> {row['after']:.1%} "
+                    f"(errors {row['errors_before']} -> {row['errors_after']}), MNIST {row['mnist_before']:.2%} "
+                    f"-> {row['mnist_after']:.2%}",
+                    flush=True,
+                )
+                _write(args, rows, writers, start)
     result = _write(args, rows, writers, start)
     print(result["summary"])
     return 0
