@@ -23,7 +23,7 @@ from torch import nn
 
 from core.augment import AugmentConfig, random_affine, restroke
 from core.data import MNIST
-from core.styles import FLAG_MIN_ANGLE, add_styles
+from core.styles import FLAG_MIN_ANGLE, add_styles, curve_ones
 
 #: Seed of the styles and of the augmentation pool (fixed: every job of a recipe sees the same data).
 POOL_SEED = 1234
@@ -39,20 +39,24 @@ def styled(
     seed: int = POOL_SEED,
     restroke_share: float = 0.0,
     flag_min_angle: float = FLAG_MIN_ANGLE,
+    curved_ones: float = 0.0,
 ) -> MNIST:
     """``data`` with ``share`` of its zeros, ones and sevens redrawn in European styles (:mod:`core.styles`).
 
-    ``flag_min_angle`` is the shallowest flag of the European ones (:func:`core.styles.european_ones`).
+    ``flag_min_angle`` is the shallowest flag of the European ones (:func:`core.styles.european_ones`); then
+    ``curved_ones`` of the ones are bent into an arc or an S (:func:`core.styles.curve_ones`).
 
     Then, with ``restroke_share``, that share of all digits is redrawn along its centre line with a round pen
     like the app's canvas (:func:`core.augment.restroke`). Both are drawn from one generator with a fixed seed.
     """
-    if not share and not restroke_share:
+    if not share and not restroke_share and not curved_ones:
         return data
     gen = torch.Generator().manual_seed(seed)
     images = data.train_images
     if share:
         images = add_styles(images, data.train_labels, share, gen, flag_min_angle)
+    if curved_ones:
+        images = curve_ones(images, data.train_labels, curved_ones, gen)
     if restroke_share:
         pick = torch.nonzero(torch.rand(len(images), generator=gen) < restroke_share).flatten()
         images = images.clone()
@@ -102,12 +106,14 @@ def prepare(
     validation: int | None = None,
     restroke: float = 0.0,
     flag_min_angle: float = FLAG_MIN_ANGLE,
+    curved_ones: float = 0.0,
 ) -> MNIST:
     """The training and test data of one job (see the module docstring for the order)."""
     if validation:
         data = data.hold_out_validation(validation)
     out = subset(
-        styled(data, styles, restroke_share=restroke, flag_min_angle=flag_min_angle), max_train_samples
+        styled(data, styles, restroke_share=restroke, flag_min_angle=flag_min_angle, curved_ones=curved_ones),
+        max_train_samples,
     )
     if pool_copies:
         out = augmentation_pool(out, pool_copies, augmentation, styles, flag_min_angle=flag_min_angle)

@@ -121,6 +121,7 @@ class DataConfig:
     validation: int | None = None
     restroke: float = 0.0
     flag_min_angle: float = FLAG_MIN_ANGLE
+    curved_ones: float = 0.0
     personal: str | None = None
     personal_indices: list[int] | None = None
     personal_copies: int = 0
@@ -138,6 +139,8 @@ class DataConfig:
                 f"the shallowest flag of a European one must be in [0, {FLAG_MAX_ANGLE:g}] degrees, "
                 f"got {self.flag_min_angle}"
             )
+        if not 0.0 <= self.curved_ones <= 1.0:
+            raise ValueError(f"curved ones (share of ones bent) must be in [0, 1], got {self.curved_ones}")
         if int(self.pool_copies) != self.pool_copies or self.pool_copies < 0:
             raise ValueError(f"pool copies must be an integer >= 0, got {self.pool_copies}")
         if self.max_test_samples is not None and self.max_test_samples < 1:
@@ -354,6 +357,7 @@ def resolve(spec: JobSpec) -> JobConfig:
         validation=spec.validation if spec.validation is not None else recipe.validation,
         restroke=merged["restroke"],
         flag_min_angle=recipe.flag_min_angle,
+        curved_ones=recipe.curved_ones,
         **personal,
     )
     data.validate()
@@ -679,6 +683,7 @@ def _execute(
         styles=config.data.styles,
         restroke=config.data.restroke,
         flag_min_angle=config.data.flag_min_angle,
+        curved_ones=config.data.curved_ones,
         pool_copies=config.data.pool_copies,
         augmentation=config.train.augmentation,
         max_train_samples=config.train.max_train_samples,

@@ -147,6 +147,50 @@ def crossed_sevens(x: torch.Tensor, gen: torch.Generator | None = None) -> torch
 STYLES = {0: slash_zeros, 1: european_ones, 7: crossed_sevens}
 
 
+def curve(
+    x: torch.Tensor, gen: torch.Generator | None = None, amplitude: tuple[float, float] = (0.08, 0.25)
+) -> torch.Tensor:
+    """Each image bent sideways along its height: half into an arc like ``(`` or ``)``, half into an S.
+
+    Row ``y`` of the ink box moves ``a * (1 - u**2)`` (arc) or ``a * sin(pi u / 2)`` (S) pixels, ``u`` running
+    from -1 at the box's top to 1 at its bottom, ``|a|`` a random ``amplitude`` share of the box's height and
+    its sign random. Pen-drawn ones are often such single curved strokes; MNIST's are straight.
+    """
+    n, _, size, _ = x.shape
+    dev = x.device
+    box = _ink_boxes(x)
+    cy = (box[:, 1] + box[:, 3]) / 2
+    h = (box[:, 3] - box[:, 1]).clamp_min(1.0)
+    sign = torch.where(torch.rand(n, generator=gen, device=dev) < 0.5, -1.0, 1.0)
+    a = _uniform(n, *amplitude, gen, dev) * h * sign
+    s_shape = torch.rand(n, generator=gen, device=dev) < 0.5
+    coords = torch.arange(size, device=dev, dtype=torch.float32) + 0.5
+    u = ((coords.view(1, -1) - cy.view(-1, 1)) / (h.view(-1, 1) / 2)).clamp(-1.2, 1.2)
+    shift = torch.where(s_shape.view(-1, 1), torch.sin(math.pi / 2 * u), 1 - u**2) * a.view(-1, 1)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    # grid_sample reads the input at the grid: a row shifted right by d samples d pixels to its left.
+    gx = (xx.view(1, size, size) - shift.view(n, size, 1)) * 2 / size - 1
+    gy = (yy * 2 / size - 1).expand(n, size, size)
+    grid = torch.stack([gx, gy], -1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).clamp(0, 1)
+
+
+def curve_ones(
+    images: torch.Tensor, labels: torch.Tensor, share: float, gen: torch.Generator | None = None
+) -> torch.Tensor:
+    """A copy of ``images`` where ``share`` of the ones (flagged or not) are bent by :func:`curve`."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"the share of curved ones must be in [0, 1], got {share}")
+    out = images.clone()
+    sel = torch.nonzero(
+        (torch.rand(len(images), generator=gen, device=images.device) < share) & (labels == 1)
+    )
+    sel = sel.flatten()
+    if len(sel):
+        out[sel] = renormalize(curve(images[sel], gen))
+    return out
+
+
 def renormalize(x: torch.Tensor, box_side: float = 20.0) -> torch.Tensor:
     """Scale and shift each image as MNIST was made: ink box's longer side ``box_side``, centre of mass centred.
 

@@ -353,3 +353,32 @@ def test_recipes_record_the_flag_angle_their_data_used():
     flags = resolve(JobSpec(role="teacher", recipe="canvas-flags"))
     long = resolve(JobSpec(role="teacher", recipe="canvas-long"))
     assert (flags.data.flag_min_angle, long.data.flag_min_angle) == (0.0, 15.0)
+
+
+def test_curved_ones_bend_only_ones_sideways_within_the_amplitude():
+    from core.styles import _segments, curve, curve_ones
+
+    n = 100
+    stem = _segments(
+        28,
+        torch.tensor([[14.0, 4.0]]).repeat(n, 1),
+        torch.tensor([[14.0, 24.0]]).repeat(n, 1),
+        torch.full((n,), 2.0),
+    )
+    bent = curve(stem, torch.Generator().manual_seed(0), amplitude=(0.2, 0.25))
+    cols = torch.arange(28).float() + 0.5
+    rows = bent[:, 0, 4:24]  # the stem's rows
+    centre = (rows * cols).sum(-1) / rows.sum(-1).clamp_min(1e-6)
+    offset = (centre - 14.0).abs().amax(1)  # widest sideways move of each stem, in pixels
+    height = 21.0  # the stem's ink box: rows 3 to 24
+    assert (offset > 0.15 * height).all() and (offset < 0.3 * height).all()
+    assert torch.allclose(
+        curve(stem, torch.Generator().manual_seed(0), amplitude=(0.0, 0.0)), stem, atol=1e-5
+    )
+
+    labels = torch.tensor([1, 7] * (n // 2))
+    out = curve_ones(stem, labels, 1.0, torch.Generator().manual_seed(0))
+    changed = (out != stem).flatten(1).any(1)
+    assert torch.equal(changed, labels == 1)
+    with pytest.raises(ValueError, match="curved ones"):
+        curve_ones(stem, labels, 1.5)
