@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.progress import NullProgress
 from core.strokes import DrawnSample, load_drawn, render_inputs
 
 if TYPE_CHECKING:
@@ -86,7 +86,6 @@ def personalize(
     runs_root: Path | None = None,
     data: MNIST | None = None,
     calibrate: bool = True,
-    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``base`` on the digits in ``strokes`` and write ``out_dir/model.onnx`` and ``report.json``.
 
@@ -101,13 +100,12 @@ def personalize(
     fit_indices, test_indices
         Which samples to fine-tune on and which to measure on (default: :func:`split_halves`).
     progress
-        A :class:`core.progress.Progress` for the job (batches, epochs, stop requests).
+        A :class:`core.progress.Progress` for the job (batches, epochs, stop requests) and for one-line notes on
+        what is happening (``status``: the accuracy before and after, calibrating).
     runs_root, data
         Where the job's run folder goes; MNIST in memory (loaded when ``None``).
     calibrate
         Fit a calibration for the new model (``not sure``/``not a digit``; about half a minute).
-    say
-        Receives one-line notes on what is happening.
 
     Returns
     -------
@@ -119,7 +117,7 @@ def personalize(
     from core.data import load_mnist
     from core.inference import OnnxClassifier
 
-    say = say or (lambda text: None)
+    progress = progress or NullProgress()
     start = time.perf_counter()
     strokes = source = Path(strokes)
     out_dir = Path(out_dir)
@@ -155,7 +153,7 @@ def personalize(
         "personal": _accuracy(before_model, x_test, y_test),
         "mnist": _accuracy(before_model, mnist_x, mnist_y),
     }
-    say(
+    progress.status(
         f"before: {before['personal']:.1%} on {len(test)} held-out personal digits, {before['mnist']:.2%} MNIST"
     )
 
@@ -198,7 +196,9 @@ def personalize(
         "personal": _accuracy(after_model, x_test, y_test),
         "mnist": _accuracy(after_model, mnist_x, mnist_y),
     }
-    say(f"after: {after['personal']:.1%} on the held-out personal digits, {after['mnist']:.2%} MNIST")
+    progress.status(
+        f"after: {after['personal']:.1%} on the held-out personal digits, {after['mnist']:.2%} MNIST"
+    )
     report["after"] = after
     if len(test):
         report["predictions"] = {
@@ -209,8 +209,8 @@ def personalize(
     if calibrate:
         from core import trust as tr
 
-        say("calibrating the personal model (not sure / not a digit)")
-        fit = tr.fit_data(data, tr.PERSONAL_SETTINGS)
+        progress.status("calibrating the personal model (not sure / not a digit)")
+        fit = tr.fit_data(data, tr.PERSONAL_SETTINGS, progress)
         fitted = tr.fit_trust(after_model, fit, tr.PERSONAL_SETTINGS)
         tr.write_trust(model_path, fitted)
         report["calibration"] = tr.summary(fitted)

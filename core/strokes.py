@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import zipfile
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -248,7 +247,6 @@ def evaluate_drawn(
     classifier: LogitModel,
     npz_path: str | os.PathLike[str],
     limit: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Accuracy of a classifier on drawn digits rendered like the canvas and preprocessed like the app.
 
@@ -262,8 +260,6 @@ def evaluate_drawn(
     limit
         Evaluate only this many samples, evenly spaced through the file (the file is ordered by writer,
         so the first ones would all come from a few people).
-    progress
-        Called as ``progress(done, total)`` while rendering.
 
     Returns
     -------
@@ -281,8 +277,6 @@ def evaluate_drawn(
     inputs = np.empty((len(samples), 1, 28, 28), dtype=np.float32)
     for i, sample in enumerate(samples):
         inputs[i, 0] = to_mnist(render_strokes(sample.strokes))
-        if progress is not None:
-            progress(i + 1, len(samples))
     labels = np.array([s.label for s in samples], dtype=np.int64)
     predictions = np.asarray(classifier.logits(inputs)).argmax(axis=1)
 

@@ -30,13 +30,14 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import ndimage
+
+from core.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
     from core.data import MNIST
@@ -466,9 +467,9 @@ def holdout_range(mnist: MNIST, settings: TrustSettings) -> tuple[int, int]:
 
 
 def fit_data(
-    mnist: MNIST, settings: TrustSettings = TrustSettings(), progress: Callable[[str], None] | None = None
+    mnist: MNIST, settings: TrustSettings = TrustSettings(), progress: Progress | None = None
 ) -> _FitData:
-    """Render what fitting needs (model-independent, so several models can share it)."""
+    """Render what fitting needs (model-independent, so several models can share it); each stage a ``status``."""
     from core.nondigits import FAMILIES, generate
 
     start, stop = holdout_range(mnist, settings)
@@ -476,12 +477,11 @@ def fit_data(
     labels = np.asarray(mnist.train_labels[start:stop])
     if len(raw) < 20:
         raise ValueError(f"the held-out slice {start}:{stop} of the training set has too few images")
-    if progress:
-        progress(f"re-drawing {len(raw)} held-out training digits as strokes")
+    progress = progress or NullProgress()
+    progress.status(f"re-drawing {len(raw)} held-out training digits as strokes")
     drawn = mnist_as_drawing(raw)
     styled, styled_index = styled_digits(raw, labels, settings.seed)
-    if progress:
-        progress(f"drawing {settings.nondigits} non-digits (seed {settings.seed})")
+    progress.status(f"drawing {settings.nondigits} non-digits (seed {settings.seed})")
     drawings, families = generate(settings.nondigits, list(FAMILIES), seed=settings.seed)
     return _FitData(
         (start, stop),

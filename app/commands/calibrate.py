@@ -13,6 +13,7 @@ import numpy as np
 from app.commands import CommandError
 from app.commands.common import (
     DEFAULT_DRAWN,
+    ConsoleProgress,
     add_data_args,
     add_json_arg,
     existing_path,
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         settings = tr.TrustSettings(holdout=(59500, 60000), nondigits=270, steps=200)
     start = time.perf_counter()
     data = load_data(args)
-    fit = None if args.measure_only else tr.fit_data(data, settings, progress=_say)
+    fit = None if args.measure_only else tr.fit_data(data, settings, progress=ConsoleProgress())
 
     evaluation = None
     if args.report is not None and drawn_path is not None:  # checked above: a report needs drawn digits

@@ -87,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
                 runs_root=args.runs_dir,
                 data=data,
                 calibrate=not args.no_calibrate,
-                say=lambda text: print(text, file=sys.stderr, flush=True),
             )
     except (PersonalizeError, StrokesFormatError, JobError, WeightsError) as exc:
         raise CommandError(str(exc)) from None

@@ -228,7 +228,7 @@ class PersonalPanel(QGroupBox):
         def job(state):
             from core.personalize import personalize  # torch is imported only when personalising
 
-            return personalize(source, out_dir, progress=state, say=state.status, **options)
+            return personalize(source, out_dir, progress=state, **options)
 
         if not self.runner.start("Personalize", job):
             return False
