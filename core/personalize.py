@@ -148,14 +148,17 @@ def personalize(
     x_test = render_inputs(test) if test else np.zeros((0, 1, 28, 28), np.float32)
     y_test = np.array([s.label for s in test], dtype=np.int64)
     mnist_x, mnist_y = data.test_images.numpy(), data.test_labels.numpy()
+
+    def measure(model: OnnxClassifier, when: str) -> dict[str, float]:
+        """The model's accuracy on the held-out personal digits and on MNIST's test set, also as a status line."""
+        scores = {"personal": _accuracy(model, x_test, y_test), "mnist": _accuracy(model, mnist_x, mnist_y)}
+        progress.status(
+            f"{when}: {scores['personal']:.1%} on {len(test)} held-out personal digits, {scores['mnist']:.2%} MNIST"
+        )
+        return scores
+
     before_model = OnnxClassifier(base_onnx, threads=0)
-    before = {
-        "personal": _accuracy(before_model, x_test, y_test),
-        "mnist": _accuracy(before_model, mnist_x, mnist_y),
-    }
-    progress.status(
-        f"before: {before['personal']:.1%} on {len(test)} held-out personal digits, {before['mnist']:.2%} MNIST"
-    )
+    before = measure(before_model, "before")
 
     spec = jobs.JobSpec(
         recipe="personal",
@@ -192,13 +195,7 @@ def personalize(
     model_path = out_dir / "model.onnx"
     _write_personal_model(result.onnx_path, model_path, result.config.model)
     after_model = OnnxClassifier(model_path, threads=0)
-    after = {
-        "personal": _accuracy(after_model, x_test, y_test),
-        "mnist": _accuracy(after_model, mnist_x, mnist_y),
-    }
-    progress.status(
-        f"after: {after['personal']:.1%} on the held-out personal digits, {after['mnist']:.2%} MNIST"
-    )
+    after = measure(after_model, "after")
     report["after"] = after
     if len(test):
         report["predictions"] = {

@@ -16,6 +16,7 @@ from core.inference import OnnxClassifier
 from core.personalize import PersonalizeError, personalize, split_halves
 from core.strokes import load_drawn, save_drawn
 from core.weights import MODEL_CONFIG_KEY, WeightsError, load_state, model_config_of
+from tests.training_recorder import Recorder
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +93,15 @@ def test_a_job_starting_from_weights_starts_from_them(tmp_path, small, writer_di
 
 def test_personalize_writes_a_model_like_the_bundled_one_and_a_report(tmp_path, small, writer_digits):
     out = tmp_path / "me"
-    report = personalize(writer_digits, out, runs_root=tmp_path / "runs", data=small, calibrate=False)
+    progress = Recorder()
+    report = personalize(
+        writer_digits, out, runs_root=tmp_path / "runs", data=small, calibrate=False, progress=progress
+    )
     assert report["status"] == "complete"
+    # The notes before and after go to the progress's status lines, with the job's own lines between them.
+    notes = [line for line in progress.lines if line.startswith(("before: ", "after: "))]
+    assert [n.split(":")[0] for n in notes] == ["before", "after"] and progress.epochs
+    assert f"{report['after']['personal']:.1%} on 10 held-out personal digits" in notes[1]
     assert (report["fit"], report["test"]) == (10, 10)
     saved = json.loads((out / "report.json").read_text())
     assert saved["before"] == report["before"] and saved["after"] == report["after"]
