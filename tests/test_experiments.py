@@ -320,19 +320,25 @@ def test_job_run_summary_reads_finished_runs_only(small, tmp_path):
         job_run_summary(tmp_path / "stopped", None)
 
 
-@pytest.mark.parametrize("min_angle", [0.0, 15.0, 40.0])
-def test_european_ones_flags_leave_the_top_within_the_angle_range(min_angle):
-    import math
+def _stems(n: int) -> torch.Tensor:
+    """``n`` upright strokes 2 px wide from (14, 4) to (14, 24) on 28x28: the stem of a one."""
+    from core.styles import _segments
 
-    from core.styles import FLAG_MAX_ANGLE, _segments, european_ones
-
-    n = 200
-    stem = _segments(
+    return _segments(
         28,
         torch.tensor([[14.0, 4.0]]).repeat(n, 1),
         torch.tensor([[14.0, 24.0]]).repeat(n, 1),
         torch.full((n,), 2.0),
     )
+
+
+@pytest.mark.parametrize("min_angle", [0.0, 15.0, 40.0])
+def test_european_ones_flags_leave_the_top_within_the_angle_range(min_angle):
+    import math
+
+    from core.styles import FLAG_MAX_ANGLE, european_ones
+
+    stem = _stems(200)
     flagged = european_ones(stem, torch.Generator().manual_seed(1), base=0.0, min_angle=min_angle)
     angles = []
     for added in (flagged - stem)[:, 0].clamp_min(0):
@@ -356,15 +362,10 @@ def test_recipes_record_the_flag_angle_their_data_used():
 
 
 def test_curved_ones_bend_only_ones_sideways_within_the_amplitude():
-    from core.styles import _segments, curve, curve_ones
+    from core.styles import curve, curve_ones
 
     n = 100
-    stem = _segments(
-        28,
-        torch.tensor([[14.0, 4.0]]).repeat(n, 1),
-        torch.tensor([[14.0, 24.0]]).repeat(n, 1),
-        torch.full((n,), 2.0),
-    )
+    stem = _stems(n)
     bent = curve(stem, torch.Generator().manual_seed(0), amplitude=(0.2, 0.25))
     cols = torch.arange(28).float() + 0.5
     rows = bent[:, 0, 4:24]  # the stem's rows
