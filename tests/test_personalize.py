@@ -130,7 +130,12 @@ def test_too_few_digits_is_a_clear_error(tmp_path, writer_digits):
         personalize(few, tmp_path / "out", calibrate=False)
 
 
-def test_cli_personalize(tmp_path, writer_digits, capsys):
+def test_cli_personalize(tmp_path, writer_digits, small, monkeypatch, capsys):
+    # The command's MNIST comes through app.commands.common.load_data (the data options every command shares,
+    # tests/test_cli.py); here it hands over the small subset of the tests above, so that the job checks the
+    # command, not a fine-tuning on the recipe's 6,000 images and a measure on 10,000.
+    loaded = []
+    monkeypatch.setattr("app.commands.personalize.load_data", lambda args: loaded.append(args) or small)
     code = main(
         [
             "personalize",
@@ -146,6 +151,7 @@ def test_cli_personalize(tmp_path, writer_digits, capsys):
     )
     out, _ = capsys.readouterr()
     assert code == 0
+    assert [args.no_download for args in loaded] == [False]  # the command asked for its data once
     report = json.loads(out)
     assert report["status"] == "complete"
     assert "command" in report  # the command line when run as `digit-distill personalize ...`
