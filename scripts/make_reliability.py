@@ -44,7 +44,8 @@ def run_suites(results: Path) -> int:
     results.unlink(missing_ok=True)
     suites = [s for s in SUITES if (ROOT / s).exists()]
     env = dict(os.environ, DIGIT_DISTILL_RELIABILITY_JSON=str(results))
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *suites]
+    # -n 0: one process (the counter lives in it; pyproject.toml's addopts would start xdist workers)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", *suites]
     started = time.time()
     status = subprocess.run(command, cwd=ROOT, env=env).returncode
     data = json.loads(results.read_text()) if results.exists() else {"categories": {}}

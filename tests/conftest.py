@@ -16,6 +16,9 @@ MNIST_DIR = SHARED / "data" / "mnist"
 DRAWN_DIGITS = SHARED / "data" / "drawn-digits-dev" / "strokes.npz"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# One torch thread per process (set before anything imports torch; the processes the tests start inherit it): the
+# suite runs in two worker processes (addopts in pyproject.toml), and two threads each on a 2-core machine spin-wait.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("DIGIT_DISTILL_DATA", str(MNIST_DIR))
 
 # Property-based tests: a CI budget by default; HYPOTHESIS_PROFILE=long for a longer local run.

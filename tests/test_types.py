@@ -3,11 +3,13 @@
 Strict on ``core/`` and ``atlas_bridge/``, mypy's default checks on ``app/``. The incremental cache goes to
 ``.mypy_cache/`` (git-ignored): a repeated run re-checks only what changed and takes seconds; the first run
 on a fresh clone also analyses torch, numpy, onnx, PySide6... (about 35 s of CPU). So that first run does not
-add to the suite's time, the check starts when this module is collected and runs beside the other tests (on
-the second core); the test below waits for its verdict.
+add to the suite's time, it runs beside other tests: under pytest-xdist (the default, see pyproject.toml) the
+other worker goes on with other test files while this one waits for mypy; in a single process (``-n 0``) the
+check starts when this module is collected and the test below waits for its verdict.
 """
 
 import atexit
+import os
 import re
 import subprocess
 import sys
@@ -23,16 +25,23 @@ def mypy(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-_WHOLE_TREE = subprocess.Popen(
-    [sys.executable, "-m", "mypy"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-)
-atexit.register(lambda: _WHOLE_TREE.poll() is None and _WHOLE_TREE.kill())  # an interrupted session
+def _start_whole_tree() -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    atexit.register(lambda: proc.poll() is None and proc.kill())  # an interrupted session
+    return proc
+
+
+# Every xdist worker imports (collects) this module but only one runs its tests: there the test starts mypy.
+_WHOLE_TREE = None if os.environ.get("PYTEST_XDIST_WORKER") else _start_whole_tree()
 
 
 def test_mypy_passes_on_every_package():
     """`python -m mypy` on the configured packages; fix what it reports with real annotations, not ignores."""
-    output, _ = _WHOLE_TREE.communicate(timeout=900)
-    assert _WHOLE_TREE.returncode == 0, output
+    whole_tree = _WHOLE_TREE or _start_whole_tree()
+    output, _ = whole_tree.communicate(timeout=900)
+    assert whole_tree.returncode == 0, output
     checked = re.search(r"Success: no issues found in (\d+) source files", output)
     assert checked, output
     sources = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py")]
