@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -28,6 +29,14 @@ _PROPERTY_SETTINGS = dict(
 settings.register_profile("ci", max_examples=60, derandomize=True, database=None, **_PROPERTY_SETTINGS)
 settings.register_profile("long", max_examples=2000, **_PROPERTY_SETTINGS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_finish(session):
+    """What is imported and collected by now (torch, Qt, onnx, the test modules: about 360,000 objects) lives until
+    the end of the session: gc.freeze keeps it out of every later full garbage collection, the automatic ones and
+    the five pytest makes at the end to find unraisable exceptions, which would otherwise walk all of it each time
+    (on test_properties, test_jobs, test_atlas_properties and gui/test_main_window: 3.1 s -> 1.6 s of collecting)."""
+    gc.freeze()
 
 
 def pytest_sessionfinish(session, exitstatus):
