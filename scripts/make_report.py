@@ -56,6 +56,8 @@ RECIPE_NAMES = (
     "canvas",
     "canvas-long",
     "canvas-euro",
+    "canvas-flags",
+    "canvas-curves",
     "canvas-mlp",
     "canvas-v1",
     "canvas-mlp-v1",
@@ -77,6 +79,7 @@ TEACHING = {
     "app": "cached pool",
     "canvas": "patient and consistent",
     "canvas-long": "patient and consistent",
+    "canvas-flags": "patient and consistent",
     "canvas-mlp": "patient and consistent",
 }
 
