@@ -60,7 +60,7 @@ def _sweep_cmd(teacher: Path, out: Path, *extra: str) -> list[str]:
         "--threads",
         "1",
         "--heartbeat",
-        "1",
+        "2",  # a live process's trial is judged dead after 3 beats: 1 s let a starved worker lose its trial
         "--no-download",
         *extra,
     ]
