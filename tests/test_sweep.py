@@ -192,6 +192,9 @@ def test_a_killed_sweep_process_is_restarted_without_repeating_cells(teacher, tm
     complete = [t for t in trials if trial_status(t, retried) == "complete"]
     assert sorted(t.user_attrs["run"] for t in complete) == sorted(CELLS | {"student-seed0"})
     statuses = collections.Counter(trial_status(t, retried) for t in trials)
+    # A late trial created while the last cells ran may be given a held cell: it ends as a duplicate without
+    # training (core.studies' module docstring); whether one appears depends on timing.
+    statuses.pop("duplicate", None)
     assert statuses == {"complete": 5, "retried": 1}  # the killed trial, re-queued once
     # Finished cells were never trained again: one event file (one execution) per run folder; the killed cell's
     # job was continued by a second execution (two files, or one if A died before opening its event file).
