@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -177,9 +178,15 @@ class ResultsPanel(QWidget):
         self.comparison_note = QLabel()
         self.comparison_note.setWordWrap(True)
         self.comparison_note.setVisible(False)
-        self.note = QLabel("Paper: MLP 784-2000-2000-10 teacher, 784-50-50-10 student, distilled at T = 6.")
+        # One line, not wrapped: a wrapped label in a splitter pane asks for too little height when the window is
+        # small, and then draws over the table above it.
+        self.note = QLabel("Paper: MLP 784-2000-2000-10 → 784-50-50-10, T = 6")
+        self.note.setToolTip(
+            "The paper's teacher (MLP 784-2000-2000-10) and student (784-50-50-10), distilled at T = 6"
+        )
         self.note.setObjectName("hint")
-        self.note.setWordWrap(True)
+        # It takes the room the buttons leave (cut short in a narrow window; the tooltip has it whole).
+        self.note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.note, 1)
