@@ -11,6 +11,8 @@ lengths, angles and widths; nothing is fitted to any particular drawn sample.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -144,7 +146,9 @@ def crossed_sevens(x: torch.Tensor, gen: torch.Generator | None = None) -> torch
     return torch.maximum(x, _segments(size, p0, p1, _uniform(n, *WIDTH, gen, dev)))
 
 
-STYLES = {0: slash_zeros, 1: european_ones, 7: crossed_sevens}
+#: A style draws onto a batch of one digit's images: ``style(images, generator) -> images``.
+Style = Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
+STYLES: dict[int, Style] = {0: slash_zeros, 1: european_ones, 7: crossed_sevens}
 
 
 def curve(
@@ -232,12 +236,9 @@ def add_styles(
         raise ValueError(f"style probability must be in [0, 1], got {probability}")
     out = images.clone()
     pick = torch.rand(len(images), generator=gen, device=images.device) < probability
-    for digit, style in STYLES.items():
+    styles: dict[int, Style] = {**STYLES, 1: partial(european_ones, min_angle=flag_min_angle)}
+    for digit, style in styles.items():
         sel = torch.nonzero(pick & (labels == digit)).flatten()
         if len(sel):
-            if style is european_ones:
-                drawn = european_ones(images[sel], gen, min_angle=flag_min_angle)
-            else:
-                drawn = style(images[sel], gen)
-            out[sel] = renormalize(drawn)
+            out[sel] = renormalize(style(images[sel], gen))
     return out
