@@ -149,7 +149,7 @@ def test_ctrl_c_then_resume_with_no_other_flag_is_bit_identical(tmp_path, capsys
     import torch
 
     job = ["--recipe", "strong", "--epochs", "2", "--max-train-samples", "1000", "--batch-size", "100"]
-    job += ["--lr", "5e-4", "--seed", "3", "--no-export"]
+    job += ["--max-test-samples", "500", "--lr", "5e-4", "--seed", "3", "--no-export"]
     cut_dir, whole_dir = tmp_path / "cut", tmp_path / "whole"
     # The interrupted run is a process of its own (SIGINT); the resume and the uninterrupted run go through the
     # same entry point here, with the same number of torch threads (two more Pythons importing torch would
@@ -217,6 +217,8 @@ def test_resume_refuses_contradicting_flags_and_extends_with_epochs(capsys, tmp_
     assert main([*resume, "--lr", "0.5", "--seed", "0"]) == 1
     err = capsys.readouterr().err
     assert "--lr 0.5 (the run has 0.01)" in err and "--seed" not in err  # an equal value is no contradiction
+    assert main([*resume, "--max-test-samples", "500"]) == 1  # the run measured all 10,000 test images
+    assert "--max-test-samples 500" in capsys.readouterr().err
     assert main(["train-teacher", "--resume", name, "--runs-dir", str(tmp_path)]) == 1
     assert "digit-distill train-student --resume" in capsys.readouterr().err
     assert main(resume) == 1

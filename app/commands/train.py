@@ -62,6 +62,9 @@ def register(subparsers) -> None:
         p.add_argument("--seed", type=int, help="random seed (default: 0)")
         p.add_argument("--device", help="auto (CUDA if available; default), cpu, cuda, cuda:1, ...")
         p.add_argument("--max-train-samples", type=int, help="train on a fixed random subset (quick runs)")
+        p.add_argument(
+            "--max-test-samples", type=int, help="measure on the first N test images only (quick runs)"
+        )
         if role == "distilled":
             p.add_argument(
                 "--teacher",
@@ -106,6 +109,7 @@ def job_spec(args: argparse.Namespace):
         seed=0 if args.seed is None else args.seed,
         device=args.device or "auto",
         max_train_samples=args.max_train_samples,
+        max_test_samples=args.max_test_samples,
         data_dir=args.data_dir,
         runs_root=args.runs_dir,
         export=not args.no_export,
@@ -117,7 +121,12 @@ def _check_resume_flags(args: argparse.Namespace, config) -> None:
     from core import jobs
 
     asked = {key: getattr(args, dest, None) for dest, key in JOB_FLAGS.items() if key != "epochs"}
-    asked |= {"recipe": args.recipe, "seed": args.seed, "max_train_samples": args.max_train_samples}
+    asked |= {
+        "recipe": args.recipe,
+        "seed": args.seed,
+        "max_train_samples": args.max_train_samples,
+        "max_test_samples": args.max_test_samples,
+    }
     if getattr(args, "teacher", None):
         asked["teacher_run"] = run_path(args.teacher, args.runs_dir)
     conflicts = jobs.resume_conflicts(config, asked)
