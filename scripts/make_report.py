@@ -58,6 +58,7 @@ RECIPE_NAMES = (
     "canvas-euro",
     "canvas-flags",
     "canvas-curves",
+    "canvas-deep",
     "canvas-mlp",
     "canvas-v1",
     "canvas-mlp-v1",

@@ -173,19 +173,17 @@ def trust_section(results: Path) -> list[str]:
     else:
         out += ["Calibration not measured yet (`digit-distill calibrate ... --report`).", ""]
     card = _load(results.parents[1] / "core" / "bundled" / "student.json")
-    held_out = _load(results / "trust" / "calibration-canvas-long.json")
     if card and get_recipe(card["recipe"]).validation is None:
         out += [
             f"The bundled models come from the `{card['recipe']}` recipe, which trains on all 60,000 training "
-            "images: the split calibration fits on (the last 5,000) is *not* held out from their training."
-            + (
-                " The `canvas-long` recipe holds it out; its teacher and distilled student (seed 0) were calibrated "
-                "the same way:"
-                if held_out
-                else ""
-            ),
+            "images: the split calibration fits on (the last 5,000) is *not* held out from their training.",
             "",
-            *(calibration_lines(held_out) if held_out else []),
+        ]
+    elif card:
+        out += [
+            f"The bundled models come from the `{card['recipe']}` recipe, which holds the split calibration fits "
+            "on (the last 5,000 training images) out of their training.",
+            "",
         ]
     out += ["### Personalisation per writer", ""]
     out += (

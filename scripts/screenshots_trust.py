@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     gallery.resize(900, 700)
     gallery.show()
     gallery.check()
-    wait_for(app, lambda: gallery.result is not None, 900)
+    wait_for(app, lambda: gallery.outcome is not None, 900)
     pump(app, 0.5)
     save(gallery, args.out / "gallery.png")
     gallery.close()
