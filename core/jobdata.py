@@ -4,8 +4,10 @@ A recipe's data choices apply wherever the recipe is used (``digit-distill train
 ``reproduce``, ``sweep``, torchrun), because :mod:`core.jobs` is the only caller of :func:`prepare`.
 
 Order: the validation split, when the job asks for one, is held out first (the last images of the training
-set, left untouched; :meth:`core.data.MNIST.hold_out_validation`); then the recipe's share of zeros, ones and
-sevens is redrawn in European styles over the whole training set (fixed seed), its ``restroke`` share of digits redrawn with the canvas's round pen, then the subset of ``max_train_samples`` is taken (the same fixed pick as ``core.training``), then,
+set, left untouched; :meth:`core.data.MNIST.hold_out_validation`); then the subset of ``max_train_samples`` is
+taken (the same fixed pick as ``core.training``), so that a quick run redraws only the images it trains on; then
+the recipe's share of its zeros, ones and sevens is redrawn in European styles (fixed seed) and its ``restroke``
+share of digits redrawn with the canvas's round pen; then,
 for the students of a recipe with ``pool_copies``, the subset plus that many jittered, restyled copies is drawn
 once (fixed seed). Both students then see exactly the same images; only their targets differ, and the teacher's
 logits on the pool are computed once per teacher (:class:`JobCache`) instead of on every batch.
@@ -111,9 +113,12 @@ def prepare(
     """The training and test data of one job (see the module docstring for the order)."""
     if validation:
         data = data.hold_out_validation(validation)
-    out = subset(
-        styled(data, styles, restroke_share=restroke, flag_min_angle=flag_min_angle, curved_ones=curved_ones),
-        max_train_samples,
+    out = styled(
+        subset(data, max_train_samples),
+        styles,
+        restroke_share=restroke,
+        flag_min_angle=flag_min_angle,
+        curved_ones=curved_ones,
     )
     if pool_copies:
         out = augmentation_pool(out, pool_copies, augmentation, styles, flag_min_angle=flag_min_angle)

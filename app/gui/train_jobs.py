@@ -28,20 +28,38 @@ from core.progress import Progress
 LATENCY_REPEATS = 200
 
 
-def lower_thread_priority(niceness: int = 10) -> bool:
-    """Lower the calling thread's scheduling priority (Linux: per-thread nice); False where unsupported.
+@contextmanager
+def lower_thread_priority(niceness: int = 10) -> Iterator[bool]:
+    """Lower the calling worker thread's scheduling priority (Linux: per-thread nice) while the block runs.
 
     The training thread then yields the CPU to the GUI thread whenever both want it, which keeps the window
-    responsive on a busy two-core machine. Only the job's own thread is affected; it ends with the job.
+    responsive on a busy two-core machine. Yields whether the priority was lowered: never on the main thread
+    (a job run there, as in a script or a test, would leave every later thread it starts at the lower
+    priority, since Linux threads inherit their creator's), nor where the platform cannot. Afterwards the
+    priority goes back where the system allows it (raising it needs privileges); a worker thread ends with its
+    job anyway (:mod:`app.gui.workers` starts a fresh QThread per job).
     """
-    if not sys.platform.startswith("linux") or not hasattr(os, "setpriority"):
-        return False
+    lowered = False
+    tid = threading.get_native_id()
+    if (
+        sys.platform.startswith("linux")
+        and hasattr(os, "setpriority")
+        and threading.current_thread() is not threading.main_thread()
+    ):
+        try:
+            before = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, before + niceness))
+            lowered = True
+        except OSError:
+            pass
     try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
-    except OSError:
-        return False
-    return True
+        yield lowered
+    finally:
+        if lowered:
+            try:
+                os.setpriority(os.PRIO_PROCESS, tid, before)
+            except OSError:
+                pass  # an unprivileged user may not raise it again; the thread ends with the job
 
 
 @contextmanager
@@ -72,8 +90,7 @@ def run_training_job(
     """
     from core import jobs
 
-    lower_thread_priority()
-    with worker_threads():
+    with lower_thread_priority(), worker_threads():
         if resume is not None:
             result = jobs.resume_job(resume, progress, data_dir=data_dir)
             runs_root = Path(resume).parent

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import sys
 import threading
 import time
 
@@ -317,6 +319,34 @@ def test_app_and_cli_write_identical_config_json(qtbot, tab, tmp_path):
     assert app_config.pop("created") and cli_config.pop("created")
     assert app_config == cli_config
     assert app_config["overrides"] == {"epochs": 1, "lr": 0.001} and app_config["data"]["pool_copies"] == 4
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_a_job_lowers_only_its_worker_threads_priority_and_only_while_it_runs():
+    """A job run on the main thread (a script, the test above) left it, and every thread it started later, at
+    nice +10: the rest of this test process then crawled whenever another process wanted the CPU."""
+    from app.gui.train_jobs import lower_thread_priority
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    main_before = nice()
+    with lower_thread_priority() as lowered:
+        assert not lowered and nice() == main_before
+    seen = {}
+
+    def work():
+        seen["before"] = nice()
+        with lower_thread_priority() as lowered:
+            seen["lowered"], seen["during"] = lowered, nice()
+        seen["after"] = nice()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    assert seen["lowered"] and seen["during"] == min(19, seen["before"] + 10)
+    if os.geteuid() == 0:  # raising a priority again needs the privilege
+        assert seen["after"] == seen["before"]
 
 
 def test_diverged_job_is_shown_in_red_and_not_compared(qtbot, tab):
