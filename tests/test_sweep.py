@@ -131,10 +131,14 @@ def test_two_sweep_processes_share_one_study(teacher, tmp_path, capsys):
     out = tmp_path / "sweep"
     cmd = _sweep_cmd(teacher, out, "--epochs", "1", "--max-train-samples", "1000")
     outputs = _finish([_start(cmd), _start(cmd)])
-    trials = _trials(out)
-    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4
-    assert sorted(t.user_attrs["run"] for t in trials) == sorted(CELLS)  # one trial per cell
-    assert len(_trials(out, "sweep-baseline")) == 1
+    # One complete trial per cell. A late trial created while the last cell ran may be given a held cell: it
+    # ends as a duplicate without training (core.studies' module docstring); whether one appears is timing.
+    for study, cells in (("sweep", CELLS), ("sweep-baseline", {"student-seed0"})):
+        trials = _trials(out, study)
+        statuses = collections.Counter(trial_status(t, superseded(trials)) for t in trials)
+        assert statuses["complete"] == len(cells) and set(statuses) <= {"complete", "duplicate"}, statuses
+        complete = [t for t in trials if trial_status(t, superseded(trials)) == "complete"]
+        assert sorted(t.user_attrs["run"] for t in complete) == sorted(cells)
     # Each cell's job ran once, in its own run folder, with TensorBoard event files and the validation split.
     for cell in CELLS:
         run = out / "runs" / cell

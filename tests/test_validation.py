@@ -17,7 +17,8 @@ from tests import reliability
 FIELDS = {name: f for name, f in vars(validation).items() if isinstance(f, NumberField)}
 CATEGORY = "option and form-field values"
 
-#: Numeric options checked by the training configs (core.training TrainConfig/KDConfig, issue 9), not here.
+#: Numeric options checked by the job's configs (core.training TrainConfig/KDConfig, issue 9; core.jobs DataConfig),
+#: not here.
 TRAINING_HYPERPARAMETERS = {
     "epochs",
     "batch_size",
@@ -28,6 +29,7 @@ TRAINING_HYPERPARAMETERS = {
     "temperatures",
     "alphas",
     "max_train_samples",
+    "max_test_samples",
     "seed",
 }
 
