@@ -39,7 +39,7 @@ def lower_thread_priority(niceness: int = 10) -> Iterator[bool]:
     priority goes back where the system allows it (raising it needs privileges); a worker thread ends with its
     job anyway (:mod:`app.gui.workers` starts a fresh QThread per job).
     """
-    lowered = False
+    before: int | None = None  # the priority to go back to, once lowered
     tid = threading.get_native_id()
     if (
         sys.platform.startswith("linux")
@@ -47,15 +47,15 @@ def lower_thread_priority(niceness: int = 10) -> Iterator[bool]:
         and threading.current_thread() is not threading.main_thread()
     ):
         try:
-            before = os.getpriority(os.PRIO_PROCESS, tid)
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, before + niceness))
-            lowered = True
+            priority = os.getpriority(os.PRIO_PROCESS, tid)
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, priority + niceness))
+            before = priority
         except OSError:
             pass
     try:
-        yield lowered
+        yield before is not None
     finally:
-        if lowered:
+        if before is not None:
             try:
                 os.setpriority(os.PRIO_PROCESS, tid, before)
             except OSError:
