@@ -102,7 +102,10 @@ def test_wheel_installs_and_runs_from_another_folder(tmp_path):
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    _run([*pip, "--python", python, "install", "--no-index", "-q", wheel], tmp_path, timeout=600)
+    # Without PYTHONPATH: pip would take this checkout, when it is on it, for an installed digit-distill.
+    _run(
+        [*pip, "--python", python, "install", "--no-index", "-q", wheel], tmp_path, _clean_env(), timeout=600
+    )
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -42,4 +42,7 @@ def test_void_calls_and_emits_keep_singleton_refcounts():
     done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"the probe crashed (exit {done.returncode}):\n{done.stderr[-2000:]}"
     counts = json.loads(done.stdout.strip().splitlines()[-1])
-    assert counts["after"] == counts["before"], counts
+    # The defect drops one reference per call (10,000 here); the interpreter's own bookkeeping moves a count by a
+    # few now and then (one fewer None was seen once in a full run), so the test allows 1% of the calls.
+    for name in ("None", "True"):
+        assert abs(counts["after"][name] - counts["before"][name]) < counts["emits"] // 100, counts
