@@ -24,7 +24,16 @@ SET_ENV_CANDIDATES = (
 MIN_FREE_KB = 100 * 1024
 #: The pyACL calls a deploy needs: the unrelated PyPI package also named ``acl`` (POSIX ACLs) has none of them.
 ACL_API = ("init", "rt.set_device", "mdl.load_from_file")
-ACL_CHECK_PY = f"""import sys
+#: The board's Python (version, numpy, pyACL), checked by one interpreter instead of three (every Python start and
+#: numpy import costs time on the board's small ARM cores), after set_env.sh is sourced: the environment the runner
+#: gets. Written for the board's Python 3.7.
+PYTHON_CHECK_PY = f"""import sys
+print("python_version=%d.%d.%d" % sys.version_info[:3])
+try:
+    import numpy
+    print("numpy=" + numpy.__version__)
+except Exception:
+    print("numpy=")
 try:
     import acl
 except Exception as exc:
@@ -63,8 +72,6 @@ def board_check_script(set_env: str | None, folder: str) -> str:
             '( . /etc/os-release 2>/dev/null && echo "os_name=$PRETTY_NAME" )',
             f"echo \"free_kb=$(df -Pk {remote_path_expr(folder)} 2>/dev/null | awk 'NR==2 {{print $4}}')\"",
             'echo "python3=$(command -v python3)"',
-            "python3 -c 'import sys; print(\"python_version=%d.%d.%d\" % sys.version_info[:3])' 2>/dev/null",
-            "python3 -c 'import numpy; print(\"numpy=\" + numpy.__version__)' 2>/dev/null || echo numpy=",
             f"for f in {tried}; do",
             '  echo "tried=$f"',
             '  if [ -f "$f" ]; then echo "set_env=$f"; . "$f" >/dev/null 2>&1; break; fi',
@@ -77,9 +84,9 @@ def board_check_script(set_env: str | None, folder: str) -> str:
             'echo "atc=$(command -v atc)"',
             'if command -v npu-smi >/dev/null 2>&1; then npu-smi info 2>&1 | sed "s/^/npu|/"; fi',
             '[ -e /dev/davinci0 ] && echo "davinci=yes"',
-            "python3 - <<'DD_ACL_CHECK' 2>/dev/null || echo acl=missing",
-            ACL_CHECK_PY,
-            "DD_ACL_CHECK",
+            "python3 - <<'DD_PYTHON_CHECK' 2>/dev/null || echo acl=missing",
+            PYTHON_CHECK_PY,
+            "DD_PYTHON_CHECK",
             "true",
         ]
     )
