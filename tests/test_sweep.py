@@ -166,7 +166,7 @@ def test_two_sweep_processes_share_one_study(teacher, tmp_path, capsys):
 
 def test_a_killed_sweep_process_is_restarted_without_repeating_cells(teacher, tmp_path, capsys):
     out = tmp_path / "sweep"
-    cmd = _sweep_cmd(teacher, out, "--epochs", "2", "--max-train-samples", "12000")
+    cmd = _sweep_cmd(teacher, out, "--epochs", "2", "--max-train-samples", "4000")
     a, b = _start(cmd), _start(cmd)
     procs = [a, b]
     try:
