@@ -103,6 +103,9 @@ class TrainingPlots(QWidget):
         self.acc_plot = _plot(
             "Accuracy per epoch  (grey: earlier runs, test)", "accuracy (%)", legend_offset=(-10, -10)
         )
+        # Empty, the axis reads 0-100 %, not pyqtgraph's default 0-1; the first points take over (auto range).
+        self.acc_plot.getPlotItem().setYRange(0, 100, padding=0)
+        self.acc_plot.getPlotItem().enableAutoRange(axis="y")
         self.loss_plot.setToolTip("Training loss as reported during the epoch; grey: earlier runs")
         self.acc_plot.setToolTip(
             "Accuracy on the training batches and on the 10,000 test images; grey: earlier runs"

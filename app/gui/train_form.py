@@ -373,7 +373,12 @@ class TrainForm(QWidget):
                 self.teacher.count() - 1, f"{info.name}\n{info.path}", Qt.ItemDataRole.ToolTipRole
             )
         if self.teacher.count() == 0:
-            self.teacher.addItem("no complete teacher yet: train one (Ctrl+T)", None)
+            self.teacher.addItem("none yet: train one (Ctrl+T)", None)
+            self.teacher.setItemData(
+                0,
+                "No complete teacher run of this recipe yet: Train Teacher (Ctrl+T)",
+                Qt.ItemDataRole.ToolTipRole,
+            )
         index = self.teacher.findData(current) if current is not None and not select_newest else -1
         self.teacher.setCurrentIndex(max(0, index))
         self.teacher.blockSignals(False)
