@@ -35,6 +35,7 @@ SSHD = Path("/usr/sbin/sshd")
 SSH_KEYGEN = "ssh-keygen"
 USER_PREFIX = "ddemu"
 GECOS_TAG = "digit-distill board emulator pid"
+FOLDER_PREFIX = "digit-distill-board-"
 FILES = Path(__file__).resolve().parent / "toolkit_files"
 ATC_OPS = Path(__file__).resolve().parents[2] / "core" / "atc_ops.py"  # the same table the bridge checks
 PYPI_ACL = '''"""acl 0.4 from PyPI (stand-in): POSIX access control lists; nothing to do with Huawei's pyACL."""
@@ -108,16 +109,39 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_users() -> None:
-    """Delete login users left behind by emulators whose process no longer exists."""
+def remove_stale_emulators() -> None:
+    """Clean up after emulators whose process no longer exists (a test run killed with SIGKILL): stop their sshd,
+    delete their login user and their temporary folder."""
     for entry in pwd.getpwall():
         if entry.pw_name.startswith(USER_PREFIX) and entry.pw_gecos.startswith(GECOS_TAG):
             try:
                 pid = int(entry.pw_gecos.rsplit(" ", 1)[1])
             except ValueError:
                 continue
-            if not _pid_alive(pid):
-                subprocess.run(["userdel", "-f", entry.pw_name], capture_output=True, check=False)
+            if _pid_alive(pid):
+                continue
+            folder = Path(entry.pw_dir).parent  # <tmp>/digit-distill-board-XXXX/home
+            ours = folder.parent == Path(tempfile.gettempdir()) and folder.name.startswith(FOLDER_PREFIX)
+            if ours:
+                _stop_stale_sshd(folder)
+            subprocess.run(["userdel", "-f", entry.pw_name], capture_output=True, check=False)
+            if ours:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stop_stale_sshd(folder: Path) -> None:
+    """SIGTERM the sshd whose pid file is in ``folder``, if that process is still the sshd started with the
+    configuration there (a reused pid is left alone)."""
+    try:
+        pid = int((folder / "sshd.pid").read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()  # sshd rewrites it: "sshd: /usr/sbin/sshd -D ..."
+    except (OSError, ValueError):
+        return
+    if b"sshd" in cmdline and str(folder / "sshd_config").encode() in cmdline:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
 
 
 def _descendants(pid: int) -> list[int]:
@@ -299,8 +323,8 @@ class BoardEmulator:
                 "the board emulator must run as root: it creates a temporary login user for the password "
                 "login (CI runs the tests as root)"
             )
-        remove_stale_users()
-        self.dir = Path(tempfile.mkdtemp(prefix="digit-distill-board-"))
+        remove_stale_emulators()
+        self.dir = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
         try:
             self._prepare()
             self._start_sshd()
