@@ -62,6 +62,13 @@ class ModelConfig:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
 
+    def describe(self) -> str:
+        """The architecture in one line: ``MLP 784-2000-2000-10``, ``CNN conv32-conv64-fc256-10 (3x3)``."""
+        if self.kind == "mlp":
+            return "MLP " + "-".join(str(n) for n in (28 * 28, *self.hidden, 10))
+        layers = [f"conv{c}" for c in self.channels] + [f"fc{h}" for h in self.hidden] + ["10"]
+        return f"CNN {'-'.join(layers)} ({self.kernel_size}x{self.kernel_size})"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form of this config."""
         d = asdict(self)

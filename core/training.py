@@ -447,7 +447,9 @@ def train(
     stopped = False
     t_start = time.perf_counter()
     elapsed_before = sum(h["seconds"] for h in history)
-    progress.status(f"training {role} ({preset}, {params:,} parameters) on {device} for {cfg.epochs} epochs")
+    progress.status(
+        f"training {role} ({model_cfg.describe()}, {params:,} parameters) on {device} for {cfg.epochs} epochs"
+    )
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         t_epoch = time.perf_counter()

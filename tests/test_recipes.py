@@ -69,3 +69,11 @@ def test_a_recipe_holding_out_validation_images_reaches_the_job_config():
     assert resolve(JobSpec(recipe="canvas-long", role="teacher")).data.validation == 5000
     assert resolve(JobSpec(recipe="canvas-long", role="teacher", validation=100)).data.validation == 100
     assert resolve(JobSpec(recipe="canvas", role="teacher")).data.validation is None
+
+
+def test_architectures_describe_themselves_in_one_line():
+    """What the job log names (the recipe's preset family alone read "canvas" for canvas-deep's deeper teacher)."""
+    assert get_recipe("paper").teacher_model.describe() == "MLP 784-2000-2000-10"
+    assert get_recipe("paper").student_model.describe() == "MLP 784-50-50-10"
+    assert get_recipe("canvas-deep").teacher_model.describe() == "CNN conv32-conv64-conv128-fc256-10 (3x3)"
+    assert get_recipe("canvas").teacher_model.describe() != get_recipe("canvas-deep").teacher_model.describe()
