@@ -105,6 +105,16 @@ class Recipe:
         """Hyperparameters for ``role``."""
         return {"teacher": self.teacher, "student": self.student, "distilled": self.distilled}[role]
 
+    def teaching(self) -> str | None:
+        """How the teacher reaches the distilled student (the report's "teaching" column).
+
+        ``"cached pool"``: its logits on jittered copies drawn once; ``"patient and consistent"``: the teacher online
+        on the student's own jittered batches; None: no jitter, its logits on the plain training set.
+        """
+        if self.pool_copies:
+            return "cached pool"
+        return "patient and consistent" if self.distilled.augment else None
+
 
 _paper = get_preset("paper")
 _cnn = get_preset("cnn")

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from core.experiments.report import PAPER_TOLERANCE, STRONG_TARGETS, checks  # noqa: E402
 from core.fileio import atomic_path, atomic_write_bytes  # noqa: E402
 from core.paper import PAPER  # noqa: E402
-from core.recipes import get_recipe  # noqa: E402
+from core.recipes import RECIPES, get_recipe  # noqa: E402
 from scripts.report_trust import trust_section  # noqa: E402
 
 DOCS = ROOT / "docs"
@@ -73,17 +73,6 @@ PREVIOUS_CARDS = ("bundled-app", "bundled-canvas")
 BUNDLED_TARGETS = {"teacher": (0.985, 0.992), "student": (0.975, 0.983)}
 #: Issue 11's MNIST targets for the paper-size students under patient distillation, by student architecture.
 PATIENT_TARGETS = {"mlp": 0.986, "cnn": 0.994}
-#: How each recipe feeds the teacher to the student (issue 11 compares the two ways side by side).
-TEACHING = {
-    "strong": "cached pool",
-    "cnn": "cached pool",
-    "app": "cached pool",
-    "canvas": "patient and consistent",
-    "canvas-long": "patient and consistent",
-    "canvas-flags": "patient and consistent",
-    "canvas-deep": "patient and consistent",
-    "canvas-mlp": "patient and consistent",
-}
 
 
 def load(path: Path) -> dict | None:
@@ -501,8 +490,9 @@ def teaching_table(results: dict[str, dict]) -> str:
         "| drawn: normal | drawn: distilled | gain (> 2 sd?) | MNIST target |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, how in TEACHING.items():
-        if name not in results:
+    for name in RECIPE_NAMES:
+        how = get_recipe(name).teaching() if name in RECIPES else None
+        if how is None or name not in results:
             continue
         r = results[name]
         s_, d_, n = r["student"], r["distilled"], r["seeds"]

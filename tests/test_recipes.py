@@ -77,3 +77,10 @@ def test_architectures_describe_themselves_in_one_line():
     assert get_recipe("paper").student_model.describe() == "MLP 784-50-50-10"
     assert get_recipe("canvas-deep").teacher_model.describe() == "CNN conv32-conv64-conv128-fc256-10 (3x3)"
     assert get_recipe("canvas").teacher_model.describe() != get_recipe("canvas-deep").teacher_model.describe()
+
+
+def test_how_each_recipe_teaches_is_read_from_the_recipe():
+    """The report's "teaching" column: a jitter pool drawn once, or the teacher online on the student's batches."""
+    assert get_recipe("strong").teaching() == get_recipe("cnn").teaching() == "cached pool"
+    assert get_recipe("canvas-deep").teaching() == get_recipe("canvas-mlp").teaching() == "patient and consistent"
+    assert get_recipe("paper").teaching() is None  # no jitter at all
