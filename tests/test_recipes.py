@@ -84,3 +84,16 @@ def test_how_each_recipe_teaches_is_read_from_the_recipe():
     assert get_recipe("strong").teaching() == get_recipe("cnn").teaching() == "cached pool"
     assert get_recipe("canvas-deep").teaching() == get_recipe("canvas-mlp").teaching() == "patient and consistent"
     assert get_recipe("paper").teaching() is None  # no jitter at all
+
+
+def test_every_canvas_recipe_gets_the_issues_targets_by_its_students_kind():
+    from core.experiments.report import canvas_targets
+
+    for name, recipe in RECIPES.items():
+        want = canvas_targets(name)
+        if recipe.preset != "canvas":
+            assert want is None, name
+        elif recipe.student_model.kind == "cnn":
+            assert want is not None and want["distilled"] == 0.994 and want["teacher_drawn"] == 0.985, name
+        else:
+            assert want == {"distilled": 0.986}, name
