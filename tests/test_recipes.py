@@ -82,7 +82,11 @@ def test_architectures_describe_themselves_in_one_line():
 def test_how_each_recipe_teaches_is_read_from_the_recipe():
     """The report's "teaching" column: a jitter pool drawn once, or the teacher online on the student's batches."""
     assert get_recipe("strong").teaching() == get_recipe("cnn").teaching() == "cached pool"
-    assert get_recipe("canvas-deep").teaching() == get_recipe("canvas-mlp").teaching() == "patient and consistent"
+    assert (
+        get_recipe("canvas-deep").teaching()
+        == get_recipe("canvas-mlp").teaching()
+        == "patient and consistent"
+    )
     assert get_recipe("paper").teaching() is None  # no jitter at all
 
 

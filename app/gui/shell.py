@@ -15,15 +15,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence, QPaintEvent, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFrame,
     QLabel,
     QMenu,
     QMessageBox,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -92,7 +95,7 @@ def _build_train(window: MainWindow) -> Tab:
     window.train_menu.clear()
     for action in tab.actions_for_menu():
         window.train_menu.addAction(action)
-        action.triggered.connect(lambda _=False: window.tabs.setCurrentWidget(tab))
+        action.triggered.connect(lambda _=False: window.show_tab("train"))
     return tab
 
 
@@ -168,6 +171,19 @@ def _loading_page(spec: TabSpec) -> QWidget:
     return page
 
 
+def _scrolling(page: QWidget) -> QScrollArea:
+    """``page`` in a scroll area that scrolls only in a window smaller than the page needs.
+
+    In a window at least as large, the page fills it; a smaller one (an 800x600 screen: the Draw tab needs 814x588)
+    scrolls instead of being held larger than the screen.
+    """
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(page)
+    return area
+
+
 class MainWindow(ToolWindow):
     """Draw, Train and Deploy in one window.
 
@@ -230,7 +246,7 @@ class MainWindow(ToolWindow):
             placeholder = self.tabs.widget(index)
             self.tabs.blockSignals(True)
             self.tabs.removeTab(index)
-            self.tabs.insertTab(index, tab, spec.title)
+            self.tabs.insertTab(index, _scrolling(tab), spec.title)
             self.tabs.setTabToolTip(index, spec.tooltip)
             self.tabs.setCurrentIndex(current)
             self.tabs.blockSignals(False)
@@ -238,6 +254,16 @@ class MainWindow(ToolWindow):
                 placeholder.deleteLater()
             self.connect_tab(tab)
         return self._built[key]
+
+    def tab_at(self, index: int) -> Tab | None:
+        """The tab shown at ``index`` of the tab bar (None while it is still loading)."""
+        page = self.tabs.widget(index)
+        return cast("Tab", page.widget()) if isinstance(page, QScrollArea) else None
+
+    def show_tab(self, key: str) -> Tab:
+        """Bring the tab called ``key`` to the front (built now if it was not yet)."""
+        self.tabs.setCurrentIndex(list(self._specs).index(key))
+        return self.tab(key)
 
     def is_built(self, key: str) -> bool:
         """Whether the tab called ``key`` exists yet."""
@@ -315,7 +341,7 @@ class MainWindow(ToolWindow):
         self.choose_data_action = file_menu.addAction("Choose MNIST &folder…")
         self.download_action = file_menu.addAction("&Download MNIST…")
         for action in (self.choose_data_action, self.download_action):
-            action.triggered.connect(lambda _=False: self.tabs.setCurrentWidget(self.train_tab))
+            action.triggered.connect(lambda _=False: self.show_tab("train"))
         file_menu.addAction("Open &runs folder", self.open_runs_folder)
         file_menu.addSeparator()
         self.quit_action = file_menu.addAction("&Quit", self.close)
@@ -394,7 +420,7 @@ class MainWindow(ToolWindow):
         except Exception as exc:  # noqa: BLE001 - a bad model file becomes a message
             self.report_error(f"Could not load the models into the Draw tab: {exc}")
             return
-        self.tabs.setCurrentWidget(self.draw_tab)
+        self.show_tab("draw")
         names = [p.parent.name for p in (teacher_onnx, student_onnx) if p]
         self.show_status(f"Draw tab now uses {' and '.join(names)}")
 

@@ -53,7 +53,26 @@ def visible_boxes(parent) -> list[QMessageBox]:
 def test_tabs_draw_first_then_train_and_deploy(window):
     names = [window.tabs.tabText(i).replace("&", "") for i in range(window.tabs.count())]
     assert names == ["Draw", "Train", "Deploy"]
-    assert window.tabs.widget(1) is window.train_tab
+    assert window.tab_at(1) is window.train_tab
+
+
+def test_an_800x600_window_scrolls_the_draw_tab_instead_of_growing(qtbot, window):
+    assert (
+        window.tab("deploy") is not None
+    )  # every tab built: the window's minimum is what they need together
+    assert window.minimumSizeHint().width() <= 800 and window.minimumSizeHint().height() <= 600
+    window.resize(800, 600)
+    window.show_tab("draw")
+    qtbot.waitUntil(lambda: window.width() == 800 and window.height() == 600, timeout=2000)
+    area = window.tabs.currentWidget()
+    assert area.verticalScrollBar().maximum() > 0  # the Draw tab needs 814x588: it scrolls
+    canvas = window.draw_tab.canvas
+    assert canvas.width() >= 280 and canvas.height() >= 280  # drawn at full size, not squeezed
+    window.resize(1280, 800)
+    qtbot.waitUntil(
+        lambda: area.verticalScrollBar().maximum() == 0, timeout=2000
+    )  # room enough: no scrolling
+    assert area.horizontalScrollBar().maximum() == 0
 
 
 def test_menus_carry_the_shortcuts(window):
@@ -75,7 +94,7 @@ def test_ctrl_t_starts_the_teacher_and_ctrl_period_stops_it(qtbot, window):
     qtbot.waitUntil(window.isActiveWindow, timeout=2000)
     qtbot.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)
     assert tab.is_running() and tab.runner.name == "Train teacher"
-    assert window.tabs.currentWidget() is tab
+    assert window.tab_at(window.tabs.currentIndex()) is tab
     qtbot.keyClick(window, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
     assert tab.runner.stop_requested()
     # The job stops at its next check (after loading MNIST on a busy machine): no time limit but the suite's.
@@ -278,7 +297,7 @@ def test_train_and_deploy_tabs_are_built_when_first_opened(qtbot, isolated_home)
     assert window.draw_tab.teacher_picker.classifier() is not None  # the Draw tab works meanwhile
     window.tabs.setCurrentIndex(1)
     qtbot.waitUntil(lambda: window.is_built("train"), timeout=60_000)
-    assert window.tabs.widget(1) is window.train_tab and window.tabs.currentIndex() == 1
+    assert window.tab_at(1) is window.train_tab and window.tabs.currentIndex() == 1
     assert [a.text() for a in window.train_menu.actions()][0] == "Train &Teacher"
     window.close()
 
@@ -292,7 +311,7 @@ def test_the_other_tabs_are_imported_in_the_background_and_built(qtbot, isolated
     # "Loading…" until imported; in this test process train_tab may be imported already, so it can be built at once.
     assert window.tabs.currentIndex() == 1
     qtbot.waitUntil(lambda: window.is_built("train") and window.is_built("deploy"), timeout=120_000)
-    assert window.tabs.currentWidget() is window.train_tab
+    assert window.tab_at(window.tabs.currentIndex()) is window.train_tab
     assert "Train &Teacher" in [a.text() for a in window.train_menu.actions()]
     qtbot.waitUntil(lambda: not window.train_tab.results_runner.is_running(), timeout=10_000)
     window.close()
