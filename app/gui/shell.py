@@ -174,8 +174,8 @@ def _loading_page(spec: TabSpec) -> QWidget:
 def _scrolling(page: QWidget) -> QScrollArea:
     """``page`` in a scroll area that scrolls only in a window smaller than the page needs.
 
-    In a window at least as large, the page fills it; a smaller one (an 800x600 screen: the Draw tab needs 814x588)
-    scrolls instead of being held larger than the screen.
+    In a window at least as large, the page fills it; a smaller one (on an 800x600 screen, the Draw tab does not
+    fit) scrolls instead of being held larger than the screen.
     """
     area = QScrollArea()
     area.setWidgetResizable(True)
