@@ -11,6 +11,8 @@ The password and the key's passphrase live only in this object's memory (never w
 sees it. Long remote commands can be tracked by their PID so that a cancel or a timeout ends them on the board
 (:meth:`BoardConnection.run` with ``track_pid``), and uploads fail with :class:`UploadStalledError` when no byte
 moves for ``stall_timeout`` seconds.
+
+Kept in one module: one class over one paramiko transport, whose methods share its private state.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Progress goes through the trainer's protocol (``core.progress.Progress``, see :m
 how steps map onto it); ``should_stop()`` cancels: the upload stops and its partial file is removed, a running ATC
 or runner on the board is ended by its PID, its build folder or input file removed, and :class:`CancelledError`
 is raised. An ATC that exceeds its timeout is ended the same way.
+
+Kept in one module: the deploy's steps share the Deployer's state and read in the order they run.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Download safety: a file fetched from a mirror is accepted when its gzip bytes ha
 the mirror re-compressed it, when its uncompressed content has the official length and SHA-256 (a strictly
 stronger check than the gzip MD5; decompression is capped at the expected length, so a hostile mirror cannot
 exhaust memory). The expected checksums are fixed in :data:`MNIST_FILES`, never taken from the caller.
+
+Kept in one module: finding, downloading, validating and loading are the one path from files to tensors.
 """
 
 from __future__ import annotations

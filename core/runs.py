@@ -4,6 +4,8 @@ A run folder (named ``<date>-<time>-<recipe>-<role>``) holds ``config.json`` (th
 never rewritten), ``metrics.json`` (per-epoch history, written every epoch), ``checkpoint.pt`` (weights, optimiser
 and every random state: enough to resume bit for bit), ``status.json`` (running, complete, stopped, diverged or
 failed, with a message) and, once exported, ``model.onnx``. A job holds ``.lock`` while it writes the folder.
+
+Kept in one module: every file of a run folder, its format and its listing are one idea.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ nothing is left; nothing here schedules work. Optuna's own mechanisms decide who
 Each trial records its outcome in the user attribute ``status``: ``complete``, ``pruned`` (search, by the
 pruner), ``diverged``, ``duplicate``, or, on FAIL trials, ``stopped``/``error``; and ``first_trial``, the number
 of the first trial of a chain of re-queued ones (a job keyed on it continues the same run folder).
+
+Kept in one module: storage, study and worker loop are one protocol between processes.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ The validation split is the last ``validation`` (default 5,000) images of the tr
 (:meth:`core.data.MNIST.hold_out_validation`); the trials never train on them. :func:`sweep_report` reads a
 study back: validation accuracy per cell (the heatmap), the chosen settings, and their test accuracy, reported
 separately.
+
+Kept in one module: the grid and the search share the trial code, the studies and the report.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 The loop is plain Python over in-memory tensors (no per-sample DataLoader): a shuffled index per epoch, a gather
 per batch, optional batch-wise augmentation on the device. Progress and cancellation go through a small
 :class:`core.progress.Progress` object (the Qt worker implements it; the CLI prints; tests record).
+
+Kept in one module: one loop for the three roles, each step of an epoch read in order.
 """
 
 from __future__ import annotations

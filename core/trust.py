@@ -23,6 +23,8 @@ so they travel with the model wherever it goes (app, ``predict``, a personal mod
 drawn digits flagged and the share of non-digits flagged (generator seed and families held out).
 
 Inference needs numpy and scipy only (no torch): the app's Draw tab runs on onnxruntime alone.
+
+Kept in one module: the three pieces are fitted together and stored as one record.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Once deployed, :meth:`DeployTab.predict_on_board` classifies a drawing through a
 first drawing and closed on the next deploy or when the app quits; while the board is busy only the newest drawing
 waits, so the Draw tab can send every change and show the board's answer live. Run alone with
 ``python -m app.gui.deploy_tab``.
+
+Kept in one module: one tab's form, deploy and board session, wired to each other (what it renders is in
+app/gui/deploy_results.py).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ once, after the burst, in the GUI thread: the whole path (render 280x280, ``to_m
 takes a few milliseconds, well under a frame (``bench/gui_latency.py`` measures it).
 
 Run ``python -m app.gui.draw_tab`` to show the tab on its own.
+
+Kept in one module: one tab's layout and the classification path it drives.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ first paint; the Train tab (PyTorch, pyqtgraph) and the Deploy tab (paramiko) ar
 thread once the window is up, and built when that is done or when they are first opened, whichever comes
 first. Each tab's ``build`` function below imports its module, creates the tab and wires it to the window
 and to the other tabs with plain signal connections.
+
+Kept in one module: the window, its menus and the tab list it builds.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ The form shows the recipe's values (``core.jobs.recipe_values``); a field the pe
 marked beside its label, recorded in the run's config.json, and undone with "Reset to recipe". Seed and the
 number of training images belong to the job, not to the recipe. The form turns its state into a
 ``core.jobs.JobSpec``, the same description the command line builds, and remembers it in QSettings.
+
+Kept in one module: one form and its recipe/override bookkeeping.
 """
 
 from __future__ import annotations

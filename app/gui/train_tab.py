@@ -4,6 +4,9 @@ Every button describes a ``core.jobs.JobSpec`` (the same the command line builds
 ``core.jobs`` in a worker thread; the results table compares only matching complete runs (``core.comparisons``).
 
 Run it alone for a quick look: ``python -m app.gui.train_tab``.
+
+Kept in one module: one tab's layout and its jobs' wiring (the form is app/gui/train_form.py, the plots and table
+their own modules).
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ PyPI package named ``acl`` is reported as such, not used.
 
 Both pyACL pointer APIs are supported: ``bytes_to_ptr``/``ptr_to_bytes`` (CANN >= 6) and
 ``numpy_to_ptr``/``ptr_to_numpy`` (older), chosen at run time.
+
+One file on purpose: it is uploaded to the board and run there as it is.
 """
 
 from __future__ import annotations  # annotations stay strings: builtin generics parse on the board's 3.7
