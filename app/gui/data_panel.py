@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.settings import app_settings, read_path
-from app.gui.workers import JobRunner, TaskState
+from app.gui.workers import JobFailure, JobRunner, TaskState
 from core.data import DEFAULT_MIRRORS, download_mnist, find_mnist_files, locate_data
 from core.progress import is_transfer
 
@@ -102,7 +102,7 @@ class DownloadDialog(QDialog):
         self.bar.setValue(1000)
         self.accept()
 
-    def _failed(self, error: dict[str, Any]) -> None:
+    def _failed(self, error: JobFailure) -> None:
         if error["kind"] == "DownloadCancelled":
             return
         self.error = error["message"]

@@ -53,7 +53,7 @@ from app.gui.fields import apply_range
 from app.gui.model_choice import ModelPicker
 from app.gui.settings import app_settings, read_value, write_values
 from app.gui.window import Tab, run_tab_alone
-from app.gui.workers import JobRunner
+from app.gui.workers import JobFailure, JobRunner
 from atlas_bridge.atc import SOC_VERSIONS
 from atlas_bridge.connection import ConnectionConfig
 from atlas_bridge.hostkeys import HostKeyInfo
@@ -557,7 +557,7 @@ class DeployTab(Tab):
         return summary_text(result)
 
     @Slot(dict)
-    def _on_failed(self, error: dict[str, Any]) -> None:
+    def _on_failed(self, error: JobFailure) -> None:
         if error.get("kind") == "KeyPassphraseError":
             key = self.key_edit.text().strip() or "your SSH key"
             passphrase = self.ask_passphrase(key, wrong=self._passphrase is not None)
@@ -656,7 +656,7 @@ class DeployTab(Tab):
         )
 
     @Slot(dict)
-    def _on_board_failed(self, error: dict[str, Any]) -> None:
+    def _on_board_failed(self, error: JobFailure) -> None:
         message = f"Classifying on the board failed: {error['message']}"
         self.board_state.emit(self._state(BoardStatus.FAILED, message))
         self._report_board_error(message)

@@ -13,7 +13,7 @@ there is no gain, and the panel offers to train it. Without a distilled student 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -31,6 +31,9 @@ from PySide6.QtWidgets import (
 
 from core.paper import PAPER as PAPER_NUMBERS
 from core.paper import params as paper_params
+
+if TYPE_CHECKING:  # the module itself imports PyTorch
+    from app.gui.train_jobs import ResultRow, ResultsTable
 
 ROLES = ("teacher", "student", "distilled")
 ROLE_LABELS = {"teacher": "Teacher", "student": "Student (normal)", "distilled": "Student (distilled)"}
@@ -152,7 +155,7 @@ class ResultsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self._rows: dict[str, dict[str, Any]] = {}
+        self._rows: dict[str, ResultRow] = {}
         self._compared = False
         self._baseline_for: str | None = None
         self.models = _table(len(ROLES), MODEL_COLUMNS, [ROLE_LABELS[r] for r in ROLES])
@@ -202,20 +205,20 @@ class ResultsPanel(QWidget):
         self._refresh()
 
     # -- data ----------------------------------------------------------------------------------------
-    def set_table(self, table: dict[str, Any]) -> None:
-        """Show a comparison from :func:`app.gui.train_jobs.latest_results` (rows, compared, note, baseline_for)."""
-        self._rows = {row["role"]: dict(row) for row in table["rows"]}
-        self._compared = bool(table.get("compared"))
-        self._baseline_for = table.get("baseline_for")
-        self.comparison_note.setText(table.get("note", ""))
-        self.comparison_note.setVisible(bool(table.get("note") and table["rows"]))
+    def set_table(self, table: ResultsTable) -> None:
+        """Show a comparison from :func:`app.gui.train_jobs.latest_results`."""
+        self._rows = {row["role"]: row.copy() for row in table["rows"]}
+        self._compared = table["compared"]
+        self._baseline_for = table["baseline_for"]
+        self.comparison_note.setText(table["note"])
+        self.comparison_note.setVisible(bool(table["note"] and table["rows"]))
         self._refresh()
 
     def compared(self) -> bool:
         """True when the rows are a distilled student with its own teacher (and matching baseline)."""
         return self._compared
 
-    def row(self, role: str) -> dict[str, Any] | None:
+    def row(self, role: str) -> ResultRow | None:
         """The row shown for ``role``, if any."""
         return self._rows.get(role)
 
@@ -272,14 +275,14 @@ class ResultsPanel(QWidget):
             _fit_height(table)
         self._update_send_button()
 
-    def _run_text(self, role: str, row: dict[str, Any] | None) -> str:
+    def _run_text(self, role: str, row: ResultRow | None) -> str:
         if not row:
             if role == "student" and self._baseline_for:
                 return "no matching baseline: train one with the same settings"
             return "no complete run yet"
         text = f"{row.get('name', '')}  ({row.get('epochs_done', 0)}/{row.get('epochs', 0)} epochs"
-        if row.get("kd"):
-            text += f", T={row['kd']['temperature']:g}, α={row['kd']['alpha']:g}"
+        if kd := row.get("kd"):
+            text += f", T={kd['temperature']:g}, α={kd['alpha']:g}"
         return text + ")"
 
     def _train_baseline(self) -> None:
@@ -288,7 +291,8 @@ class ResultsPanel(QWidget):
 
     def _onnx(self, role: str) -> Path | None:
         row = self._rows.get(role)
-        return Path(row["onnx_path"]) if row and row.get("onnx_path") else None
+        onnx = row.get("onnx_path") if row else None
+        return Path(onnx) if onnx else None
 
     def models_to_send(self) -> tuple[Path | None, Path | None]:
         """``(teacher ONNX, student ONNX)``: the selected student row, else the distilled, else the normal one."""

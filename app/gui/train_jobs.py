@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -74,6 +74,42 @@ def worker_threads() -> Iterator[int]:
         torch.set_num_threads(before)
 
 
+class ResultRow(TypedDict, total=False):
+    """A run as the results table and the plots show it (:func:`result_row`); a finished job adds what it did."""
+
+    role: str
+    recipe: str | None  # None when the run folder does not record it
+    preset: str
+    status: str
+    run_dir: str
+    name: str
+    test_accuracy: float | None  # a fraction
+    params: int
+    onnx_path: str | None
+    onnx_bytes: int | None
+    latency_ms: float | None
+    epochs_done: int
+    epochs: int
+    finished: bool
+    stopped: bool
+    kd: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    # Added by run_training_job:
+    message: str
+    export_error: str | None
+    seconds: float
+    table: ResultsTable
+
+
+class ResultsTable(TypedDict):
+    """The honest comparison of a recipe's complete runs (:func:`latest_results`)."""
+
+    rows: list[ResultRow]
+    compared: bool  # a distilled student with its own teacher (and its matching baseline, if any)
+    note: str
+    baseline_for: str | None  # the distilled run whose matching student is missing
+
+
 def measure_latency_ms(onnx_path: Path, repeats: int = LATENCY_REPEATS) -> float:
     """Median time of one single-image forward pass through onnxruntime (1 thread), in milliseconds."""
     return latency_ms(OnnxClassifier(onnx_path), np.zeros((28, 28), np.float32), repeats)
@@ -81,7 +117,7 @@ def measure_latency_ms(onnx_path: Path, repeats: int = LATENCY_REPEATS) -> float
 
 def run_training_job(
     spec, progress: Progress, resume: Path | None = None, data_dir: Path | None = None
-) -> dict[str, Any]:
+) -> ResultRow:
     """Run a :class:`core.jobs.JobSpec` (or resume the run ``resume``) through ``core.jobs``; time the ONNX model.
 
     Returns a results row (see :func:`result_row`) with ``status``, ``message``, ``export_error`` and ``table``
@@ -99,7 +135,7 @@ def run_training_job(
             runs_root = spec.runs_root
         config = result.config
         if result.run_dir is None:  # stopped before the first epoch ended: no run folder was kept
-            row = {"role": config.role, "recipe": config.recipe, "epochs_done": 0}
+            row: ResultRow = {"role": config.role, "recipe": config.recipe, "epochs_done": 0}
         else:
             latency = None
             if result.onnx_path is not None:
@@ -107,11 +143,13 @@ def run_training_job(
                 latency = measure_latency_ms(result.onnx_path)
             row = result_row(runs.read_run(result.run_dir), latency_ms=latency)
         row.update(
-            status=result.status,
-            stopped=result.status == "stopped",
-            message=result.message,
-            export_error=result.export_error,
-            seconds=result.seconds,
+            {
+                "status": result.status,
+                "stopped": result.status == "stopped",
+                "message": result.message,
+                "export_error": result.export_error,
+                "seconds": result.seconds,
+            }
         )
         if result.status == "stopped" and result.run_dir is not None:
             progress.status(f"stopped: {len(result.history)} finished epoch(s) kept in {result.run_dir}")
@@ -119,12 +157,8 @@ def run_training_job(
         return row
 
 
-def result_row(info: runs.RunInfo, latency_ms: float | None = None) -> dict[str, Any]:
-    """A run as a plain dict for the results table and the plots.
-
-    Keys: role, recipe, preset, status, run_dir, name, test_accuracy (fraction or None), params, onnx_path (str or
-    None), onnx_bytes, latency_ms, epochs_done, epochs, finished, kd, history.
-    """
+def result_row(info: runs.RunInfo, latency_ms: float | None = None) -> ResultRow:
+    """A run as the results table and the plots show it."""
     onnx = info.onnx_path
     return {
         "role": info.role,
@@ -147,13 +181,8 @@ def result_row(info: runs.RunInfo, latency_ms: float | None = None) -> dict[str,
     }
 
 
-def latest_results(recipe: str, runs_root: Path | None = None, measure: bool = True) -> dict[str, Any]:
-    """The honest comparison of ``recipe``'s complete runs (:func:`core.comparisons.latest`) as plain data.
-
-    ``{"rows": [result rows], "compared": bool, "note": str, "baseline_for": run folder or None}``:
-    ``compared`` is True when the rows are a distilled student with its own teacher (and its matching
-    baseline, if any); ``baseline_for`` names the distilled run whose matching student is missing.
-    """
+def latest_results(recipe: str, runs_root: Path | None = None, measure: bool = True) -> ResultsTable:
+    """The honest comparison of ``recipe``'s complete runs (:func:`core.comparisons.latest`)."""
     comparison = comparisons.latest(recipe, runs_root)
     rows = []
     for info in comparison.runs():

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -45,9 +44,9 @@ from app.gui.data_panel import DataPanel
 from app.gui.plots import TrainingPlots
 from app.gui.results_table import ResultsPanel
 from app.gui.train_form import TrainForm
-from app.gui.train_jobs import latest_results, run_training_job, stopped_runs
+from app.gui.train_jobs import ResultRow, ResultsTable, latest_results, run_training_job, stopped_runs
 from app.gui.window import Tab
-from app.gui.workers import JobRunner
+from app.gui.workers import JobFailure, JobRunner
 from core.runs import default_runs_root
 
 ROLE_NAMES = {"teacher": "teacher", "student": "student (normal)", "distilled": "distilled student"}
@@ -453,7 +452,7 @@ class TrainTab(Tab):
             parts.append(f"ETA {_format_seconds(elapsed * (1 - fraction) / fraction)}")
         self._set_progress_text(" · ".join(parts))
 
-    def _on_succeeded(self, row: dict[str, Any]) -> None:
+    def _on_succeeded(self, row: ResultRow) -> None:
         self.results.set_table(row["table"])
         what = ROLE_NAMES[row["role"]]
         if row["status"] == "diverged":
@@ -478,7 +477,7 @@ class TrainTab(Tab):
             )
         self.job_finished.emit(row)
 
-    def _on_failed(self, error: dict[str, Any]) -> None:
+    def _on_failed(self, error: JobFailure) -> None:
         if error["kind"] == "MissingDataError":
             self.append_log(f"ERROR: {error['message']}", error=True)
             self.data_panel.refresh()
@@ -498,7 +497,7 @@ class TrainTab(Tab):
         self.form.refresh_teachers(self.runs_root, select_newest=self._role == "teacher")
         self._update_buttons()
 
-    def _on_results_loaded(self, table: dict[str, Any]) -> None:
+    def _on_results_loaded(self, table: ResultsTable) -> None:
         if self.is_running():  # a job started meanwhile: its own result brings a fresh table
             return
         self.results.set_table(table)

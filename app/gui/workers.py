@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
@@ -152,6 +152,14 @@ class TaskState(QObject):
         self._stop.set()
 
 
+class JobFailure(TypedDict):
+    """What ``failed`` carries: the message for the person, the exception's class name, the traceback."""
+
+    message: str
+    kind: str
+    details: str
+
+
 class Worker(QObject):
     """Runs ``fn(state)`` once in whatever thread it lives in and reports the outcome as signals."""
 
@@ -171,13 +179,12 @@ class Worker(QObject):
             result = self._fn(self._state)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message for the person
             log.exception("job failed")
-            self.failed.emit(
-                {
-                    "message": describe_error(exc),
-                    "kind": exc.__class__.__name__,
-                    "details": traceback.format_exc(),
-                }
-            )
+            failure: JobFailure = {
+                "message": describe_error(exc),
+                "kind": exc.__class__.__name__,
+                "details": traceback.format_exc(),
+            }
+            self.failed.emit(failure)
         else:
             self._state.flush()
             self.succeeded.emit(result)
@@ -334,7 +341,7 @@ class JobRunner(QObject):
         self.succeeded.emit(result)
 
     @Slot(dict)
-    def _on_failed(self, error: dict[str, Any]) -> None:
+    def _on_failed(self, error: JobFailure) -> None:
         self.failed.emit(error)
 
     @Slot()
