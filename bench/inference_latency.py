@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -134,12 +135,12 @@ def preprocess_latency(repeats: int) -> dict[str, tuple[float, float]]:
     return out
 
 
-def main() -> None:  # noqa: D103
+def main(argv: list[str] | None = None) -> int:  # noqa: D103
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=5000, help="student calls per side (default 5000)")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (default 1)")
     parser.add_argument("--preprocess-repeats", type=int, default=2000)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     torch.manual_seed(0)
     preset = get_preset("paper")
@@ -171,7 +172,8 @@ def main() -> None:  # noqa: D103
         target = "  (target p95 <= 2000 us)" if name.startswith("to_mnist (") else ""
         print(f"{name:28s} p50 {p50:8.1f} us  p95 {p95:8.1f} us{target}")
     print(f"worst p50 overhead ratio: {max(ratios):.3f}x")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

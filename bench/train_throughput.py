@@ -14,6 +14,7 @@ Run: ``python bench/train_throughput.py [--textbook-batches 300] [--device cpu]`
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 
@@ -85,7 +86,7 @@ def epoch_seconds(result) -> float:
     return result.history[-1]["seconds"]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -102,7 +103,7 @@ def main() -> None:
         default=2048,
         help="side of the matrices timed for the rate (smoke tests: less)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     device = resolve_device(args.device)
     data = load_mnist(args.data_dir)
     if args.max_train_samples or args.max_test_samples:
@@ -146,7 +147,8 @@ def main() -> None:
         f"student epoch {epoch_seconds(plain):.2f} s, distillation epoch {epoch_seconds(distilled):.2f} s "
         f"(cached teacher logits): ratio {ratio:.2f} (target <= 1.5)"
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

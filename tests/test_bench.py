@@ -22,28 +22,21 @@ def run_bench(*args, timeout=300):
 
 
 @pytest.mark.slow
-def test_train_throughput_prints_its_ratios():
-    out = run_bench(
-        "bench/train_throughput.py",
-        "--textbook-batches",
-        "3",
-        "--max-train-samples",
-        "2000",
-        "--max-test-samples",
-        "1000",
-        "--matmul-size",
-        "512",
-        "--device",
-        "cpu",
-    )
+def test_train_throughput_prints_its_ratios(mnist_dir, capsys):
+    # In this process (torch is loaded already): a subprocess would add seconds of imports and check nothing more.
+    argv = ["--textbook-batches", "3", "--max-train-samples", "2000", "--max-test-samples", "1000"]
+    argv += ["--matmul-size", "512", "--device", "cpu", "--data-dir", str(mnist_dir)]
+    assert bench("train_throughput").main(argv) == 0
+    out = capsys.readouterr().out
     assert "GFLOP/s" in out
     assert "ratio" in out and "(target <= 1.5)" in out
     assert "speed-up" in out and "(target >= 25x)" in out
     assert "distillation epoch" in out
 
 
-def test_inference_latency_prints_its_ratios():
-    out = run_bench("bench/inference_latency.py", "--calls", "50", "--preprocess-repeats", "20")
+def test_inference_latency_prints_its_ratios(capsys):
+    assert bench("inference_latency").main(["--calls", "50", "--preprocess-repeats", "20"]) == 0
+    out = capsys.readouterr().out
     assert "p95" in out and "overhead" in out.lower()
 
 
