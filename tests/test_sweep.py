@@ -127,44 +127,11 @@ def _events(run_dir: Path) -> list[Path]:
     return sorted(run_dir.glob("events.out.tfevents.*"))
 
 
-def test_two_sweep_processes_share_one_study(teacher, tmp_path, capsys):
-    out = tmp_path / "sweep"
-    cmd = _sweep_cmd(teacher, out, "--epochs", "1", "--max-train-samples", "1000")
-    outputs = _finish([_start(cmd), _start(cmd)])
-    # One complete trial per cell. A late trial created while the last cell ran may be given a held cell: it
-    # ends as a duplicate without training (core.studies' module docstring); whether one appears is timing.
-    for study, cells in (("sweep", CELLS), ("sweep-baseline", {"student-seed0"})):
-        trials = _trials(out, study)
-        statuses = collections.Counter(trial_status(t, superseded(trials)) for t in trials)
-        assert statuses["complete"] == len(cells) and set(statuses) <= {"complete", "duplicate"}, statuses
-        complete = [t for t in trials if trial_status(t, superseded(trials)) == "complete"]
-        assert sorted(t.user_attrs["run"] for t in complete) == sorted(cells)
-    # Each cell's job ran once, in its own run folder, with TensorBoard event files and the validation split.
-    for cell in CELLS:
-        run = out / "runs" / cell
-        assert len(_events(run)) == 1
-        config = json.loads((run / "config.json").read_text())
-        assert config["data"]["validation"] == 1000 and config["role"] == "distilled"
-        t, a = cell.split("-")[:2]
-        assert config["kd"] == {"temperature": float(t[1:]), "alpha": float(a[1:])}
-        assert config["train"]["augment"] is False and config["data"]["pool_copies"] == 0
-    lines = "".join(outputs)
-    assert sum("complete: validation" in line for line in lines.splitlines()) == 5
-    result = json.loads((out / "sweep.json").read_text())
-    assert result["mode"] == "grid" and result["validation"]["count"] == 1000
-    assert all(v is not None for line in result["val_accuracy"] for v in line)
-    best = result["best"]
-    assert best["val_accuracy"] == max(v for line in result["val_accuracy"] for v in line)
-    assert "chosen on validation" in format_sweep(result)
-    # Running the same command again trains nothing and reports the same study (run here, through the same
-    # entry point: a third process importing torch would check nothing more).
-    before = len(_trials(out))  # 4, or 5 with a late duplicate
-    again = _run_here(cmd, capsys)
-    assert "complete: validation" not in again and "chosen on validation" in again
-    assert len(_trials(out)) == before
-
-
-def test_a_killed_sweep_process_is_restarted_without_repeating_cells(teacher, tmp_path, capsys):
+def test_processes_share_one_study_and_a_killed_one_is_restarted_without_repeating_cells(
+    teacher, tmp_path, capsys
+):
+    """Two processes, A and B, run one sweep; A is killed while it trains a cell; the same command again, beside B,
+    finishes the sweep: every cell trained once (the killed one continued), one report."""
     out = tmp_path / "sweep"
     cmd = _sweep_cmd(teacher, out, "--epochs", "2", "--max-train-samples", "4000")
     a, b = _start(cmd), _start(cmd)
@@ -183,10 +150,11 @@ def test_a_killed_sweep_process_is_restarted_without_repeating_cells(teacher, tm
             time.sleep(0.05)
         a.send_signal(signal.SIGKILL)
         a.wait()
-        # The same command again, beside B, run here through the same entry point (as in the test above: a third
-        # Python importing torch would check nothing more).
-        _run_here(cmd, capsys)
-        _finish([b])
+        outputs = [a.stdout.read()]  # what A printed before it was killed
+        # The same command again, beside B, run here through the same entry point (a third Python importing torch
+        # would check nothing more).
+        outputs.append(_run_here(cmd, capsys))
+        outputs += _finish([b])
     finally:
         for p in procs:
             if p.poll() is None:
@@ -201,12 +169,30 @@ def test_a_killed_sweep_process_is_restarted_without_repeating_cells(teacher, tm
     # training (core.studies' module docstring); whether one appears depends on timing.
     statuses.pop("duplicate", None)
     assert statuses == {"complete": 5, "retried": 1}  # the killed trial, re-queued once
+    assert sum("complete: validation" in line for line in "".join(outputs).splitlines()) == 5
     # Finished cells were never trained again: one event file (one execution) per run folder; the killed cell's
     # job was continued by a second execution (two files, or one if A died before opening its event file).
     for run in (out / "runs").iterdir():
         assert len(_events(run)) in ((1, 2) if run.name == killed else (1,)), run.name
     status = json.loads((out / "runs" / killed / "status.json").read_text())
     assert status["status"] == "complete"
+    # Each cell's job: its own run folder, the validation split, its T and alpha, no augmentation pool.
+    for cell in CELLS:
+        config = json.loads((out / "runs" / cell / "config.json").read_text())
+        assert config["data"]["validation"] == 1000 and config["role"] == "distilled"
+        t, a_ = cell.split("-")[:2]
+        assert config["kd"] == {"temperature": float(t[1:]), "alpha": float(a_[1:])}
+        assert config["train"]["augment"] is False and config["data"]["pool_copies"] == 0
+    result = json.loads((out / "sweep.json").read_text())
+    assert result["mode"] == "grid" and result["validation"]["count"] == 1000
+    assert all(v is not None for line in result["val_accuracy"] for v in line)
+    assert result["best"]["val_accuracy"] == max(v for line in result["val_accuracy"] for v in line)
+    assert "chosen on validation" in format_sweep(result)
+    # Running the same command again trains nothing and reports the same study.
+    before = len(_trials(out))
+    again = _run_here(cmd, capsys)
+    assert "complete: validation" not in again and "chosen on validation" in again
+    assert len(_trials(out)) == before
 
 
 def test_search_with_pruning_and_report(teacher, tmp_path, mnist):
