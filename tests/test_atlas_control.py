@@ -87,8 +87,8 @@ def test_cancel_while_the_runner_hangs_ends_it_and_removes_its_input(
 
 def test_atc_timeout_ends_atc_by_pid(board, tmp_path, remote_dir, student_onnx, test_images):
     board.configure(atc_delay_s=60)
-    with pytest.raises(RemoteTimeoutError, match=r"timed out after 2 s and ended \(PID \d+\)"):
-        deployer(board, tmp_path, remote_dir, Recorder(), atc_timeout=2).deploy(
+    with pytest.raises(RemoteTimeoutError, match=r"timed out after 1 s and ended \(PID \d+\)"):
+        deployer(board, tmp_path, remote_dir, Recorder(), atc_timeout=1).deploy(
             student_onnx, test_images[0][:1]
         )
     assert wait_gone(board, ATC_PROCESS) == []
@@ -99,11 +99,11 @@ def test_a_stalled_upload_fails_clearly(board, tmp_path, remote_dir):
     folder = f"{board.home}/{remote_dir}"
     with BoardConnection(login(board, tmp_path), trust_fingerprint(board.host_key_fingerprint)) as conn:
         conn.makedirs(folder)
-        with pytest.raises(UploadStalledError, match="stalled: no progress for 2 s") as err:
+        with pytest.raises(UploadStalledError, match="stalled: no progress for 1 s") as err:
             conn.upload_bytes(
                 bytes(16_000_000),
                 f"{folder}/model.onnx",
-                stall_timeout=2,
+                stall_timeout=1,
                 progress=lambda done, total: board.freeze_connections(),
             )
     assert "bytes sent" in str(err.value)
