@@ -106,16 +106,8 @@ def test_emulator_entry_point_prints_json_and_stops_on_sigterm(tmp_path):
             proc.kill()
 
 
-def _running(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie (an orphan may wait a while for init to reap it)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def test_an_emulator_killed_with_sigkill_is_cleaned_up_by_the_next_one():
-    from tests.board_emulator.server import SSHD, remove_stale_emulators
+    from tests.board_emulator.server import SSHD, pid_running, remove_stale_emulators
 
     if not SSHD.exists():
         pytest.skip(f"{SSHD} is absent")
@@ -133,12 +125,12 @@ def test_an_emulator_killed_with_sigkill_is_cleaned_up_by_the_next_one():
         proc.wait()
     folder = Path(pwd.getpwnam(user).pw_dir).parent
     sshd = int((folder / "sshd.pid").read_text())
-    assert _running(sshd) and folder.is_dir()  # what a killed emulator leaves behind
+    assert pid_running(sshd) and folder.is_dir()  # what a killed emulator leaves behind
     remove_stale_emulators()  # what BoardEmulator.start() does first
     for _ in range(100):
-        if not _running(sshd):
+        if not pid_running(sshd):
             break
         time.sleep(0.05)
-    assert not _running(sshd)
+    assert not pid_running(sshd)
     assert not folder.exists()
     assert user not in [entry.pw_name for entry in pwd.getpwall()]

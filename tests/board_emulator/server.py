@@ -99,14 +99,13 @@ def openssh_fingerprint(pub_line: str) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie: a killed emulator's process, or its orphaned sshd, can
+    stay a zombie for good where PID 1 does not reap orphans (as in some containers)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale_emulators() -> None:
@@ -118,7 +117,7 @@ def remove_stale_emulators() -> None:
                 pid = int(entry.pw_gecos.rsplit(" ", 1)[1])
             except ValueError:
                 continue
-            if _pid_alive(pid):
+            if pid_running(pid):
                 continue
             folder = Path(entry.pw_dir).parent  # <tmp>/digit-distill-board-XXXX/home
             ours = folder.parent == Path(tempfile.gettempdir()) and folder.name.startswith(FOLDER_PREFIX)
