@@ -57,9 +57,8 @@ def test_tabs_draw_first_then_train_and_deploy(window):
 
 
 def test_an_800x600_window_scrolls_the_draw_tab_instead_of_growing(qtbot, window):
-    assert (
-        window.tab("deploy") is not None
-    )  # every tab built: the window's minimum is what they need together
+    # Every tab built: the window's minimum is what they need together.
+    assert window.tab("deploy") is not None
     assert window.minimumSizeHint().width() <= 800 and window.minimumSizeHint().height() <= 600
     window.resize(800, 600)
     window.show_tab("draw")
@@ -69,9 +68,8 @@ def test_an_800x600_window_scrolls_the_draw_tab_instead_of_growing(qtbot, window
     canvas = window.draw_tab.canvas
     assert canvas.width() >= 280 and canvas.height() >= 280  # drawn at full size, not squeezed
     window.resize(1280, 800)
-    qtbot.waitUntil(
-        lambda: area.verticalScrollBar().maximum() == 0, timeout=2000
-    )  # room enough: no scrolling
+    # Room enough: no scrolling.
+    qtbot.waitUntil(lambda: area.verticalScrollBar().maximum() == 0, timeout=2000)
     assert area.horizontalScrollBar().maximum() == 0
 
 
